@@ -1,0 +1,74 @@
+//! JSON shapes of the replay API (PROTOCOL.md §2), shared with the dashboard.
+//!
+//! Every id and counter is a 64-bit integer in storage. JSON numbers are
+//! exact to 2^53, which no counter of a single session approaches.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One session's index row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub site_id: i64,
+    pub visitor_id: String,
+    pub user_id: Option<String>,
+    pub user_traits: BTreeMap<String, String>,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: i64,
+    pub last_activity_at: i64,
+    pub ended_at: Option<i64>,
+    pub duration_ms: i64,
+    pub active_ms: i64,
+    pub page_loads: i64,
+    pub first_url: String,
+    pub urls: Vec<String>,
+    pub referrer: String,
+    pub clicks: i64,
+    pub keypresses: i64,
+    pub console_errors: i64,
+    pub events: i64,
+    pub raw_bytes: i64,
+    pub stored_bytes: i64,
+    pub segments: i64,
+    pub tabs: Vec<String>,
+    pub browser: String,
+    pub os: String,
+    pub device: String,
+    pub screen_w: i64,
+    pub screen_h: i64,
+    pub lang: String,
+    pub tz: String,
+    /// The session has not ended: more segments may come.
+    pub live: bool,
+}
+
+/// A page of the session list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionPage {
+    pub sessions: Vec<SessionInfo>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Filters of `GET /api/v1/sites/{site_id}/sessions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionFilter {
+    /// Sessions that started at or after this (ms).
+    pub from: Option<i64>,
+    /// Sessions that started before this (ms).
+    pub to: Option<i64>,
+    pub min_duration_ms: Option<i64>,
+    /// A URL the session visited contains this.
+    pub url: Option<String>,
+    pub user_id: Option<String>,
+    pub has_errors: Option<bool>,
+    /// 1 to [`MAX_PAGE_SIZE`], default [`DEFAULT_PAGE_SIZE`].
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+pub const MAX_PAGE_SIZE: u32 = 500;

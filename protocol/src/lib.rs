@@ -1,0 +1,33 @@
+//! The reel wire contract (PROTOCOL.md v1) in code: the single source of truth
+//! for message shapes, limits and error codes. No I/O, no async runtime.
+//!
+//! # Layout
+//! - [`ids`]: validated identifier newtypes (`VisitorId`, `SessionId`, `TabId`, `SiteKey`).
+//! - [`messages`]: every v1 ingest message, client to server and server to client.
+//! - [`codec`]: text and gzip-binary frame decoding with the frame, decompressed
+//!   size and event limits.
+//! - [`event`]: the few header fields of an rrweb event that the server reads.
+//! - [`error`]: stable error codes with their HTTP statuses and close codes.
+//! - [`limits`]: the `Limits` struct with the documented defaults.
+//! - [`settings`]: the settings a tracker receives in `welcome`.
+//! - [`api`]: JSON shapes of the replay API (§2).
+
+pub mod api;
+pub mod codec;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod limits;
+pub mod messages;
+pub mod settings;
+
+pub use codec::{decode_message, frame_json, DecodeError, Frame};
+pub use error::ErrorCode;
+pub use event::EventHeader;
+pub use ids::{IdError, SessionId, SiteKey, TabId, VisitorId};
+pub use limits::Limits;
+pub use messages::{ClientMessage, Hello, ServerMessage};
+pub use settings::Settings;
+
+/// The protocol version this crate speaks (`hello.v`).
+pub const PROTOCOL_VERSION: u32 = 1;

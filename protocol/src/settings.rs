@@ -1,0 +1,42 @@
+//! Settings a tracker receives in `welcome` and in `settings` messages. The
+//! dashboard reads the same struct: one source of settings for both ends.
+
+use serde::{Deserialize, Serialize};
+
+/// What the tracker should do. Unknown fields are ignored by trackers, so new
+/// ones may be added within v1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Fraction of new sessions to record, 0.0 to 1.0.
+    pub sample_rate: f64,
+    /// Mask the value of every input (privacy by default).
+    pub mask_all_inputs: bool,
+    /// Mask emails and long digit runs in page text.
+    pub mask_text: bool,
+    /// Send a batch at least this often, in ms.
+    pub batch_interval_ms: u64,
+    /// Send a batch sooner once its JSON reaches this many bytes.
+    pub batch_max_bytes: u64,
+    /// Most events the server accepts in one batch.
+    pub batch_max_events: u64,
+    /// Largest frame the server accepts, in bytes.
+    pub max_frame_bytes: u64,
+    /// The node is in maintenance: do not record.
+    pub maintenance: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            sample_rate: 1.0,
+            mask_all_inputs: true,
+            mask_text: true,
+            batch_interval_ms: 1_000,
+            batch_max_bytes: 512 * 1024,
+            batch_max_events: 5_000,
+            max_frame_bytes: 4 * 1024 * 1024,
+            maintenance: false,
+        }
+    }
+}
