@@ -1,1 +1,34 @@
-//! placeholder
+//! reel's domain: one actor per live visitor session, and the storage traits
+//! it depends on. Nothing here knows what SQLite, Postgres, S3 or Redis are.
+//!
+//! # Layout
+//! - [`traits`]: `BlobStore`, `Index`, `Bus` and `Spool`, with their records.
+//! - [`stats`]: per-batch counters read from event headers, and their sums.
+//! - [`segment`]: per-tab buffers, blob keys, zstd compression and the
+//!   durable commit of a segment (blob, then index row, then spool trim).
+//! - [`session`]: the session actor.
+//! - [`sessions`]: the node's registry of live session actors and how a
+//!   `hello` finds, restores or starts one.
+//! - [`recovery`]: draining a restarted node's spool into segments.
+//! - [`ratelimit`]: token buckets.
+//! - [`bus`]: the in-process bus of the embedded defaults.
+
+pub mod bus;
+pub mod ratelimit;
+pub mod recovery;
+pub mod segment;
+pub mod session;
+pub mod sessions;
+pub mod stats;
+pub mod traits;
+
+pub use sessions::{Sessions, SessionsConfig};
+pub use traits::{BlobStore, Bus, Index, Spool};
+
+/// Milliseconds since the Unix epoch, as stored everywhere (i64).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

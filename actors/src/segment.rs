@@ -1,0 +1,223 @@
+//! Segments: a tab's buffered batches, compressed to zstd NDJSON and
+//! committed to the blob store, then the index, then trimmed from the spool.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::stats::{InputSpan, SegmentDelta};
+use crate::traits::{BlobStore, Index, SegmentRecord, Spool, SpoolBatch, SpoolTicket, StoreError};
+
+/// zstd level of segments: fast, and NDJSON of rrweb compresses ~10x.
+pub const ZSTD_LEVEL: i32 = 3;
+/// First wait between retries of a failed blob or index write.
+pub const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Longest wait between retries.
+pub const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// The blob key of a segment. Layout, readable from any language:
+/// `{site_id}/{yyyy-mm-dd of session start, UTC}/{session}/{tab}/{first_seq, 20 digits}.ndjson.zst`.
+/// Keys of one tab sort in seq order.
+pub fn blob_key(site_id: i64, session_started_at: i64, session: &str, tab: &str, first_seq: u64) -> String {
+    format!(
+        "{site_id}/{}/{session}/{tab}/{first_seq:020}.ndjson.zst",
+        utc_date(session_started_at)
+    )
+}
+
+/// `yyyy-mm-dd` of a millisecond timestamp (proleptic Gregorian, UTC).
+pub fn utc_date(ms: i64) -> String {
+    // Howard Hinnant's days-to-civil algorithm.
+    let days = ms.div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// One tab's batches not yet in a committed segment.
+#[derive(Debug, Default)]
+pub struct TabBuffer {
+    pub ndjson: Vec<u8>,
+    pub first_seq: Option<u64>,
+    pub last_seq: u64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub delta: SegmentDelta,
+    /// When the oldest buffered batch arrived.
+    pub oldest: Option<Instant>,
+    pub received_at: i64,
+    pub tickets: Vec<SpoolTicket>,
+    /// The tab's last user input span, carried across segments.
+    pub last_input: Option<InputSpan>,
+}
+
+impl TabBuffer {
+    pub fn is_empty(&self) -> bool {
+        self.first_seq.is_none()
+    }
+
+    /// Adds a batch that was appended to the spool under `ticket`.
+    pub fn push(&mut self, batch: &SpoolBatch, ticket: Option<SpoolTicket>, now: Instant) {
+        let s = &batch.stats;
+        if self.first_seq.is_none() {
+            self.first_seq = Some(batch.seq);
+            self.oldest = Some(now);
+            self.received_at = batch.received_at;
+            self.first_ts = s.first_ts;
+            self.last_ts = s.last_ts;
+        }
+        self.last_seq = batch.seq;
+        if s.events > 0 {
+            self.first_ts = self.first_ts.min(s.first_ts);
+            self.last_ts = self.last_ts.max(s.last_ts);
+        }
+        self.ndjson.extend_from_slice(&batch.ndjson);
+        self.delta.add(s, self.last_input);
+        self.delta.last_activity_at = self.delta.last_activity_at.max(batch.received_at);
+        if let Some(input) = s.input {
+            self.last_input = Some(match self.last_input {
+                Some(prev) => prev.then(input),
+                None => input,
+            });
+        }
+        self.tickets.extend(ticket);
+    }
+
+    /// Takes the buffer as a segment to commit, leaving it empty (the input
+    /// carry stays).
+    pub fn take(&mut self, site_id: i64, started_at: i64, session: &str, tab: &str) -> Option<PendingSegment> {
+        let first_seq = self.first_seq.take()?;
+        let delta = std::mem::take(&mut self.delta);
+        let ndjson = std::mem::take(&mut self.ndjson);
+        let record = SegmentRecord {
+            session_id: session.to_owned(),
+            tab_id: tab.to_owned(),
+            first_seq,
+            last_seq: self.last_seq,
+            first_ts: self.first_ts,
+            last_ts: self.last_ts,
+            event_count: delta.events,
+            raw_bytes: ndjson.len() as u64,
+            stored_bytes: 0,
+            blob_key: blob_key(site_id, started_at, session, tab, first_seq),
+            received_at: self.received_at,
+        };
+        self.oldest = None;
+        Some(PendingSegment {
+            record,
+            delta,
+            ndjson,
+            tickets: std::mem::take(&mut self.tickets),
+        })
+    }
+}
+
+/// A segment on its way to storage.
+#[derive(Debug)]
+pub struct PendingSegment {
+    pub record: SegmentRecord,
+    pub delta: SegmentDelta,
+    pub ndjson: Vec<u8>,
+    pub tickets: Vec<SpoolTicket>,
+}
+
+/// Compresses `ndjson` off the async threads.
+pub async fn compress(ndjson: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    tokio::task::spawn_blocking(move || zstd::bulk::compress(&ndjson, ZSTD_LEVEL))
+        .await
+        .map_err(|e| StoreError::Other(format!("compression task failed: {e}")))?
+        .map_err(|e| StoreError::Other(format!("zstd: {e}")))
+}
+
+/// Runs `op` until it succeeds, backing off between failures. Every failure
+/// is logged; data is safe in the spool meanwhile.
+pub async fn retry<T, F, Fut>(what: &'static str, key: &str, mut op: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut wait = RETRY_BACKOFF_MIN;
+    let mut attempt = 0u32;
+    loop {
+        match op().await {
+            Ok(v) => return v,
+            Err(e) => {
+                attempt += 1;
+                metrics::counter!("reel_storage_retries_total", "op" => what).increment(1);
+                if attempt == 1 {
+                    tracing::warn!(key, error = %e, "{what} failed, retrying");
+                } else if attempt % 10 == 0 {
+                    tracing::error!(key, attempt, error = %e, "{what} still failing");
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RETRY_BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+/// Commits a segment: compress, put the blob, commit the index row (which
+/// adds the segment's counters once), then trim the spool. Retries until
+/// done. Returns the committed record.
+pub async fn commit(
+    mut seg: PendingSegment,
+    blob: Arc<dyn BlobStore>,
+    index: Arc<dyn Index>,
+    spool: Option<Arc<dyn Spool>>,
+) -> SegmentRecord {
+    let started = Instant::now();
+    let raw = seg.ndjson.len() as u64;
+    let ndjson = std::mem::take(&mut seg.ndjson);
+    let compressed = match compress(ndjson).await {
+        Ok(c) => Bytes::from(c),
+        Err(e) => {
+            // Compression of bytes in memory does not fail; should it, keep
+            // the batches in the spool for the next start to retry.
+            tracing::error!(key = %seg.record.blob_key, error = %e, "segment compression failed");
+            return seg.record;
+        }
+    };
+    seg.record.stored_bytes = compressed.len() as u64;
+    seg.delta.stored_bytes = compressed.len() as u64;
+    let key = seg.record.blob_key.clone();
+    retry("blob_put", &key, || blob.put(&key, compressed.clone())).await;
+    retry("index_commit", &key, || index.commit_segment(&seg.record, &seg.delta)).await;
+    if let Some(spool) = spool {
+        spool.release(&seg.tickets);
+    }
+    metrics::counter!("reel_segments_flushed_total").increment(1);
+    metrics::counter!("reel_segment_raw_bytes_total").increment(raw);
+    metrics::counter!("reel_segment_stored_bytes_total").increment(seg.record.stored_bytes);
+    metrics::histogram!("reel_segment_flush_seconds").record(started.elapsed().as_secs_f64());
+    tracing::debug!(key = %key, raw, stored = seg.record.stored_bytes, "segment committed");
+    seg.record
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_calendar_days() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(1_700_000_000_000), "2023-11-14");
+        assert_eq!(utc_date(951_782_400_000), "2000-02-29");
+        assert_eq!(utc_date(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn keys_sort_in_seq_order() {
+        let a = blob_key(7, 1_700_000_000_000, "s1", "t1", 9);
+        let b = blob_key(7, 1_700_000_000_000, "s1", "t1", 10);
+        assert_eq!(a, "7/2023-11-14/s1/t1/00000000000000000009.ndjson.zst");
+        assert!(a < b);
+    }
+}

@@ -1,0 +1,538 @@
+//! The session actor: one per live visitor session on a node. Every tab's
+//! connection of the session feeds it; it checks sequence numbers, appends
+//! batches to the spool (the ack waits for that), buffers them per tab,
+//! keeps the session's counters and commits segments.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use reel_protocol::{ErrorCode, ServerMessage};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ratelimit::TokenBucket;
+use crate::segment::{self, TabBuffer};
+use crate::sessions::Deps;
+use crate::stats::BatchStats;
+use crate::traits::{BusMessage, Durable, SegmentRecord, SpoolBatch};
+
+/// Messages waiting in a session's mailbox before senders wait
+/// (backpressure onto the connections' read loops).
+pub const MAILBOX_CAPACITY: usize = 256;
+/// Control messages waiting for one connection; when full, the newest is
+/// dropped (they are advisory: snapshot requests, settings).
+pub const CONTROL_CAPACITY: usize = 16;
+
+/// What a session tells one of its connections.
+#[derive(Debug, Clone)]
+pub enum Control {
+    /// Send this message.
+    Send(ServerMessage),
+    /// Send `error` with this code, then close with its close code.
+    Close(ErrorCode, String),
+}
+
+/// A refusal, sent to the client as `error` then a close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+// ---- messages ----
+
+/// Attach a connection (one tab) to the session.
+#[derive(Message)]
+#[rtype(result = "Result<u64, AttachError>")]
+pub struct Attach {
+    pub conn_id: u64,
+    pub site_id: i64,
+    pub visitor: String,
+    pub tab: String,
+    pub acked: Option<u64>,
+    pub control: mpsc::Sender<Control>,
+}
+
+/// Why a connection could not attach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachError {
+    /// The session has ended or is someone else's: start a new one.
+    NotContinuable,
+    /// Refuse the connection.
+    Refused(Refusal),
+}
+
+/// A connection went away.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Detach {
+    pub conn_id: u64,
+}
+
+/// One decoded `events` batch.
+#[derive(Message)]
+#[rtype(result = "Result<BatchAccepted, Refusal>")]
+pub struct Batch {
+    pub tab: String,
+    pub seq: u64,
+    /// Size of the message on the wire, for the byte rate limit.
+    pub wire_bytes: u64,
+    pub ndjson: Vec<u8>,
+    pub stats: BatchStats,
+}
+
+/// A batch was taken: ack `seq` once `durable` resolves.
+pub struct BatchAccepted {
+    pub seq: u64,
+    pub durable: Durable,
+}
+
+/// `identify`.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Identify {
+    pub user_id: String,
+    pub traits: BTreeMap<String, String>,
+}
+
+/// `end`: commit the tab's buffer; resolves with the tab's last received seq
+/// once its segments are committed.
+#[derive(Message)]
+#[rtype(result = "Option<u64>")]
+pub struct EndTab {
+    pub tab: String,
+}
+
+/// Node shutdown: commit every buffer; resolves when all are committed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FlushAll;
+
+/// A segment of `tab` was committed.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Committed {
+    tab: String,
+    #[allow(dead_code)]
+    record: SegmentRecord,
+}
+
+// ---- state ----
+
+/// One tab of the session.
+#[derive(Debug, Default)]
+struct TabState {
+    /// The next seq expected from this tab.
+    next_seq: u64,
+    /// Batches not yet in a committed segment.
+    buffer: TabBuffer,
+    /// Segments of this tab being committed.
+    in_flight: usize,
+    /// `end` callers waiting for the in-flight segments.
+    waiters: Vec<oneshot::Sender<()>>,
+}
+
+/// A live session.
+pub struct SessionActor {
+    /// Session id.
+    id: String,
+    /// Site the session belongs to.
+    site_id: i64,
+    /// Visitor the session belongs to.
+    visitor: String,
+    /// Start, ms since the epoch.
+    started_at: i64,
+    /// Latest event timestamp or message arrival, ms since the epoch.
+    last_activity_at: i64,
+    /// Raw event bytes received over the session's life (restored from the index).
+    raw_bytes: u64,
+    /// Tabs by id.
+    tabs: HashMap<String, TabState>,
+    /// Open connections by id, with their tab and control channel.
+    conns: HashMap<u64, (String, mpsc::Sender<Control>)>,
+    /// Byte rate limit.
+    bytes_bucket: TokenBucket,
+    /// Message rate limit.
+    messages_bucket: TokenBucket,
+    /// Set once the session is ending: no new connection attaches.
+    ending: bool,
+    /// Storage, config and the registry.
+    deps: Arc<Deps>,
+}
+
+impl SessionActor {
+    /// A session actor for a session the index already holds.
+    pub fn new(
+        deps: Arc<Deps>,
+        id: String,
+        site_id: i64,
+        visitor: String,
+        started_at: i64,
+        last_activity_at: i64,
+        raw_bytes: u64,
+    ) -> SessionActor {
+        let limits = &deps.config.limits;
+        let now = Instant::now();
+        SessionActor {
+            bytes_bucket: TokenBucket::new(limits.session_bytes_per_sec, limits.session_bytes_burst, now),
+            messages_bucket: TokenBucket::new(
+                limits.session_messages_per_sec,
+                limits.session_messages_burst,
+                now,
+            ),
+            id,
+            site_id,
+            visitor,
+            started_at,
+            last_activity_at,
+            raw_bytes,
+            tabs: HashMap::new(),
+            conns: HashMap::new(),
+            ending: false,
+            deps,
+        }
+    }
+
+    /// Commits `tab`'s buffer as a segment, off the actor's thread.
+    fn flush_tab(&mut self, tab_id: &str, ctx: &mut Context<Self>) {
+        let Some(tab) = self.tabs.get_mut(tab_id) else { return };
+        let Some(seg) = tab.buffer.take(self.site_id, self.started_at, &self.id, tab_id) else {
+            return;
+        };
+        tab.in_flight += 1;
+        let deps = self.deps.clone();
+        let tab_name = tab_id.to_owned();
+        let fut = async move {
+            segment::commit(seg, deps.blob.clone(), deps.index.clone(), Some(deps.spool.clone())).await
+        };
+        let addr = ctx.address();
+        actix::spawn(async move {
+            let record = fut.await;
+            addr.do_send(Committed { tab: tab_name, record });
+        });
+    }
+
+    fn flush_all(&mut self, ctx: &mut Context<Self>) {
+        let tabs: Vec<String> = self.tabs.keys().cloned().collect();
+        for tab in tabs {
+            self.flush_tab(&tab, ctx);
+        }
+    }
+
+    /// A future that resolves once every in-flight segment of `tab` is committed.
+    fn wait_tab(&mut self, tab: &str) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        match self.tabs.get_mut(tab) {
+            Some(t) if t.in_flight > 0 => t.waiters.push(tx),
+            _ => {
+                let _ = tx.send(());
+            }
+        }
+        rx
+    }
+
+    /// Tells every connection, then ends the session: commit every buffer,
+    /// set `ended_at`, leave the registry.
+    fn end_session(&mut self, code: ErrorCode, why: &str, ended_at: i64, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        self.ending = true;
+        tracing::info!(session_id = %self.id, reason = why, "session ended");
+        for (_, (_, tx)) in self.conns.drain() {
+            let _ = tx.try_send(Control::Close(code, why.to_owned()));
+        }
+        self.flush_all(ctx);
+        let waits: Vec<_> = self.tabs.keys().cloned().collect::<Vec<_>>().iter().map(|t| self.wait_tab(t)).collect();
+        let deps = self.deps.clone();
+        let id = self.id.clone();
+        let site_id = self.site_id;
+        async move {
+            for w in waits {
+                let _ = w.await;
+            }
+            segment::retry("index_end_session", &id, || deps.index.end_session(&id, ended_at)).await;
+            let _ = deps
+                .bus
+                .publish(&format!("site:{site_id}"), BusMessage::SessionEnded { site_id, session: id.clone() })
+                .await;
+        }
+        .into_actor(self)
+        .map(|_, _, ctx| ctx.stop())
+        .spawn(ctx);
+    }
+
+    /// Sweeps: ends the session when inactive or too old, commits buffers
+    /// that have waited too long.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        let cfg = &self.deps.config;
+        let now = crate::now_ms();
+        if now - self.last_activity_at >= cfg.limits.inactivity_timeout_ms as i64 {
+            let at = self.last_activity_at;
+            self.end_session(ErrorCode::SessionOver, "session ended after inactivity", at, ctx);
+            return;
+        }
+        if now - self.started_at >= cfg.limits.max_session_duration_ms as i64 {
+            self.end_session(ErrorCode::SessionOver, "session passed its maximum duration", now, ctx);
+            return;
+        }
+        let max_age = cfg.segment_max_age;
+        let old: Vec<String> = self
+            .tabs
+            .iter()
+            .filter(|(_, t)| t.buffer.oldest.is_some_and(|o| o.elapsed() >= max_age))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for tab in old {
+            self.flush_tab(&tab, ctx);
+        }
+    }
+}
+
+impl Actor for SessionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        ctx.run_interval(self.deps.config.sweep_interval, |act, ctx| act.tick(ctx));
+        metrics::gauge!("reel_live_sessions").increment(1.0);
+        let deps = self.deps.clone();
+        let (site_id, session, node) = (self.site_id, self.id.clone(), deps.config.node_id.clone());
+        actix::spawn(async move {
+            let _ = deps
+                .bus
+                .publish(&format!("site:{site_id}"), BusMessage::SessionStarted { site_id, session, node })
+                .await;
+        });
+    }
+
+    fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
+        // A session is only stopped once it has ended (its buffers committed).
+        if !self.ending {
+            self.flush_all(ctx);
+        }
+        Running::Stop
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        metrics::gauge!("reel_live_sessions").decrement(1.0);
+        self.deps.deregister(&self.id);
+    }
+}
+
+/// Attaches a tab's connection; resolves with the tab's `next_seq` once every
+/// batch received before it is durable.
+impl Handler<Attach> for SessionActor {
+    type Result = ResponseActFuture<Self, Result<u64, AttachError>>;
+
+    fn handle(&mut self, msg: Attach, _: &mut Context<Self>) -> Self::Result {
+        let refuse = |e: AttachError| Box::pin(fut::ready(Err(e))) as Self::Result;
+        if self.ending || msg.site_id != self.site_id || msg.visitor != self.visitor {
+            return refuse(AttachError::NotContinuable);
+        }
+        let limits = &self.deps.config.limits;
+        if self.conns.len() as u64 >= limits.tabs_per_session {
+            return refuse(AttachError::Refused(Refusal::new(
+                ErrorCode::RateLimited,
+                format!("a session may have at most {} open connections", limits.tabs_per_session),
+            )));
+        }
+        // Reconnecting tabs replace nothing: several connections of one tab
+        // (a page load racing its predecessor's close) all feed the session.
+        self.conns.insert(msg.conn_id, (msg.tab.clone(), msg.control));
+        let floor = msg.acked.map_or(0, |a| a.saturating_add(1));
+        let barrier = self.deps.spool.barrier();
+        if let Some(tab) = self.tabs.get_mut(&msg.tab) {
+            tab.next_seq = tab.next_seq.max(floor);
+            let next = tab.next_seq;
+            return Box::pin(
+                async move {
+                    barrier.await.map_err(|e| {
+                        AttachError::Refused(Refusal::new(ErrorCode::Internal, e.to_string()))
+                    })?;
+                    Ok(next)
+                }
+                .into_actor(self),
+            );
+        }
+        let index = self.deps.index.clone();
+        let (session, tab_id) = (self.id.clone(), msg.tab.clone());
+        Box::pin(
+            async move { index.tab_next_seq(&session, &tab_id).await }
+                .into_actor(self)
+                .map(move |res, act, _| {
+                    let stored = res.map_err(|e| {
+                        AttachError::Refused(Refusal::new(ErrorCode::Internal, e.to_string()))
+                    })?;
+                    let tab = act.tabs.entry(msg.tab).or_default();
+                    tab.next_seq = tab.next_seq.max(stored).max(floor);
+                    Ok(tab.next_seq)
+                }),
+        )
+    }
+}
+
+/// Forgets a connection. The tab's buffer stays until it is old enough,
+/// large enough or the session ends: a page load reconnects in a moment.
+impl Handler<Detach> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Detach, _: &mut Context<Self>) {
+        self.conns.remove(&msg.conn_id);
+    }
+}
+
+/// Takes a batch: rate limits, seq check, size limit, spool append, buffer.
+impl Handler<Batch> for SessionActor {
+    type Result = Result<BatchAccepted, Refusal>;
+
+    fn handle(&mut self, msg: Batch, ctx: &mut Context<Self>) -> Self::Result {
+        let now = Instant::now();
+        let limits = &self.deps.config.limits;
+        if !self.messages_bucket.take(1, now) {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!("over {} messages per second", limits.session_messages_per_sec),
+            ));
+        }
+        if !self.bytes_bucket.take(msg.wire_bytes, now) {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!("over {} bytes per second", limits.session_bytes_per_sec),
+            ));
+        }
+        if self.ending {
+            return Err(Refusal::new(ErrorCode::SessionOver, "the session has ended"));
+        }
+        let Some(tab) = self.tabs.get_mut(&msg.tab) else {
+            return Err(Refusal::new(ErrorCode::Internal, "batch for a tab that is not attached"));
+        };
+        if msg.seq < tab.next_seq {
+            // A duplicate: it was received before; ack it again once
+            // everything received so far is durable.
+            metrics::counter!("reel_duplicate_batches_total").increment(1);
+            return Ok(BatchAccepted {
+                seq: msg.seq,
+                durable: self.deps.spool.barrier(),
+            });
+        }
+        if msg.seq > tab.next_seq {
+            return Err(Refusal::new(
+                ErrorCode::SeqGap,
+                format!("expected seq {}, got {}", tab.next_seq, msg.seq),
+            ));
+        }
+        let new_total = self.raw_bytes + msg.stats.raw_bytes;
+        if new_total > limits.max_session_bytes {
+            let max = limits.max_session_bytes;
+            self.end_session(
+                ErrorCode::SessionOver,
+                &format!("session passed its maximum of {max} raw bytes"),
+                crate::now_ms(),
+                ctx,
+            );
+            return Err(Refusal::new(ErrorCode::SessionOver, "session passed its maximum size"));
+        }
+        let received_at = crate::now_ms();
+        let batch = SpoolBatch {
+            site_id: self.site_id,
+            session_id: self.id.clone(),
+            session_started_at: self.started_at,
+            tab_id: msg.tab.clone(),
+            seq: msg.seq,
+            received_at,
+            ndjson: msg.ndjson,
+            stats: msg.stats,
+        };
+        let (ticket, durable) = self.deps.spool.append(&batch);
+        // unwrap: looked up above, and nothing removed it since.
+        let tab = self.tabs.get_mut(&msg.tab).unwrap();
+        tab.next_seq += 1;
+        tab.buffer.push(&batch, Some(ticket), now);
+        self.raw_bytes = new_total;
+        self.last_activity_at = self.last_activity_at.max(received_at);
+        metrics::counter!("reel_batches_total").increment(1);
+        metrics::counter!("reel_events_total").increment(batch.stats.events);
+        metrics::counter!("reel_event_bytes_total").increment(batch.stats.raw_bytes);
+        if tab.buffer.ndjson.len() as u64 >= self.deps.config.segment_max_bytes {
+            self.flush_tab(&msg.tab, ctx);
+        }
+        Ok(BatchAccepted {
+            seq: msg.seq,
+            durable,
+        })
+    }
+}
+
+/// Links the session to a user; written to the index in the background.
+impl Handler<Identify> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Identify, _: &mut Context<Self>) {
+        let index = self.deps.index.clone();
+        let id = self.id.clone();
+        actix::spawn(async move {
+            segment::retry("index_identify", &id, || index.identify(&id, &msg.user_id, &msg.traits)).await;
+        });
+    }
+}
+
+/// Commits a tab's buffer and resolves once its segments are in the index.
+impl Handler<EndTab> for SessionActor {
+    type Result = ResponseFuture<Option<u64>>;
+
+    fn handle(&mut self, msg: EndTab, ctx: &mut Context<Self>) -> Self::Result {
+        self.flush_tab(&msg.tab, ctx);
+        let last = self.tabs.get(&msg.tab).and_then(|t| t.next_seq.checked_sub(1));
+        let wait = self.wait_tab(&msg.tab);
+        Box::pin(async move {
+            let _ = wait.await;
+            last
+        })
+    }
+}
+
+/// Commits every buffer (node shutdown) and resolves once all are committed.
+impl Handler<FlushAll> for SessionActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: FlushAll, ctx: &mut Context<Self>) -> Self::Result {
+        self.flush_all(ctx);
+        let tabs: Vec<String> = self.tabs.keys().cloned().collect();
+        let waits: Vec<_> = tabs.iter().map(|t| self.wait_tab(t)).collect();
+        Box::pin(async move {
+            for w in waits {
+                let _ = w.await;
+            }
+        })
+    }
+}
+
+/// Marks a segment done and wakes whoever waits for its tab.
+impl Handler<Committed> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Committed, _: &mut Context<Self>) {
+        if let Some(tab) = self.tabs.get_mut(&msg.tab) {
+            tab.in_flight -= 1;
+            if tab.in_flight == 0 {
+                for w in tab.waiters.drain(..) {
+                    let _ = w.send(());
+                }
+            }
+        }
+    }
+}

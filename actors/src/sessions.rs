@@ -1,0 +1,303 @@
+//! The node's live sessions: a registry of session actors by id, and how a
+//! `hello` continues, restores or starts a session.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use dashmap::DashMap;
+use rand::Rng;
+use reel_protocol::{ErrorCode, Hello, Limits};
+use tokio::sync::{mpsc, OnceCell};
+
+use crate::session::{
+    Attach, AttachError, Control, FlushAll, Refusal, SessionActor,
+};
+use crate::traits::{BlobStore, Bus, Index, NewSession, SiteRecord, Spool};
+
+/// Session behaviour a node is configured with.
+#[derive(Debug, Clone)]
+pub struct SessionsConfig {
+    pub limits: Limits,
+    /// A tab's buffer becomes a segment once its raw bytes reach this.
+    pub segment_max_bytes: u64,
+    /// ... or once its oldest batch has waited this long.
+    pub segment_max_age: Duration,
+    /// How often each session checks its timeouts and buffer ages.
+    pub sweep_interval: Duration,
+    /// This node's id, as shown in presence.
+    pub node_id: String,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            limits: Limits::default(),
+            segment_max_bytes: 4 * 1024 * 1024,
+            segment_max_age: Duration::from_secs(60),
+            sweep_interval: Duration::from_secs(5),
+            node_id: "node".into(),
+        }
+    }
+}
+
+/// What session actors share: storage, config and the registry.
+pub struct Deps {
+    pub blob: Arc<dyn BlobStore>,
+    pub index: Arc<dyn Index>,
+    pub bus: Arc<dyn Bus>,
+    pub spool: Arc<dyn Spool>,
+    pub config: SessionsConfig,
+    registry: DashMap<String, Slot>,
+}
+
+/// A registry entry: filled once the actor has started. Concurrent hellos
+/// naming the same session wait on the one start.
+type Slot = Arc<OnceCell<Addr<SessionActor>>>;
+
+impl Deps {
+    /// Removes `session` from the registry (called when its actor stops).
+    pub(crate) fn deregister(&self, session: &str) {
+        self.registry.remove(session);
+    }
+}
+
+/// Facts about the connecting client for a new session's row.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub user_agent: String,
+    pub browser: String,
+    pub os: String,
+    pub device: String,
+}
+
+/// A connection attached to a session.
+pub struct Attached {
+    pub session: String,
+    pub addr: Addr<SessionActor>,
+    pub next_seq: u64,
+}
+
+/// The node's sessions.
+#[derive(Clone)]
+pub struct Sessions {
+    deps: Arc<Deps>,
+    draining: Arc<AtomicBool>,
+}
+
+/// Length of generated session ids.
+pub const SESSION_ID_LEN: usize = 22;
+
+/// A new random id of `[A-Za-z0-9]` (131 bits for 22 characters).
+pub fn new_id(len: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+impl Sessions {
+    pub fn new(
+        blob: Arc<dyn BlobStore>,
+        index: Arc<dyn Index>,
+        bus: Arc<dyn Bus>,
+        spool: Arc<dyn Spool>,
+        config: SessionsConfig,
+    ) -> Sessions {
+        Sessions {
+            deps: Arc::new(Deps {
+                blob,
+                index,
+                bus,
+                spool,
+                config,
+                registry: DashMap::new(),
+            }),
+            draining: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn config(&self) -> &SessionsConfig {
+        &self.deps.config
+    }
+
+    /// Live sessions on this node.
+    pub fn live_count(&self) -> usize {
+        self.deps.registry.len()
+    }
+
+    /// Ids of the sessions live on this node.
+    pub fn live_ids(&self) -> Vec<String> {
+        self.deps.registry.iter().map(|e| e.key().clone()).collect()
+    }
+
+    /// Attaches a connection that said `hello`: continues the named session
+    /// when it may, otherwise starts a new one.
+    pub async fn hello(
+        &self,
+        site: &SiteRecord,
+        hello: &Hello,
+        client: &ClientInfo,
+        conn_id: u64,
+        control: mpsc::Sender<Control>,
+    ) -> Result<Attached, Refusal> {
+        let internal = |e: crate::traits::StoreError| Refusal::new(ErrorCode::Internal, e.to_string());
+        let visitor = hello.visitor.as_str();
+        let tab = hello.tab.as_str();
+        if let Some(sid) = &hello.session {
+            let sid = sid.as_str();
+            if let Some(addr) = self.restore(sid, site.id, visitor).await.map_err(internal)? {
+                match self.attach(&addr, conn_id, site.id, visitor, tab, hello.acked, control.clone()).await {
+                    Ok(next_seq) => {
+                        return Ok(Attached {
+                            session: sid.to_owned(),
+                            addr,
+                            next_seq,
+                        })
+                    }
+                    Err(AttachError::NotContinuable) => {}
+                    Err(AttachError::Refused(r)) => return Err(r),
+                }
+            }
+        }
+        // A new session: a tab that was mid-session elsewhere starts over.
+        let now = crate::now_ms();
+        let new = NewSession {
+            id: new_id(SESSION_ID_LEN),
+            site_id: site.id,
+            visitor_id: visitor.to_owned(),
+            started_at: now,
+            first_url: hello.page.url.clone(),
+            referrer: hello.page.referrer.clone(),
+            user_agent: client.user_agent.clone(),
+            browser: client.browser.clone(),
+            os: client.os.clone(),
+            device: client.device.clone(),
+            screen_w: hello.screen.w.into(),
+            screen_h: hello.screen.h.into(),
+            lang: hello.lang.clone(),
+            tz: hello.tz.clone(),
+        };
+        self.deps.index.open_session(&new).await.map_err(internal)?;
+        metrics::counter!("reel_sessions_started_total").increment(1);
+        let actor = SessionActor::new(self.deps.clone(), new.id.clone(), site.id, new.visitor_id.clone(), now, now, 0);
+        let addr = actor.start();
+        let slot: Slot = Arc::new(OnceCell::new_with(Some(addr.clone())));
+        self.deps.registry.insert(new.id.clone(), slot);
+        match self.attach(&addr, conn_id, site.id, visitor, tab, None, control).await {
+            Ok(next_seq) => Ok(Attached {
+                session: new.id,
+                addr,
+                next_seq,
+            }),
+            Err(AttachError::Refused(r)) => Err(r),
+            Err(AttachError::NotContinuable) => Err(Refusal::new(ErrorCode::Internal, "new session refused attach")),
+        }
+    }
+
+    async fn attach(
+        &self,
+        addr: &Addr<SessionActor>,
+        conn_id: u64,
+        site_id: i64,
+        visitor: &str,
+        tab: &str,
+        acked: Option<u64>,
+        control: mpsc::Sender<Control>,
+    ) -> Result<u64, AttachError> {
+        let msg = Attach {
+            conn_id,
+            site_id,
+            visitor: visitor.to_owned(),
+            tab: tab.to_owned(),
+            acked,
+            control,
+        };
+        match addr.send(msg).await {
+            Ok(res) => res,
+            // The actor stopped between lookup and attach: it has ended.
+            Err(_) => Err(AttachError::NotContinuable),
+        }
+    }
+
+    /// The actor of a session that may continue: live on this node, or
+    /// restored from the index when it belongs to this site and visitor and
+    /// has not ended. `None` when it may not continue.
+    async fn restore(&self, sid: &str, site_id: i64, visitor: &str) -> Result<Option<Addr<SessionActor>>, crate::traits::StoreError> {
+        let slot = self
+            .deps
+            .registry
+            .entry(sid.to_owned())
+            .or_insert_with(|| Arc::new(OnceCell::new()))
+            .clone();
+        let limits = &self.deps.config.limits;
+        let res = slot
+            .get_or_try_init(|| async {
+                let rec = self.deps.index.find_session(sid).await.map_err(Restore::Store)?;
+                let now = crate::now_ms();
+                match rec {
+                    Some(r)
+                        if r.site_id == site_id
+                            && r.visitor_id == visitor
+                            && r.ended_at.is_none()
+                            && now - r.last_activity_at < limits.inactivity_timeout_ms as i64
+                            && now - r.started_at < limits.max_session_duration_ms as i64 =>
+                    {
+                        let actor = SessionActor::new(
+                            self.deps.clone(),
+                            r.id,
+                            r.site_id,
+                            r.visitor_id,
+                            r.started_at,
+                            r.last_activity_at,
+                            r.raw_bytes.max(0) as u64,
+                        );
+                        Ok(actor.start())
+                    }
+                    _ => Err(Restore::No),
+                }
+            })
+            .await;
+        match res {
+            Ok(addr) => Ok(Some(addr.clone())),
+            Err(e) => {
+                // Leave no empty slot behind.
+                self.deps.registry.remove_if(sid, |_, s| s.get().is_none());
+                match e {
+                    Restore::No => Ok(None),
+                    Restore::Store(s) => Err(s),
+                }
+            }
+        }
+    }
+
+    /// Stops new sessions from starting here (node draining).
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Commits every live session's buffers (shutdown). Sessions stay open
+    /// in the index: trackers continue them on another node or after restart.
+    pub async fn flush_all(&self) {
+        let addrs: Vec<Addr<SessionActor>> = self
+            .deps
+            .registry
+            .iter()
+            .filter_map(|e| e.value().get().cloned())
+            .collect();
+        // A stopped actor has already committed its buffers.
+        let _ = futures_util::future::join_all(addrs.iter().map(|a| a.send(FlushAll))).await;
+    }
+}
+
+enum Restore {
+    No,
+    Store(crate::traits::StoreError),
+}
+

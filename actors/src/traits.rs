@@ -1,0 +1,203 @@
+//! The traits the domain depends on, implemented by adapters in the server.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use reel_protocol::api::{SessionFilter, SessionInfo, SessionPage};
+use serde::{Deserialize, Serialize};
+
+use crate::stats::{BatchStats, SegmentDelta};
+
+/// A storage failure. Adapters say what went wrong in `message`.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where segments live: a local directory or an S3 bucket.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Writes `data` at `key`, replacing what was there (writes are idempotent).
+    async fn put(&self, key: &str, data: Bytes) -> StoreResult<()>;
+    /// Reads the object at `key`.
+    async fn get(&self, key: &str) -> StoreResult<Bytes>;
+    /// Is the store reachable?
+    async fn check(&self) -> StoreResult<()>;
+}
+
+/// A session as the index knows it, enough to continue it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub site_id: i64,
+    pub visitor_id: String,
+    pub started_at: i64,
+    pub last_activity_at: i64,
+    pub ended_at: Option<i64>,
+    pub raw_bytes: i64,
+}
+
+/// What a new session's row starts with.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct NewSession {
+    pub id: String,
+    pub site_id: i64,
+    pub visitor_id: String,
+    pub started_at: i64,
+    pub first_url: String,
+    pub referrer: String,
+    pub user_agent: String,
+    pub browser: String,
+    pub os: String,
+    pub device: String,
+    pub screen_w: i64,
+    pub screen_h: i64,
+    pub lang: String,
+    pub tz: String,
+}
+
+/// One stored segment: a zstd NDJSON object holding batches
+/// `first_seq..=last_seq` of one tab.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentRecord {
+    pub session_id: String,
+    pub tab_id: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub event_count: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub blob_key: String,
+    /// When the node received the segment's first batch (ms); orders tabs.
+    pub received_at: i64,
+}
+
+/// A site, as ingest needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteRecord {
+    pub id: i64,
+    pub org_id: i64,
+    pub name: String,
+    pub key: String,
+    /// Empty: any origin.
+    pub allowed_origins: Vec<String>,
+    pub settings: reel_protocol::Settings,
+}
+
+/// An API token, as authentication needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub org_id: i64,
+    pub name: String,
+    pub role: String,
+}
+
+/// The session index: organisations, sites, tokens, sessions, segments.
+#[async_trait]
+pub trait Index: Send + Sync + 'static {
+    /// Is the index reachable?
+    async fn check(&self) -> StoreResult<()>;
+
+    // Sites and tokens.
+    async fn site_by_key(&self, key: &str) -> StoreResult<Option<SiteRecord>>;
+    async fn site_by_id(&self, org_id: i64, site_id: i64) -> StoreResult<Option<SiteRecord>>;
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
+
+    // Sessions, written by session actors.
+    async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
+    async fn open_session(&self, new: &NewSession) -> StoreResult<()>;
+    /// The first seq of `tab` that no committed segment holds.
+    async fn tab_next_seq(&self, session_id: &str, tab_id: &str) -> StoreResult<u64>;
+    /// Inserts the segment's row and adds its counters to the session, once:
+    /// committing the same segment again changes nothing.
+    async fn commit_segment(&self, seg: &SegmentRecord, delta: &SegmentDelta) -> StoreResult<()>;
+    async fn identify(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        traits: &BTreeMap<String, String>,
+    ) -> StoreResult<()>;
+    async fn end_session(&self, session_id: &str, ended_at: i64) -> StoreResult<()>;
+    /// Ends every open session whose last activity is older than
+    /// `inactive_before` or that started before `started_before`, except
+    /// `keep` (sessions live on this node). Returns how many ended.
+    async fn end_stale_sessions(
+        &self,
+        inactive_before: i64,
+        started_before: i64,
+        keep: &[String],
+    ) -> StoreResult<u64>;
+
+    // Reading, for the replay API.
+    async fn session_info(&self, org_id: i64, session_id: &str) -> StoreResult<Option<SessionInfo>>;
+    async fn segments(&self, session_id: &str) -> StoreResult<Vec<SegmentRecord>>;
+    async fn list_sessions(
+        &self,
+        org_id: i64,
+        site_id: i64,
+        filter: &SessionFilter,
+    ) -> StoreResult<SessionPage>;
+}
+
+/// A message between nodes or from a session to its watchers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum BusMessage {
+    /// A session started on `node`.
+    SessionStarted { site_id: i64, session: String, node: String },
+    /// A session ended.
+    SessionEnded { site_id: i64, session: String },
+}
+
+/// Publish/subscribe between nodes: in-process on one node, Redis in a cluster.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    async fn publish(&self, topic: &str, msg: BusMessage) -> StoreResult<()>;
+    /// Receives every later message on `topic`. A slow receiver loses the
+    /// oldest messages (bounded), and learns how many it lost.
+    fn subscribe(&self, topic: &str) -> tokio::sync::broadcast::Receiver<BusMessage>;
+}
+
+/// One batch as the spool keeps it until its segment is committed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpoolBatch {
+    pub site_id: i64,
+    pub session_id: String,
+    pub session_started_at: i64,
+    pub tab_id: String,
+    pub seq: u64,
+    pub received_at: i64,
+    /// The batch's events, one per line, each exactly as received, each line
+    /// ending in `\n`.
+    pub ndjson: Vec<u8>,
+    pub stats: BatchStats,
+}
+
+/// Names one appended batch, so that it can be trimmed once its segment is
+/// committed. Tickets grow in append order.
+pub type SpoolTicket = u64;
+
+/// Resolves when an appended batch is durable (fsynced).
+pub type Durable = Pin<Box<dyn Future<Output = StoreResult<()>> + Send>>;
+
+/// The node's write-ahead spool: a batch is acked once it is here.
+pub trait Spool: Send + Sync + 'static {
+    /// Appends a batch; the future resolves once it is fsynced.
+    fn append(&self, batch: &SpoolBatch) -> (SpoolTicket, Durable);
+    /// Resolves once everything appended before it is durable.
+    fn barrier(&self) -> Durable;
+    /// These batches are in committed segments: the spool may forget them.
+    fn release(&self, tickets: &[SpoolTicket]);
+}
