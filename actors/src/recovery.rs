@@ -49,24 +49,33 @@ pub async fn drain(
         let mut group = groups.remove(&key).unwrap();
         group.sort_by_key(|b| b.seq);
         group.dedup_by_key(|b| b.seq);
-        let mut next = index.tab_next_seq(&key.0, &key.1).await?;
+        // Batches inside a committed segment are skipped. Segments of a tab
+        // may commit out of order, so check ranges, not just the highest seq.
+        let committed: Vec<(u64, u64)> = index
+            .segments(&key.0)
+            .await?
+            .into_iter()
+            .filter(|s| s.tab_id == key.1)
+            .map(|s| (s.first_seq, s.last_seq))
+            .collect();
+        let mut next: Option<u64> = None;
         let mut buf = TabBuffer::default();
         let now = std::time::Instant::now();
         let mut site: Option<(i64, i64)> = None;
         for b in group {
             site = Some((b.site_id, b.session_started_at));
-            if b.seq < next {
+            if committed.iter().any(|&(first, last)| (first..=last).contains(&b.seq)) {
                 report.already_committed += 1;
                 continue;
             }
-            if b.seq > next && !buf.is_empty() {
+            if next.is_some_and(|n| b.seq != n) && !buf.is_empty() {
                 // A hole (the tab continued on another node): cut here.
                 if let Some(seg) = buf.take(b.site_id, b.session_started_at, &key.0, &key.1) {
                     segment::commit(seg, blob.clone(), index.clone(), None).await;
                     report.segments += 1;
                 }
             }
-            next = b.seq + 1;
+            next = Some(b.seq + 1);
             buf.push(&b, None, now);
             if buf.ndjson.len() as u64 >= segment_max_bytes {
                 if let Some(seg) = buf.take(b.site_id, b.session_started_at, &key.0, &key.1) {

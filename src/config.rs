@@ -1,0 +1,335 @@
+//! One typed configuration, layered: defaults, then `reel.toml`, then
+//! `REEL_*` environment variables. Every variable's name is declared once,
+//! in [`ENV_VARS`]; nothing else reads the environment.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use reel_protocol::Limits;
+use serde::{Deserialize, Serialize};
+
+/// A secret: never printed, never logged.
+#[derive(Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Pretty on a terminal, JSON otherwise.
+    Auto,
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive, e.g. `info` or `reel=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Auto,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SentryConfig {
+    pub dsn: Option<Secret>,
+    pub environment: Option<String>,
+}
+
+/// S3 settings (selected by `bucket`). Declared now so that setting them is
+/// refused clearly until the S3 store lands.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    pub bucket: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SegmentConfig {
+    /// A tab's buffer becomes a segment at this many raw bytes.
+    pub max_bytes: u64,
+    /// ... or when its oldest batch is this old (ms).
+    pub max_age_ms: u64,
+}
+
+impl Default for SegmentConfig {
+    fn default() -> Self {
+        SegmentConfig {
+            max_bytes: 4 * 1024 * 1024,
+            max_age_ms: 60_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpoolConfig {
+    /// The spool starts a new file after this many bytes.
+    pub file_bytes: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            file_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// SIGTERM to exit, at most (ms).
+    pub deadline_ms: u64,
+    /// `goaway.retry_after_ms` sent to trackers.
+    pub goaway_retry_ms: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig {
+            deadline_ms: 20_000,
+            goaway_retry_ms: 1_000,
+        }
+    }
+}
+
+/// The node's configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Holds the SQLite index, the local blob directory and the spool.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; default a SQLite file in `data_dir`.
+    pub database_url: Option<Secret>,
+    /// Selects the Redis bus (not yet supported).
+    pub redis_url: Option<Secret>,
+    pub s3: S3Config,
+    /// This node's id; default random.
+    pub node_id: Option<String>,
+    /// HTTP worker threads; default one per core.
+    pub workers: Option<usize>,
+    /// Refuse new recordings (503 `unavailable`) and close open ones.
+    pub maintenance: bool,
+    /// How often sessions check their timeouts (ms).
+    pub sweep_interval_ms: u64,
+    pub log: LogConfig,
+    pub sentry: SentryConfig,
+    pub limits: Limits,
+    pub segments: SegmentConfig,
+    pub spool: SpoolConfig,
+    pub shutdown: ShutdownConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./reel-data"),
+            database_url: None,
+            redis_url: None,
+            s3: S3Config::default(),
+            node_id: None,
+            workers: None,
+            maintenance: false,
+            sweep_interval_ms: 5_000,
+            log: LogConfig::default(),
+            sentry: SentryConfig::default(),
+            limits: Limits::default(),
+            segments: SegmentConfig::default(),
+            spool: SpoolConfig::default(),
+            shutdown: ShutdownConfig::default(),
+        }
+    }
+}
+
+type Setter = fn(&mut Config, String) -> anyhow::Result<()>;
+
+/// Every environment variable reel reads, with what it sets.
+pub const ENV_VARS: &[(&str, Setter)] = &[
+    ("REEL_LISTEN", |c, v| {
+        c.listen = v;
+        Ok(())
+    }),
+    ("REEL_DATA_DIR", |c, v| {
+        c.data_dir = v.into();
+        Ok(())
+    }),
+    ("REEL_DATABASE_URL", |c, v| {
+        c.database_url = Some(Secret(v));
+        Ok(())
+    }),
+    ("REEL_REDIS_URL", |c, v| {
+        c.redis_url = Some(Secret(v));
+        Ok(())
+    }),
+    ("REEL_S3_BUCKET", |c, v| {
+        c.s3.bucket = Some(v);
+        Ok(())
+    }),
+    ("REEL_S3_ENDPOINT", |c, v| {
+        c.s3.endpoint = Some(v);
+        Ok(())
+    }),
+    ("REEL_S3_REGION", |c, v| {
+        c.s3.region = Some(v);
+        Ok(())
+    }),
+    ("REEL_SENTRY_DSN", |c, v| {
+        c.sentry.dsn = Some(Secret(v));
+        Ok(())
+    }),
+    ("REEL_NODE_ID", |c, v| {
+        c.node_id = Some(v);
+        Ok(())
+    }),
+    ("REEL_LOG", |c, v| {
+        c.log.level = v;
+        Ok(())
+    }),
+    ("REEL_LOG_FORMAT", |c, v| {
+        c.log.format = match v.as_str() {
+            "auto" => LogFormat::Auto,
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => bail!("REEL_LOG_FORMAT must be auto, pretty or json, not {other:?}"),
+        };
+        Ok(())
+    }),
+    ("REEL_WORKERS", |c, v| {
+        c.workers = Some(v.parse().context("REEL_WORKERS must be a number")?);
+        Ok(())
+    }),
+    ("REEL_MAINTENANCE", |c, v| {
+        c.maintenance = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+        Ok(())
+    }),
+];
+
+/// The variable naming a config file, read when `--config` is not given.
+pub const CONFIG_FILE_VAR: &str = "REEL_CONFIG";
+
+impl Config {
+    /// Defaults, then the file (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let env_file = std::env::var(CONFIG_FILE_VAR).ok().map(PathBuf::from);
+        let mut config = match file.map(Path::to_path_buf).or(env_file) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        for (name, set) in ENV_VARS {
+            if let Ok(value) = std::env::var(name) {
+                set(&mut config, value).with_context(|| format!("in {name}"))?;
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses settings this build cannot honour, rather than ignoring them.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.s3.bucket.is_some() {
+            bail!("REEL_S3_BUCKET is set, but this build stores recordings in the local blob directory only; unset it");
+        }
+        if self.redis_url.is_some() {
+            bail!("REEL_REDIS_URL is set, but this build has only the in-process bus; unset it");
+        }
+        if let Some(url) = &self.database_url {
+            if !url.expose().starts_with("sqlite:") {
+                bail!("REEL_DATABASE_URL must be a sqlite: URL in this build (Postgres support is not in it yet)");
+            }
+        }
+        if self.segments.max_bytes == 0 || self.spool.file_bytes == 0 {
+            bail!("segments.max_bytes and spool.file_bytes must be above zero");
+        }
+        Ok(())
+    }
+
+    /// The index URL: the configured one, or a SQLite file in the data dir.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("index.db").display()),
+        }
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("spool")
+    }
+
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_millis(self.sweep_interval_ms.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = Config {
+            sentry: SentryConfig {
+                dsn: Some(Secret::new("https://key@sentry.example/1")),
+                environment: None,
+            },
+            ..Config::default()
+        };
+        assert!(!format!("{c:?}").contains("key@"));
+    }
+
+    #[test]
+    fn file_sets_nested_limits() {
+        let c: Config = toml::from_str("listen = \"0.0.0.0:9\"\n[limits]\nbatch_events = 7\n").unwrap();
+        assert_eq!(c.limits.batch_events, 7);
+        assert_eq!(c.limits.frame_bytes, Limits::default().frame_bytes);
+        assert!(toml::from_str::<Config>("nope = 1").is_err());
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_data_dir() {
+        let c = Config::default();
+        assert_eq!(c.database_url(), "sqlite://./reel-data/index.db");
+    }
+}

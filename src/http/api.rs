@@ -1,0 +1,279 @@
+//! The replay API (PROTOCOL.md §2): a session's events as NDJSON streamed
+//! segment by segment, its index row, and the session list. Every route
+//! takes `Authorization: Bearer <token>` and sees only the token's
+//! organisation.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use futures_util::stream::{self, Stream};
+use reel_actors::traits::{BlobStore, SegmentRecord, TokenRecord};
+use reel_protocol::api::SessionFilter;
+use reel_protocol::{ErrorCode, EventHeader};
+use serde::Deserialize;
+
+use super::{ApiError, AppState, Phase};
+use crate::index::token_hash;
+
+/// Bytes of NDJSON sent per chunk of a merged stream.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The token of the request, or 401.
+pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<TokenRecord, ApiError> {
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = header.filter(|t| !t.is_empty()) else {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "an Authorization: Bearer token is required"));
+    };
+    state
+        .index
+        .token_by_hash(&token_hash(token))
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "unknown or revoked token"))
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such session")
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    tab: Option<String>,
+}
+
+/// `GET /api/v1/sessions/{session}/events[?tab=ID]`.
+pub async fn session_events(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<EventsQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = authenticate(&req, &state).await?;
+    let session_id = path.into_inner();
+    let info = state
+        .index
+        .session_info(token.org_id, &session_id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+    let segments = state.index.segments(&session_id).await.map_err(ApiError::internal)?;
+    let mut res = HttpResponse::Ok();
+    res.content_type("application/x-ndjson")
+        .insert_header(("X-Reel-Session-Live", info.live.to_string()));
+    let blob = state.blob.clone();
+    Ok(match query.into_inner().tab {
+        Some(tab) => {
+            if !info.tabs.contains(&tab) {
+                return Err(ApiError::new(ErrorCode::NotFound, "no such tab in this session"));
+            }
+            let segs: Vec<SegmentRecord> = segments.into_iter().filter(|s| s.tab_id == tab).collect();
+            res.streaming(tab_stream(blob, segs))
+        }
+        None => res.streaming(merged_stream(blob, segments)),
+    })
+}
+
+/// Reads and decompresses one segment.
+async fn load(blob: &Arc<dyn BlobStore>, key: &str) -> Result<Vec<u8>, std::io::Error> {
+    let data = blob.get(key).await.map_err(std::io::Error::other)?;
+    tokio::task::spawn_blocking(move || zstd::decode_all(&data[..]))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+/// One tab's segments in seq order, each sent as soon as it is read.
+fn tab_stream(
+    blob: Arc<dyn BlobStore>,
+    segments: Vec<SegmentRecord>,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    stream::unfold((blob, segments.into_iter()), |(blob, mut segs)| async move {
+        let seg = segs.next()?;
+        let item = load(&blob, &seg.blob_key).await.map(Bytes::from);
+        if let Err(e) = &item {
+            tracing::error!(key = %seg.blob_key, error = %e, "segment unreadable");
+        }
+        Some((item, (blob, segs)))
+    })
+}
+
+/// A tab's cursor in a merge: its current segment's lines and what is left.
+struct TabCursor {
+    segments: VecDeque<SegmentRecord>,
+    data: Vec<u8>,
+    pos: usize,
+    /// Timestamp of the line at `pos`, when one is loaded.
+    head_ts: Option<i64>,
+}
+
+impl TabCursor {
+    /// Loads segments until a line is at `pos`, or the tab is done.
+    async fn fill(&mut self, blob: &Arc<dyn BlobStore>) -> Result<(), std::io::Error> {
+        while self.pos >= self.data.len() {
+            let Some(seg) = self.segments.pop_front() else {
+                self.head_ts = None;
+                return Ok(());
+            };
+            self.data = load(blob, &seg.blob_key).await?;
+            self.pos = 0;
+        }
+        let end = self.line_end();
+        let line = std::str::from_utf8(&self.data[self.pos..end]).unwrap_or("");
+        // A line that does not parse sorts by the previous line's time.
+        self.head_ts = Some(EventHeader::parse(line).map(|h| h.timestamp).unwrap_or(self.head_ts.unwrap_or(i64::MIN)));
+        Ok(())
+    }
+
+    fn line_end(&self) -> usize {
+        self.data[self.pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(self.data.len(), |i| self.pos + i)
+    }
+}
+
+/// All tabs merged by timestamp. Each tab's own order is kept; equal
+/// timestamps keep arrival order (the tab that started first goes first).
+fn merged_stream(
+    blob: Arc<dyn BlobStore>,
+    segments: Vec<SegmentRecord>,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
+    // Tabs in arrival order of their first segment.
+    let mut tabs: Vec<(i64, String, VecDeque<SegmentRecord>)> = Vec::new();
+    for seg in segments {
+        match tabs.iter_mut().find(|t| t.1 == seg.tab_id) {
+            Some(t) => {
+                t.0 = t.0.min(seg.received_at);
+                t.2.push_back(seg);
+            }
+            None => tabs.push((seg.received_at, seg.tab_id.clone(), VecDeque::from([seg]))),
+        }
+    }
+    tabs.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let cursors: Vec<TabCursor> = tabs
+        .into_iter()
+        .map(|(_, _, segments)| TabCursor {
+            segments,
+            data: Vec::new(),
+            pos: 0,
+            head_ts: None,
+        })
+        .collect();
+    stream::unfold((blob, cursors, false), |(blob, mut cursors, started)| async move {
+        if !started {
+            for c in cursors.iter_mut() {
+                if let Err(e) = c.fill(&blob).await {
+                    return Some((Err(e), (blob, Vec::new(), true)));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(CHUNK_BYTES + 4096);
+        while out.len() < CHUNK_BYTES {
+            // The earliest head; ties go to the earlier tab (stable).
+            let next = cursors
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| c.head_ts.map(|ts| (ts, i)))
+                .min();
+            let Some((_, i)) = next else { break };
+            let c = &mut cursors[i];
+            let end = c.line_end();
+            out.extend_from_slice(&c.data[c.pos..end]);
+            out.push(b'\n');
+            c.pos = end + 1;
+            if let Err(e) = c.fill(&blob).await {
+                return Some((Err(e), (blob, Vec::new(), true)));
+            }
+        }
+        if out.is_empty() {
+            None
+        } else {
+            Some((Ok(Bytes::from(out)), (blob, cursors, true)))
+        }
+    })
+}
+
+/// `GET /api/v1/sessions/{session}`.
+pub async fn session(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let token = authenticate(&req, &state).await?;
+    let info = state
+        .index
+        .session_info(token.org_id, &path.into_inner())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(not_found)?;
+    Ok(HttpResponse::Ok().json(info))
+}
+
+/// `GET /api/v1/sites/{site_id}/sessions?from&to&min_duration_ms&url&user_id&has_errors&limit&cursor`.
+pub async fn list_sessions(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = authenticate(&req, &state).await?;
+    let site_id: i64 = path
+        .into_inner()
+        .parse()
+        .map_err(|_| ApiError::new(ErrorCode::NotFound, "no such site"))?;
+    let filter = web::Query::<SessionFilter>::from_query(req.query_string())
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?
+        .into_inner();
+    if let Some(c) = &filter.cursor {
+        let ok = c.split_once('_').is_some_and(|(ts, _)| ts.parse::<i64>().is_ok());
+        if !ok {
+            return Err(ApiError::new(ErrorCode::BadRequest, "bad cursor"));
+        }
+    }
+    state
+        .index
+        .site_by_id(token.org_id, site_id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such site"))?;
+    let page = state
+        .index
+        .list_sessions(token.org_id, site_id, &filter)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Deserialize)]
+pub struct MaintenanceBody {
+    enabled: bool,
+}
+
+/// `POST /api/v1/admin/maintenance {"enabled": bool}` (admin tokens):
+/// maintenance mode on this node. New recordings get 503 `unavailable`,
+/// open ones are closed with 4503.
+pub async fn set_maintenance(
+    req: HttpRequest,
+    body: web::Json<MaintenanceBody>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = authenticate(&req, &state).await?;
+    if token.role != "admin" {
+        return Err(ApiError::new(ErrorCode::Unauthorized, "an admin token is required"));
+    }
+    let enabled = body.enabled;
+    let changed = state.phase.send_if_modified(|p| match (*p, enabled) {
+        (Phase::Running, true) => {
+            *p = Phase::Maintenance;
+            true
+        }
+        (Phase::Maintenance, false) => {
+            *p = Phase::Running;
+            true
+        }
+        _ => false,
+    });
+    tracing::warn!(enabled, changed, token = %token.name, "maintenance mode set");
+    Ok(HttpResponse::Ok().json(serde_json::json!({"maintenance": state.phase() == Phase::Maintenance})))
+}

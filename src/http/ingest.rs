@@ -1,0 +1,389 @@
+//! `GET /v1/ingest`: the tracker's WebSocket (PROTOCOL.md §1). The site key
+//! and `Origin` are checked before the upgrade; then one task per
+//! connection reads frames, feeds the session actor and writes acks in
+//! order as batches become durable.
+
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use reel_actors::session::{Batch, Control, Detach, EndTab, Identify, Refusal, SessionActor, CONTROL_CAPACITY};
+use reel_actors::sessions::ClientInfo;
+use reel_actors::stats::BatchStats;
+use reel_actors::traits::{SiteRecord, StoreResult};
+use reel_protocol::messages::{ClientMessage, EventsBatch, Hello};
+use reel_protocol::{decode_message, frame_json, ErrorCode, Frame, ServerMessage};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::{ApiError, AppState, ConnCounts, ConnSlot, Phase};
+
+#[derive(Deserialize)]
+pub struct IngestQuery {
+    site: Option<String>,
+    visitor: Option<String>,
+}
+
+/// Checks the site, origin, node phase and connection limits, then upgrades.
+pub async fn ingest(
+    req: HttpRequest,
+    body: web::Payload,
+    query: web::Query<IngestQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let retry = state.config.shutdown.goaway_retry_ms.div_ceil(1000).max(1);
+    match state.phase() {
+        Phase::Running => {}
+        Phase::Maintenance => {
+            return Err(ApiError {
+                retry_after: Some(retry.max(60)),
+                ..ApiError::new(ErrorCode::Unavailable, "reel is in maintenance")
+            })
+        }
+        Phase::Draining | Phase::Closing => {
+            return Err(ApiError {
+                retry_after: Some(retry),
+                ..ApiError::new(ErrorCode::Unavailable, "this node is shutting down")
+            })
+        }
+    }
+    let key = query.site.as_deref().unwrap_or("");
+    let site = if reel_protocol::ids::check_id(key).is_ok() {
+        state.index.site_by_key(key).await.map_err(ApiError::internal)?
+    } else {
+        None
+    };
+    let site = site.ok_or_else(|| ApiError::new(ErrorCode::UnknownSite, "no site has this key"))?;
+    if !site.allowed_origins.is_empty() {
+        let origin = req.headers().get("origin").and_then(|o| o.to_str().ok()).unwrap_or("");
+        if !site.allowed_origins.iter().any(|o| o.trim_end_matches('/') == origin) {
+            return Err(ApiError::new(
+                ErrorCode::OriginNotAllowed,
+                format!("origin {origin:?} is not allowed for this site"),
+            ));
+        }
+    }
+    let slot = ConnCounts::acquire(&state, req.peer_addr().map(|a| a.ip()), site.id)?;
+    let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+    let limits = &state.config.limits;
+    let stream = stream
+        .max_frame_size(limits.frame_bytes as usize)
+        .aggregate_continuations()
+        .max_continuation_size(limits.frame_bytes as usize);
+    let client = client_info(&req);
+    let conn = Connection {
+        id: state.conns.next_conn_id(),
+        state: state.clone(),
+        site,
+        visitor_param: query.visitor.clone(),
+        client,
+        session: None,
+        _slot: slot,
+    };
+    actix_web::rt::spawn(conn.run(session, stream));
+    Ok(response)
+}
+
+/// Browser, OS and device class from the `User-Agent`.
+fn client_info(req: &HttpRequest) -> ClientInfo {
+    let ua = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(512)
+        .collect::<String>();
+    let parsed = woothee::parser::Parser::new().parse(&ua);
+    let (browser, os, device) = match parsed {
+        Some(p) => (
+            p.name.to_string(),
+            p.os.to_string(),
+            match p.category {
+                "pc" => "desktop",
+                "smartphone" => "mobile",
+                "mobilephone" => "mobile",
+                "appliance" => "appliance",
+                "crawler" => "bot",
+                _ => "unknown",
+            }
+            .to_string(),
+        ),
+        None => ("UNKNOWN".into(), "UNKNOWN".into(), "unknown".into()),
+    };
+    ClientInfo {
+        user_agent: ua,
+        browser,
+        os,
+        device,
+    }
+}
+
+type PendingAck = Pin<Box<dyn std::future::Future<Output = (u64, StoreResult<()>)> + Send>>;
+
+/// One tracker connection.
+struct Connection {
+    id: u64,
+    state: web::Data<AppState>,
+    site: SiteRecord,
+    /// `visitor` from the URL; must equal `hello.visitor`.
+    visitor_param: Option<String>,
+    client: ClientInfo,
+    /// The session actor and tab, once `hello` is done.
+    session: Option<(Addr<SessionActor>, String)>,
+    /// Keeps the connection counted while it lives.
+    _slot: ConnSlot,
+}
+
+/// How a connection ends.
+enum Exit {
+    /// Send `error`, then close with the code's close code.
+    Refuse(ErrorCode, String),
+    /// Close normally with this code.
+    Close(CloseCode),
+    /// The peer is gone.
+    Gone,
+}
+
+impl From<Refusal> for Exit {
+    fn from(r: Refusal) -> Exit {
+        Exit::Refuse(r.code, r.message)
+    }
+}
+
+impl Connection {
+    async fn run(mut self, mut ws: Session, mut stream: actix_ws::AggregatedMessageStream) {
+        let (control_tx, mut control_rx) = mpsc::channel::<Control>(CONTROL_CAPACITY);
+        let mut phase = self.state.phase.subscribe();
+        let limits = self.state.config.limits.clone();
+        let idle = Duration::from_millis(limits.idle_timeout_ms);
+        let mut ping = tokio::time::interval(Duration::from_millis(limits.ping_interval_ms.clamp(10, idle.as_millis() as u64)));
+        ping.tick().await;
+        let mut last_seen = Instant::now();
+        let mut acks: FuturesOrdered<PendingAck> = FuturesOrdered::new();
+        let mut control_tx = Some(control_tx);
+        let exit = loop {
+            tokio::select! {
+                msg = stream.next() => {
+                    last_seen = Instant::now();
+                    match msg {
+                        Some(Ok(AggregatedMessage::Text(text))) => {
+                            if let Err(e) = self.on_frame(Frame::Text(text.as_bytes()), &mut ws, &mut acks, &mut control_tx).await {
+                                break e;
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Binary(bytes))) => {
+                            if let Err(e) = self.on_frame(Frame::Binary(&bytes), &mut ws, &mut acks, &mut control_tx).await {
+                                break e;
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Ping(b))) => {
+                            if ws.pong(&b).await.is_err() { break Exit::Gone; }
+                        }
+                        Some(Ok(AggregatedMessage::Pong(_))) => {}
+                        Some(Ok(AggregatedMessage::Close(_))) | None => break Exit::Close(CloseCode::Normal),
+                        Some(Err(ProtocolError::Overflow)) => {
+                            break Exit::Refuse(ErrorCode::TooLarge, format!("frame over the {} byte limit", limits.frame_bytes));
+                        }
+                        Some(Err(e)) => break Exit::Refuse(ErrorCode::BadMessage, e.to_string()),
+                    }
+                }
+                Some((seq, res)) = acks.next(), if !acks.is_empty() => {
+                    match res {
+                        Ok(()) => {
+                            let ack = ServerMessage::Ack { seq }.to_json();
+                            if ws.text(ack).await.is_err() { break Exit::Gone; }
+                        }
+                        Err(e) => {
+                            tracing::error!(conn = self.id, error = %e, "batch not durable");
+                            break Exit::Refuse(ErrorCode::Internal, "the batch could not be made durable".into());
+                        }
+                    }
+                }
+                Some(ctrl) = control_rx.recv() => {
+                    match ctrl {
+                        Control::Send(msg) => {
+                            if ws.text(msg.to_json()).await.is_err() { break Exit::Gone; }
+                        }
+                        Control::Close(code, message) => break Exit::Refuse(code, message),
+                    }
+                }
+                changed = phase.changed() => {
+                    if changed.is_err() { break Exit::Close(CloseCode::Away); }
+                    let now = *phase.borrow_and_update();
+                    match now {
+                        Phase::Running => {}
+                        Phase::Maintenance => break Exit::Refuse(ErrorCode::Unavailable, "reel is in maintenance".into()),
+                        Phase::Draining => {
+                            let retry_after_ms = self.state.config.shutdown.goaway_retry_ms;
+                            if ws.text(ServerMessage::Goaway { retry_after_ms }.to_json()).await.is_err() { break Exit::Gone; }
+                        }
+                        Phase::Closing => {
+                            // Acks already owed go out first.
+                            while let Some((seq, res)) = acks.next().await {
+                                if res.is_ok() { let _ = ws.text(ServerMessage::Ack { seq }.to_json()).await; }
+                            }
+                            break Exit::Close(CloseCode::Away);
+                        }
+                    }
+                }
+                _ = ping.tick() => {
+                    if last_seen.elapsed() >= idle {
+                        break Exit::Refuse(ErrorCode::Idle, format!("nothing received for {} ms", idle.as_millis()));
+                    }
+                    if ws.ping(b"").await.is_err() { break Exit::Gone; }
+                }
+            }
+        };
+        if let Some((addr, _)) = &self.session {
+            addr.do_send(Detach { conn_id: self.id });
+        }
+        match exit {
+            Exit::Refuse(code, message) => {
+                metrics::counter!("reel_errors_total", "code" => code.as_str()).increment(1);
+                if code == ErrorCode::Internal {
+                    tracing::error!(conn = self.id, message, "connection closed on a server fault");
+                } else {
+                    tracing::debug!(conn = self.id, code = %code, message, "connection refused");
+                }
+                let msg = ServerMessage::Error { code, message: message.clone() }.to_json();
+                let _ = ws.text(msg).await;
+                let _ = ws
+                    .close(Some(CloseReason {
+                        code: CloseCode::Other(code.close_code()),
+                        description: Some(message.chars().take(120).collect()),
+                    }))
+                    .await;
+            }
+            Exit::Close(code) => {
+                let _ = ws.close(Some(CloseReason { code, description: None })).await;
+            }
+            Exit::Gone => {}
+        }
+    }
+
+    /// Handles one data frame.
+    async fn on_frame(
+        &mut self,
+        frame: Frame<'_>,
+        ws: &mut Session,
+        acks: &mut FuturesOrdered<PendingAck>,
+        control_tx: &mut Option<mpsc::Sender<Control>>,
+    ) -> Result<(), Exit> {
+        let limits = &self.state.config.limits;
+        let wire_bytes = match frame {
+            Frame::Text(b) | Frame::Binary(b) => b.len() as u64,
+        };
+        let json = frame_json(frame, limits).map_err(|e| Exit::Refuse(e.code(), e.to_string()))?;
+        let msg = decode_message(&json, limits).map_err(|e| Exit::Refuse(e.code(), e.to_string()))?;
+        metrics::counter!("reel_messages_total").increment(1);
+        match (msg, &self.session) {
+            (ClientMessage::Hello(hello), None) => {
+                // unwrap-free: the sender is only taken here, once.
+                let control = control_tx.take().ok_or_else(|| Exit::Refuse(ErrorCode::BadMessage, "second hello".into()))?;
+                self.on_hello(hello, ws, control).await
+            }
+            (ClientMessage::Hello(_), Some(_)) => Err(Exit::Refuse(ErrorCode::BadMessage, "a second hello".into())),
+            (_, None) => Err(Exit::Refuse(ErrorCode::BadMessage, "the first message must be hello".into())),
+            (ClientMessage::Events(batch), Some((addr, tab))) => {
+                let msg = to_batch(tab, batch, wire_bytes);
+                let accepted = addr
+                    .send(msg)
+                    .await
+                    .map_err(|_| Exit::Refuse(ErrorCode::Internal, "session is gone".into()))??;
+                metrics::counter!("reel_batch_bytes_total").increment(wire_bytes);
+                let seq = accepted.seq;
+                let durable = accepted.durable;
+                let started = Instant::now();
+                acks.push_back(Box::pin(async move {
+                    let res = durable.await;
+                    metrics::histogram!("reel_ack_latency_seconds").record(started.elapsed().as_secs_f64());
+                    (seq, res)
+                }));
+                Ok(())
+            }
+            (ClientMessage::Identify(id), Some((addr, _))) => {
+                addr.do_send(Identify {
+                    user_id: id.user_id,
+                    traits: id.traits,
+                });
+                Ok(())
+            }
+            (ClientMessage::End, Some((addr, tab))) => {
+                // Acks owed go first, then the end's own ack once committed.
+                while let Some((seq, res)) = acks.next().await {
+                    res.map_err(|e| Exit::Refuse(ErrorCode::Internal, e.to_string()))?;
+                    ws.text(ServerMessage::Ack { seq }.to_json()).await.map_err(|_| Exit::Gone)?;
+                }
+                let last = addr
+                    .send(EndTab { tab: tab.clone() })
+                    .await
+                    .map_err(|_| Exit::Refuse(ErrorCode::Internal, "session is gone".into()))?;
+                if let Some(seq) = last {
+                    ws.text(ServerMessage::Ack { seq }.to_json()).await.map_err(|_| Exit::Gone)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn on_hello(&mut self, hello: Hello, ws: &mut Session, control: mpsc::Sender<Control>) -> Result<(), Exit> {
+        if let Some(v) = &self.visitor_param {
+            if v != hello.visitor.as_str() {
+                return Err(Exit::Refuse(ErrorCode::BadMessage, "hello.visitor differs from the visitor in the URL".into()));
+            }
+        }
+        let attached = self
+            .state
+            .sessions
+            .hello(&self.site, &hello, &self.client, self.id, control)
+            .await?;
+        let welcome = ServerMessage::Welcome {
+            session: reel_protocol::SessionId::parse(attached.session.clone())
+                .map_err(|e| Exit::Refuse(ErrorCode::Internal, e.to_string()))?,
+            tab: hello.tab.clone(),
+            next_seq: attached.next_seq,
+            settings: reel_protocol::Settings {
+                maintenance: false,
+                batch_max_events: self.state.config.limits.batch_events,
+                max_frame_bytes: self.state.config.limits.frame_bytes,
+                ..self.site.settings.clone()
+            },
+        };
+        ws.text(welcome.to_json()).await.map_err(|_| Exit::Gone)?;
+        tracing::debug!(conn = self.id, session_id = %attached.session, tab = %hello.tab, next_seq = attached.next_seq, "tab attached");
+        self.session = Some((attached.addr, hello.tab.into_string()));
+        Ok(())
+    }
+}
+
+/// The session actor's form of a batch: events as NDJSON, exactly as
+/// received, and the counters read from their headers.
+fn to_batch(tab: &str, batch: EventsBatch<'_>, wire_bytes: u64) -> Batch {
+    let len: usize = batch.events.iter().map(|e| e.get().len() + 1).sum();
+    let mut ndjson = Vec::with_capacity(len);
+    for e in &batch.events {
+        let start = ndjson.len();
+        ndjson.extend_from_slice(e.get().as_bytes());
+        // A raw line break can only be whitespace between JSON tokens (in
+        // strings it is escaped). JSON.stringify never writes one; should a
+        // client, it becomes a space so that each line stays one event.
+        for b in &mut ndjson[start..] {
+            if *b == b'\n' || *b == b'\r' {
+                *b = b' ';
+            }
+        }
+        ndjson.push(b'\n');
+    }
+    let stats = BatchStats::from_headers(batch.headers.iter().zip(batch.events.iter().map(|e| e.get().len())));
+    Batch {
+        tab: tab.to_owned(),
+        seq: batch.seq,
+        wire_bytes,
+        ndjson,
+        stats,
+    }
+}

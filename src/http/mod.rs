@@ -1,0 +1,246 @@
+//! HTTP and WebSocket routes: ingest (§1), the replay API (§2), health and
+//! metrics (§3). Errors map to statuses in one place, [`ApiError`].
+
+pub mod api;
+pub mod ingest;
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse, ResponseError};
+use dashmap::DashMap;
+use reel_actors::traits::{BlobStore, Index};
+use reel_actors::Sessions;
+use reel_protocol::error::ErrorBody;
+use reel_protocol::ErrorCode;
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// Where the node is in its life; connections follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Running,
+    /// Maintenance mode: refuse new recordings, close open ones (4503).
+    Maintenance,
+    /// SIGTERM: refuse new connections, send `goaway` to open ones.
+    Draining,
+    /// Buffers are flushed: close every connection.
+    Closing,
+}
+
+/// Shared by every route.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub index: Arc<dyn Index>,
+    pub blob: Arc<dyn BlobStore>,
+    pub sessions: Sessions,
+    pub phase: watch::Sender<Phase>,
+    pub conns: ConnCounts,
+    pub node_id: String,
+}
+
+impl AppState {
+    pub fn phase(&self) -> Phase {
+        *self.phase.borrow()
+    }
+}
+
+/// Open ingest connections, by IP and by site, for the connection limits.
+#[derive(Default)]
+pub struct ConnCounts {
+    pub per_ip: DashMap<IpAddr, u64>,
+    pub per_site: DashMap<i64, u64>,
+    pub next_id: AtomicU64,
+}
+
+/// Holds one connection's place in [`ConnCounts`]; gives it back on drop.
+pub struct ConnSlot {
+    state: web::Data<AppState>,
+    ip: Option<IpAddr>,
+    site: i64,
+}
+
+impl ConnCounts {
+    /// Takes a place for a connection, or says which limit is reached.
+    pub fn acquire(state: &web::Data<AppState>, ip: Option<IpAddr>, site: i64) -> Result<ConnSlot, ApiError> {
+        let limits = &state.config.limits;
+        let counts = &state.conns;
+        if let Some(ip) = ip {
+            let mut n = counts.per_ip.entry(ip).or_insert(0);
+            if *n >= limits.connections_per_ip {
+                return Err(ApiError::new(ErrorCode::RateLimited, "too many connections from this address"));
+            }
+            *n += 1;
+        }
+        {
+            let mut n = counts.per_site.entry(site).or_insert(0);
+            if *n >= limits.connections_per_site {
+                drop(n);
+                release_ip(counts, ip);
+                return Err(ApiError::new(ErrorCode::RateLimited, "too many connections for this site"));
+            }
+            *n += 1;
+        }
+        metrics::gauge!("reel_open_connections").increment(1.0);
+        Ok(ConnSlot {
+            state: state.clone(),
+            ip,
+            site,
+        })
+    }
+}
+
+fn release_ip(counts: &ConnCounts, ip: Option<IpAddr>) {
+    if let Some(ip) = ip {
+        counts.per_ip.remove_if_mut(&ip, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let counts = &self.state.conns;
+        release_ip(counts, self.ip);
+        counts.per_site.remove_if_mut(&self.site, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+        metrics::gauge!("reel_open_connections").decrement(1.0);
+    }
+}
+
+impl ConnCounts {
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// An HTTP refusal or API error: `{"error": code, "message": text}`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// `Retry-After` in seconds (503).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "internal error");
+        ApiError::new(ErrorCode::Internal, "internal error")
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        metrics::counter!("reel_errors_total", "code" => self.code.as_str()).increment(1);
+        let mut res = HttpResponse::build(self.status_code());
+        if let Some(secs) = self.retry_after {
+            res.insert_header(("Retry-After", secs.to_string()));
+        }
+        res.json(ErrorBody {
+            error: self.code,
+            message: self.message.clone(),
+        })
+    }
+}
+
+/// Records every request's latency by route pattern and status.
+pub async fn route_metrics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let res = next.call(req).await?;
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    let status = res.status().as_u16().to_string();
+    metrics::histogram!(
+        "reel_http_request_duration_seconds",
+        "route" => route,
+        "method" => method,
+        "status" => status
+    )
+    .record(started.elapsed().as_secs_f64());
+    Ok(res)
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the index and the blob store answer.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let index = state.index.check().await;
+    let blob = state.blob.check().await;
+    let phase = state.phase();
+    let ok = index.is_ok() && blob.is_ok() && phase == Phase::Running;
+    let show = |r: &Result<(), reel_actors::traits::StoreError>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let body = serde_json::json!({
+        "status": if ok { "ready" } else { "not_ready" },
+        "index": show(&index),
+        "blob_store": show(&blob),
+        "bus": "ok",
+        "phase": format!("{phase:?}").to_lowercase(),
+        "node": state.node_id,
+    });
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics_route(state: web::Data<AppState>) -> HttpResponse {
+    metrics::gauge!("reel_live_sessions_registry").set(state.sessions.live_count() as f64);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::telemetry::prometheus().render())
+}
+
+/// Every route of the node.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/ingest", web::get().to(ingest::ingest))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics_route))
+        .service(
+            web::scope("/api/v1")
+                .route("/sessions/{session}/events", web::get().to(api::session_events))
+                .route("/sessions/{session}", web::get().to(api::session))
+                .route("/sites/{site_id}/sessions", web::get().to(api::list_sessions))
+                .route("/admin/maintenance", web::post().to(api::set_maintenance)),
+        );
+}

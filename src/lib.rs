@@ -1,0 +1,24 @@
+//! The `reel` server: adapters, HTTP and WebSocket routes, config, telemetry
+//! and the CLI. The domain lives in `reel-actors`, the wire contract in
+//! `reel-protocol`.
+//!
+//! # Layout
+//! - [`config`]: the one typed config (defaults, `reel.toml`, `REEL_*`).
+//! - [`telemetry`]: tracing, Sentry and the Prometheus recorder.
+//! - [`codec`]: the pinned bincode codec of spool records.
+//! - [`spool`]: the fsynced, group-committed local spool.
+//! - [`blob`]: the local blob directory.
+//! - [`index`]: the SQLite index.
+//! - [`http`]: ingest, replay API, health and metrics routes.
+//! - [`app`]: building, running and gracefully stopping a node.
+//! - [`cli`]: `reel serve | migrate | site create | token create`.
+
+pub mod app;
+pub mod blob;
+pub mod cli;
+pub mod codec;
+pub mod config;
+pub mod http;
+pub mod index;
+pub mod spool;
+pub mod telemetry;
