@@ -27,7 +27,9 @@ const SHUTDOWN_MARGIN: Duration = Duration::from_millis(1500);
 /// Opens the configured index (and migrates it when asked).
 pub async fn open_index(config: &Config) -> anyhow::Result<SqliteIndex> {
     let url = config.database_url();
-    SqliteIndex::connect(&url).await.context("opening the index")
+    SqliteIndex::connect(&url)
+        .await
+        .context("opening the index")
 }
 
 /// A running node.
@@ -43,6 +45,10 @@ impl Node {
     /// system (`actix_web::rt::System`).
     pub async fn start(config: Config) -> anyhow::Result<Node> {
         let config = Arc::new(config);
+        // Install the recorder before anything records.
+        crate::telemetry::prometheus();
+        metrics::gauge!("reel_open_connections").set(0.0);
+        metrics::gauge!("reel_live_sessions").set(0.0);
         let node_id = config
             .node_id
             .clone()
@@ -54,7 +60,8 @@ impl Node {
 
         // Everything acked before a crash reaches the blob store first.
         let spool_dir = config.spool_dir();
-        let (spool, recovered) = FileSpool::open(&spool_dir, config.spool.file_bytes).context("opening the spool")?;
+        let (spool, recovered) =
+            FileSpool::open(&spool_dir, config.spool.file_bytes).context("opening the spool")?;
         if !recovered.files.is_empty() {
             let report = reel_actors::recovery::drain(
                 recovered.batches,
@@ -89,7 +96,11 @@ impl Node {
                 node_id: node_id.clone(),
             },
         );
-        let phase = if config.maintenance { Phase::Maintenance } else { Phase::Running };
+        let phase = if config.maintenance {
+            Phase::Maintenance
+        } else {
+            Phase::Running
+        };
         let state = web::Data::new(AppState {
             config: config.clone(),
             index: index.clone(),
@@ -100,7 +111,8 @@ impl Node {
             node_id,
         });
 
-        let listener = TcpListener::bind(&config.listen).with_context(|| format!("binding {}", config.listen))?;
+        let listener = TcpListener::bind(&config.listen)
+            .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
@@ -145,7 +157,8 @@ impl Node {
     /// session's buffers, close the connections, stop. Bounded by the
     /// configured deadline.
     pub async fn shutdown(&self) {
-        let deadline = Duration::from_millis(self.state.config.shutdown.deadline_ms).saturating_sub(SHUTDOWN_MARGIN);
+        let deadline = Duration::from_millis(self.state.config.shutdown.deadline_ms)
+            .saturating_sub(SHUTDOWN_MARGIN);
         let state = self.state.clone();
         tracing::info!(live_sessions = state.sessions.live_count(), "shutting down");
         state.sessions.set_draining();
@@ -170,7 +183,10 @@ async fn end_orphans(index: &Arc<dyn Index>, config: &Config, live: &[String]) {
     let now = reel_actors::now_ms();
     let inactive_before = now - config.limits.inactivity_timeout_ms as i64;
     let started_before = now - config.limits.max_session_duration_ms as i64;
-    match index.end_stale_sessions(inactive_before, started_before, live).await {
+    match index
+        .end_stale_sessions(inactive_before, started_before, live)
+        .await
+    {
         Ok(0) => {}
         Ok(n) => tracing::info!(ended = n, "ended sessions left open"),
         Err(e) => tracing::warn!(error = %e, "sweep of stale sessions failed"),

@@ -23,7 +23,11 @@ impl LocalBlobStore {
     /// The file of `key`; keys are made by the server, but check anyway that
     /// one cannot climb out of the directory.
     fn path(&self, key: &str) -> StoreResult<PathBuf> {
-        if key.is_empty() || key.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+        if key.is_empty()
+            || key
+                .split('/')
+                .any(|part| part.is_empty() || part == "." || part == "..")
+        {
             return Err(StoreError::Other(format!("bad blob key {key:?}")));
         }
         Ok(self.root.join(key))
@@ -63,7 +67,10 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn check(&self) -> StoreResult<()> {
-        tokio::fs::metadata(&self.root).await.map(|_| ()).map_err(io_err)
+        tokio::fs::metadata(&self.root)
+            .await
+            .map(|_| ())
+            .map_err(io_err)
     }
 }
 
@@ -75,8 +82,14 @@ mod tests {
     async fn put_get_and_bad_keys() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobStore::open(dir.path()).unwrap();
-        store.put("1/2023-11-14/s/t/0.zst", Bytes::from_static(b"abc")).await.unwrap();
-        assert_eq!(store.get("1/2023-11-14/s/t/0.zst").await.unwrap(), Bytes::from_static(b"abc"));
+        store
+            .put("1/2023-11-14/s/t/0.zst", Bytes::from_static(b"abc"))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get("1/2023-11-14/s/t/0.zst").await.unwrap(),
+            Bytes::from_static(b"abc")
+        );
         assert!(matches!(store.get("1/x").await, Err(StoreError::NotFound)));
         assert!(store.put("../escape", Bytes::new()).await.is_err());
         assert!(store.put("/abs", Bytes::new()).await.is_err());

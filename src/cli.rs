@@ -9,7 +9,11 @@ use crate::config::Config;
 use crate::index::DEFAULT_ORG;
 
 #[derive(Parser, Debug)]
-#[command(name = "reel", version, about = "Self-hostable session recording and live sessions")]
+#[command(
+    name = "reel",
+    version,
+    about = "Self-hostable session recording and live sessions"
+)]
 pub struct Cli {
     /// A reel.toml; REEL_* environment variables override it.
     #[arg(long, global = true)]

@@ -102,7 +102,10 @@ mod tests {
     fn torn_and_corrupt_records_are_detected() {
         let rec = encode_record(&batch());
         for cut in [0, 3, 8, rec.len() - 1] {
-            assert_eq!(decode_record(&rec[..cut]).unwrap_err(), RecordError::Truncated);
+            assert_eq!(
+                decode_record(&rec[..cut]).unwrap_err(),
+                RecordError::Truncated
+            );
         }
         let mut bad = rec.clone();
         let last = bad.len() - 1;

@@ -250,7 +250,8 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("reading config file {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
             }
             None => Config::default(),
         };
@@ -321,7 +322,8 @@ mod tests {
 
     #[test]
     fn file_sets_nested_limits() {
-        let c: Config = toml::from_str("listen = \"0.0.0.0:9\"\n[limits]\nbatch_events = 7\n").unwrap();
+        let c: Config =
+            toml::from_str("listen = \"0.0.0.0:9\"\n[limits]\nbatch_events = 7\n").unwrap();
         assert_eq!(c.limits.batch_events, 7);
         assert_eq!(c.limits.frame_bytes, Limits::default().frame_bytes);
         assert!(toml::from_str::<Config>("nope = 1").is_err());

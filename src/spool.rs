@@ -158,8 +158,15 @@ impl Spool for FileSpool {
     fn append(&self, batch: &SpoolBatch) -> (SpoolTicket, Durable) {
         let record = encode_record(batch);
         let (done, rx) = oneshot::channel();
-        let ticket = self.send(|ticket| Cmd::Append { ticket, record, done });
-        (ticket, Box::pin(async move { rx.await.unwrap_or_else(|_| Err(gone())) }))
+        let ticket = self.send(|ticket| Cmd::Append {
+            ticket,
+            record,
+            done,
+        });
+        (
+            ticket,
+            Box::pin(async move { rx.await.unwrap_or_else(|_| Err(gone())) }),
+        )
     }
 
     fn barrier(&self) -> Durable {
@@ -192,7 +199,11 @@ impl Writer {
             let mut error: Option<String> = None;
             for cmd in group.drain(..) {
                 match cmd {
-                    Cmd::Append { ticket, record, done } => {
+                    Cmd::Append {
+                        ticket,
+                        record,
+                        done,
+                    } => {
                         if error.is_none() {
                             bytes += record.len() as u64;
                             if let Err(e) = self.write(ticket, &record) {
@@ -264,7 +275,9 @@ impl Writer {
 
     fn release(&mut self, tickets: &[SpoolTicket]) {
         for &t in tickets {
-            let Some((_, &id)) = self.starts.range(..=t).next_back() else { continue };
+            let Some((_, &id)) = self.starts.range(..=t).next_back() else {
+                continue;
+            };
             if let Some(state) = self.files.get_mut(&id) {
                 state.pending = state.pending.saturating_sub(1);
             }
@@ -344,9 +357,19 @@ mod tests {
             spool.append(&batch(0, 10)).1.await.unwrap();
             spool.append(&batch(1, 10)).1.await.unwrap();
         }
-        let path = fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+        let path = fs::read_dir(dir.path())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         let len = fs::metadata(&path).unwrap().len();
-        OpenOptions::new().write(true).open(&path).unwrap().set_len(len - 3).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(len - 3)
+            .unwrap();
         let (_s, rec) = FileSpool::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(rec.batches.len(), 1);
         assert!(rec.skipped_tail_bytes > 0);

@@ -50,12 +50,23 @@ pub fn init(config: &Config) -> Guard {
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
     let fmt = if json {
-        tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed()
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed()
     } else {
-        tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed()
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed()
     };
-    let sentry_layer = sentry.as_ref().map(|_| sentry::integrations::tracing::layer());
-    let _ = tracing_subscriber::registry().with(filter).with(fmt).with(sentry_layer).try_init();
+    let sentry_layer = sentry
+        .as_ref()
+        .map(|_| sentry::integrations::tracing::layer());
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(sentry_layer)
+        .try_init();
     Guard { _sentry: sentry }
 }
 
@@ -63,7 +74,8 @@ pub fn init(config: &Config) -> Guard {
 pub fn scrub(event: &mut sentry::protocol::Event<'static>) {
     if let Some(req) = event.request.as_mut() {
         req.cookies = None;
-        req.headers.retain(|k, _| !SECRET_HEADERS.contains(&k.to_ascii_lowercase().as_str()));
+        req.headers
+            .retain(|k, _| !SECRET_HEADERS.contains(&k.to_ascii_lowercase().as_str()));
         if let Some(q) = req.query_string.as_mut() {
             if q.contains("token") {
                 *q = "[redacted]".into();
@@ -78,7 +90,12 @@ pub fn prometheus() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
-            .and_then(|b| b.set_buckets_for_metric(Matcher::Full("reel_spool_group_size".into()), &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0]));
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("reel_spool_group_size".into()),
+                    &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0],
+                )
+            });
         match builder.and_then(|b| b.install_recorder()) {
             Ok(handle) => handle,
             // Another recorder is installed (tests embed several nodes in one
@@ -95,9 +112,12 @@ mod tests {
     #[test]
     fn scrub_strips_cookies_and_auth() {
         let mut event = sentry::protocol::Event::default();
-        let mut req = sentry::protocol::Request::default();
-        req.cookies = Some("sid=1".into());
-        req.headers.insert("Authorization".into(), "Bearer x".into());
+        let mut req = sentry::protocol::Request {
+            cookies: Some("sid=1".into()),
+            ..Default::default()
+        };
+        req.headers
+            .insert("Authorization".into(), "Bearer x".into());
         req.headers.insert("Accept".into(), "*/*".into());
         event.request = Some(req);
         scrub(&mut event);

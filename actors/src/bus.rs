@@ -46,9 +46,20 @@ mod tests {
     async fn subscribers_get_later_messages() {
         let bus = InProcessBus::default();
         let mut rx = bus.subscribe("site:1");
-        let msg = BusMessage::SessionEnded { site_id: 1, session: "s".into() };
+        let msg = BusMessage::SessionEnded {
+            site_id: 1,
+            session: "s".into(),
+        };
         bus.publish("site:1", msg.clone()).await.unwrap();
-        bus.publish("site:2", BusMessage::SessionEnded { site_id: 2, session: "x".into() }).await.unwrap();
+        bus.publish(
+            "site:2",
+            BusMessage::SessionEnded {
+                site_id: 2,
+                session: "x".into(),
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(rx.recv().await.unwrap(), msg);
         assert!(rx.try_recv().is_err());
     }

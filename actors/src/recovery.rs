@@ -64,7 +64,10 @@ pub async fn drain(
         let mut site: Option<(i64, i64)> = None;
         for b in group {
             site = Some((b.site_id, b.session_started_at));
-            if committed.iter().any(|&(first, last)| (first..=last).contains(&b.seq)) {
+            if committed
+                .iter()
+                .any(|&(first, last)| (first..=last).contains(&b.seq))
+            {
                 report.already_committed += 1;
                 continue;
             }

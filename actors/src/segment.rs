@@ -19,7 +19,13 @@ pub const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// The blob key of a segment. Layout, readable from any language:
 /// `{site_id}/{yyyy-mm-dd of session start, UTC}/{session}/{tab}/{first_seq, 20 digits}.ndjson.zst`.
 /// Keys of one tab sort in seq order.
-pub fn blob_key(site_id: i64, session_started_at: i64, session: &str, tab: &str, first_seq: u64) -> String {
+pub fn blob_key(
+    site_id: i64,
+    session_started_at: i64,
+    session: &str,
+    tab: &str,
+    first_seq: u64,
+) -> String {
     format!(
         "{site_id}/{}/{session}/{tab}/{first_seq:020}.ndjson.zst",
         utc_date(session_started_at)
@@ -93,7 +99,13 @@ impl TabBuffer {
 
     /// Takes the buffer as a segment to commit, leaving it empty (the input
     /// carry stays).
-    pub fn take(&mut self, site_id: i64, started_at: i64, session: &str, tab: &str) -> Option<PendingSegment> {
+    pub fn take(
+        &mut self,
+        site_id: i64,
+        started_at: i64,
+        session: &str,
+        tab: &str,
+    ) -> Option<PendingSegment> {
         let first_seq = self.first_seq.take()?;
         let delta = std::mem::take(&mut self.delta);
         let ndjson = std::mem::take(&mut self.ndjson);
@@ -154,7 +166,7 @@ where
                 metrics::counter!("reel_storage_retries_total", "op" => what).increment(1);
                 if attempt == 1 {
                     tracing::warn!(key, error = %e, "{what} failed, retrying");
-                } else if attempt % 10 == 0 {
+                } else if attempt.is_multiple_of(10) {
                     tracing::error!(key, attempt, error = %e, "{what} still failing");
                 }
                 tokio::time::sleep(wait).await;
@@ -189,7 +201,10 @@ pub async fn commit(
     seg.delta.stored_bytes = compressed.len() as u64;
     let key = seg.record.blob_key.clone();
     retry("blob_put", &key, || blob.put(&key, compressed.clone())).await;
-    retry("index_commit", &key, || index.commit_segment(&seg.record, &seg.delta)).await;
+    retry("index_commit", &key, || {
+        index.commit_segment(&seg.record, &seg.delta)
+    })
+    .await;
     if let Some(spool) = spool {
         spool.release(&seg.tickets);
     }

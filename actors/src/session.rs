@@ -184,7 +184,11 @@ impl SessionActor {
         let limits = &deps.config.limits;
         let now = Instant::now();
         SessionActor {
-            bytes_bucket: TokenBucket::new(limits.session_bytes_per_sec, limits.session_bytes_burst, now),
+            bytes_bucket: TokenBucket::new(
+                limits.session_bytes_per_sec,
+                limits.session_bytes_burst,
+                now,
+            ),
             messages_bucket: TokenBucket::new(
                 limits.session_messages_per_sec,
                 limits.session_messages_burst,
@@ -205,20 +209,34 @@ impl SessionActor {
 
     /// Commits `tab`'s buffer as a segment, off the actor's thread.
     fn flush_tab(&mut self, tab_id: &str, ctx: &mut Context<Self>) {
-        let Some(tab) = self.tabs.get_mut(tab_id) else { return };
-        let Some(seg) = tab.buffer.take(self.site_id, self.started_at, &self.id, tab_id) else {
+        let Some(tab) = self.tabs.get_mut(tab_id) else {
+            return;
+        };
+        let Some(seg) = tab
+            .buffer
+            .take(self.site_id, self.started_at, &self.id, tab_id)
+        else {
             return;
         };
         tab.in_flight += 1;
         let deps = self.deps.clone();
         let tab_name = tab_id.to_owned();
         let fut = async move {
-            segment::commit(seg, deps.blob.clone(), deps.index.clone(), Some(deps.spool.clone())).await
+            segment::commit(
+                seg,
+                deps.blob.clone(),
+                deps.index.clone(),
+                Some(deps.spool.clone()),
+            )
+            .await
         };
         let addr = ctx.address();
         actix::spawn(async move {
             let record = fut.await;
-            addr.do_send(Committed { tab: tab_name, record });
+            addr.do_send(Committed {
+                tab: tab_name,
+                record,
+            });
         });
     }
 
@@ -253,7 +271,14 @@ impl SessionActor {
             let _ = tx.try_send(Control::Close(code, why.to_owned()));
         }
         self.flush_all(ctx);
-        let waits: Vec<_> = self.tabs.keys().cloned().collect::<Vec<_>>().iter().map(|t| self.wait_tab(t)).collect();
+        let waits: Vec<_> = self
+            .tabs
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|t| self.wait_tab(t))
+            .collect();
         let deps = self.deps.clone();
         let id = self.id.clone();
         let site_id = self.site_id;
@@ -261,10 +286,19 @@ impl SessionActor {
             for w in waits {
                 let _ = w.await;
             }
-            segment::retry("index_end_session", &id, || deps.index.end_session(&id, ended_at)).await;
+            segment::retry("index_end_session", &id, || {
+                deps.index.end_session(&id, ended_at)
+            })
+            .await;
             let _ = deps
                 .bus
-                .publish(&format!("site:{site_id}"), BusMessage::SessionEnded { site_id, session: id.clone() })
+                .publish(
+                    &format!("site:{site_id}"),
+                    BusMessage::SessionEnded {
+                        site_id,
+                        session: id.clone(),
+                    },
+                )
                 .await;
         }
         .into_actor(self)
@@ -282,11 +316,21 @@ impl SessionActor {
         let now = crate::now_ms();
         if now - self.last_activity_at >= cfg.limits.inactivity_timeout_ms as i64 {
             let at = self.last_activity_at;
-            self.end_session(ErrorCode::SessionOver, "session ended after inactivity", at, ctx);
+            self.end_session(
+                ErrorCode::SessionOver,
+                "session ended after inactivity",
+                at,
+                ctx,
+            );
             return;
         }
         if now - self.started_at >= cfg.limits.max_session_duration_ms as i64 {
-            self.end_session(ErrorCode::SessionOver, "session passed its maximum duration", now, ctx);
+            self.end_session(
+                ErrorCode::SessionOver,
+                "session passed its maximum duration",
+                now,
+                ctx,
+            );
             return;
         }
         let max_age = cfg.segment_max_age;
@@ -314,7 +358,14 @@ impl Actor for SessionActor {
         actix::spawn(async move {
             let _ = deps
                 .bus
-                .publish(&format!("site:{site_id}"), BusMessage::SessionStarted { site_id, session, node })
+                .publish(
+                    &format!("site:{site_id}"),
+                    BusMessage::SessionStarted {
+                        site_id,
+                        session,
+                        node,
+                    },
+                )
                 .await;
         });
     }
@@ -347,12 +398,16 @@ impl Handler<Attach> for SessionActor {
         if self.conns.len() as u64 >= limits.tabs_per_session {
             return refuse(AttachError::Refused(Refusal::new(
                 ErrorCode::RateLimited,
-                format!("a session may have at most {} open connections", limits.tabs_per_session),
+                format!(
+                    "a session may have at most {} open connections",
+                    limits.tabs_per_session
+                ),
             )));
         }
         // Reconnecting tabs replace nothing: several connections of one tab
         // (a page load racing its predecessor's close) all feed the session.
-        self.conns.insert(msg.conn_id, (msg.tab.clone(), msg.control));
+        self.conns
+            .insert(msg.conn_id, (msg.tab.clone(), msg.control));
         let floor = msg.acked.map_or(0, |a| a.saturating_add(1));
         let barrier = self.deps.spool.barrier();
         if let Some(tab) = self.tabs.get_mut(&msg.tab) {
@@ -405,7 +460,10 @@ impl Handler<Batch> for SessionActor {
         if !self.messages_bucket.take(1, now) {
             return Err(Refusal::new(
                 ErrorCode::RateLimited,
-                format!("over {} messages per second", limits.session_messages_per_sec),
+                format!(
+                    "over {} messages per second",
+                    limits.session_messages_per_sec
+                ),
             ));
         }
         if !self.bytes_bucket.take(msg.wire_bytes, now) {
@@ -415,10 +473,16 @@ impl Handler<Batch> for SessionActor {
             ));
         }
         if self.ending {
-            return Err(Refusal::new(ErrorCode::SessionOver, "the session has ended"));
+            return Err(Refusal::new(
+                ErrorCode::SessionOver,
+                "the session has ended",
+            ));
         }
         let Some(tab) = self.tabs.get_mut(&msg.tab) else {
-            return Err(Refusal::new(ErrorCode::Internal, "batch for a tab that is not attached"));
+            return Err(Refusal::new(
+                ErrorCode::Internal,
+                "batch for a tab that is not attached",
+            ));
         };
         if msg.seq < tab.next_seq {
             // A duplicate: it was received before; ack it again once
@@ -444,7 +508,10 @@ impl Handler<Batch> for SessionActor {
                 crate::now_ms(),
                 ctx,
             );
-            return Err(Refusal::new(ErrorCode::SessionOver, "session passed its maximum size"));
+            return Err(Refusal::new(
+                ErrorCode::SessionOver,
+                "session passed its maximum size",
+            ));
         }
         let received_at = crate::now_ms();
         let batch = SpoolBatch {
@@ -485,7 +552,10 @@ impl Handler<Identify> for SessionActor {
         let index = self.deps.index.clone();
         let id = self.id.clone();
         actix::spawn(async move {
-            segment::retry("index_identify", &id, || index.identify(&id, &msg.user_id, &msg.traits)).await;
+            segment::retry("index_identify", &id, || {
+                index.identify(&id, &msg.user_id, &msg.traits)
+            })
+            .await;
         });
     }
 }
@@ -496,7 +566,10 @@ impl Handler<EndTab> for SessionActor {
 
     fn handle(&mut self, msg: EndTab, ctx: &mut Context<Self>) -> Self::Result {
         self.flush_tab(&msg.tab, ctx);
-        let last = self.tabs.get(&msg.tab).and_then(|t| t.next_seq.checked_sub(1));
+        let last = self
+            .tabs
+            .get(&msg.tab)
+            .and_then(|t| t.next_seq.checked_sub(1));
         let wait = self.wait_tab(&msg.tab);
         Box::pin(async move {
             let _ = wait.await;

@@ -11,9 +11,7 @@ use rand::Rng;
 use reel_protocol::{ErrorCode, Hello, Limits};
 use tokio::sync::{mpsc, OnceCell};
 
-use crate::session::{
-    Attach, AttachError, Control, FlushAll, Refusal, SessionActor,
-};
+use crate::session::{Attach, AttachError, Control, FlushAll, Refusal, SessionActor};
 use crate::traits::{BlobStore, Bus, Index, NewSession, SiteRecord, Spool};
 
 /// Session behaviour a node is configured with.
@@ -143,13 +141,28 @@ impl Sessions {
         conn_id: u64,
         control: mpsc::Sender<Control>,
     ) -> Result<Attached, Refusal> {
-        let internal = |e: crate::traits::StoreError| Refusal::new(ErrorCode::Internal, e.to_string());
+        let internal =
+            |e: crate::traits::StoreError| Refusal::new(ErrorCode::Internal, e.to_string());
         let visitor = hello.visitor.as_str();
-        let tab = hello.tab.as_str();
+        let attach = |acked: Option<u64>, control: mpsc::Sender<Control>| Attach {
+            conn_id,
+            site_id: site.id,
+            visitor: visitor.to_owned(),
+            tab: hello.tab.as_str().to_owned(),
+            acked,
+            control,
+        };
         if let Some(sid) = &hello.session {
             let sid = sid.as_str();
-            if let Some(addr) = self.restore(sid, site.id, visitor).await.map_err(internal)? {
-                match self.attach(&addr, conn_id, site.id, visitor, tab, hello.acked, control.clone()).await {
+            if let Some(addr) = self
+                .restore(sid, site.id, visitor)
+                .await
+                .map_err(internal)?
+            {
+                match self
+                    .attach(&addr, attach(hello.acked, control.clone()))
+                    .await
+                {
                     Ok(next_seq) => {
                         return Ok(Attached {
                             session: sid.to_owned(),
@@ -182,39 +195,33 @@ impl Sessions {
         };
         self.deps.index.open_session(&new).await.map_err(internal)?;
         metrics::counter!("reel_sessions_started_total").increment(1);
-        let actor = SessionActor::new(self.deps.clone(), new.id.clone(), site.id, new.visitor_id.clone(), now, now, 0);
+        let actor = SessionActor::new(
+            self.deps.clone(),
+            new.id.clone(),
+            site.id,
+            new.visitor_id.clone(),
+            now,
+            now,
+            0,
+        );
         let addr = actor.start();
         let slot: Slot = Arc::new(OnceCell::new_with(Some(addr.clone())));
         self.deps.registry.insert(new.id.clone(), slot);
-        match self.attach(&addr, conn_id, site.id, visitor, tab, None, control).await {
+        match self.attach(&addr, attach(None, control)).await {
             Ok(next_seq) => Ok(Attached {
                 session: new.id,
                 addr,
                 next_seq,
             }),
             Err(AttachError::Refused(r)) => Err(r),
-            Err(AttachError::NotContinuable) => Err(Refusal::new(ErrorCode::Internal, "new session refused attach")),
+            Err(AttachError::NotContinuable) => Err(Refusal::new(
+                ErrorCode::Internal,
+                "new session refused attach",
+            )),
         }
     }
 
-    async fn attach(
-        &self,
-        addr: &Addr<SessionActor>,
-        conn_id: u64,
-        site_id: i64,
-        visitor: &str,
-        tab: &str,
-        acked: Option<u64>,
-        control: mpsc::Sender<Control>,
-    ) -> Result<u64, AttachError> {
-        let msg = Attach {
-            conn_id,
-            site_id,
-            visitor: visitor.to_owned(),
-            tab: tab.to_owned(),
-            acked,
-            control,
-        };
+    async fn attach(&self, addr: &Addr<SessionActor>, msg: Attach) -> Result<u64, AttachError> {
         match addr.send(msg).await {
             Ok(res) => res,
             // The actor stopped between lookup and attach: it has ended.
@@ -225,7 +232,12 @@ impl Sessions {
     /// The actor of a session that may continue: live on this node, or
     /// restored from the index when it belongs to this site and visitor and
     /// has not ended. `None` when it may not continue.
-    async fn restore(&self, sid: &str, site_id: i64, visitor: &str) -> Result<Option<Addr<SessionActor>>, crate::traits::StoreError> {
+    async fn restore(
+        &self,
+        sid: &str,
+        site_id: i64,
+        visitor: &str,
+    ) -> Result<Option<Addr<SessionActor>>, crate::traits::StoreError> {
         let slot = self
             .deps
             .registry
@@ -235,7 +247,12 @@ impl Sessions {
         let limits = &self.deps.config.limits;
         let res = slot
             .get_or_try_init(|| async {
-                let rec = self.deps.index.find_session(sid).await.map_err(Restore::Store)?;
+                let rec = self
+                    .deps
+                    .index
+                    .find_session(sid)
+                    .await
+                    .map_err(Restore::Store)?;
                 let now = crate::now_ms();
                 match rec {
                     Some(r)
@@ -300,4 +317,3 @@ enum Restore {
     No,
     Store(crate::traits::StoreError),
 }
-

@@ -35,7 +35,11 @@ impl InputSpan {
     /// Joins a later span: the gap between them counts when it is short.
     pub fn then(self, next: InputSpan) -> InputSpan {
         let gap = next.first_ts - self.last_ts;
-        let bridge = if (0..ACTIVE_GAP_MS).contains(&gap) { gap } else { 0 };
+        let bridge = if (0..ACTIVE_GAP_MS).contains(&gap) {
+            gap
+        } else {
+            0
+        };
         InputSpan {
             first_ts: self.first_ts,
             last_ts: next.last_ts.max(self.last_ts),
@@ -160,8 +164,14 @@ mod tests {
 
     #[test]
     fn active_time_spans_batches() {
-        let a = BatchStats::from_headers([(&h(r#"{"type":3,"timestamp":1000,"data":{"source":2,"type":2}}"#), 1)]);
-        let b = BatchStats::from_headers([(&h(r#"{"type":3,"timestamp":3000,"data":{"source":2,"type":2}}"#), 1)]);
+        let a = BatchStats::from_headers([(
+            &h(r#"{"type":3,"timestamp":1000,"data":{"source":2,"type":2}}"#),
+            1,
+        )]);
+        let b = BatchStats::from_headers([(
+            &h(r#"{"type":3,"timestamp":3000,"data":{"source":2,"type":2}}"#),
+            1,
+        )]);
         let mut d = SegmentDelta::default();
         d.add(&a, None);
         d.add(&b, a.input);

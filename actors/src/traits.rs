@@ -142,7 +142,8 @@ pub trait Index: Send + Sync + 'static {
     ) -> StoreResult<u64>;
 
     // Reading, for the replay API.
-    async fn session_info(&self, org_id: i64, session_id: &str) -> StoreResult<Option<SessionInfo>>;
+    async fn session_info(&self, org_id: i64, session_id: &str)
+        -> StoreResult<Option<SessionInfo>>;
     async fn segments(&self, session_id: &str) -> StoreResult<Vec<SegmentRecord>>;
     async fn list_sessions(
         &self,
@@ -156,7 +157,11 @@ pub trait Index: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum BusMessage {
     /// A session started on `node`.
-    SessionStarted { site_id: i64, session: String, node: String },
+    SessionStarted {
+        site_id: i64,
+        session: String,
+        node: String,
+    },
     /// A session ended.
     SessionEnded { site_id: i64, session: String },
 }

@@ -90,7 +90,10 @@ pub fn frame_json<'a>(frame: Frame<'a>, limits: &Limits) -> Result<Cow<'a, [u8]>
 }
 
 /// Parses and validates one message. Events borrow from `json`.
-pub fn decode_message<'a>(json: &'a [u8], limits: &Limits) -> Result<ClientMessage<'a>, DecodeError> {
+pub fn decode_message<'a>(
+    json: &'a [u8],
+    limits: &Limits,
+) -> Result<ClientMessage<'a>, DecodeError> {
     let wire: WireMessage<'a> =
         serde_json::from_slice(json).map_err(|e| DecodeError::BadJson(e.to_string()))?;
     let mut msg = wire.into_message().map_err(DecodeError::BadJson)?;
@@ -178,7 +181,9 @@ mod tests {
     fn events_keep_their_exact_bytes() {
         let limits = Limits::default();
         let msg = decode_message(EVENTS.as_bytes(), &limits).unwrap();
-        let ClientMessage::Events(batch) = msg else { panic!("not events") };
+        let ClientMessage::Events(batch) = msg else {
+            panic!("not events")
+        };
         assert_eq!(batch.seq, 3);
         assert_eq!(
             batch.events[1].get(),
@@ -191,7 +196,9 @@ mod tests {
     fn hello_parses_and_unknown_fields_are_ignored() {
         let with_extra = HELLO.replace("\"lang\"", "\"future\":{\"x\":1},\"lang\"");
         let msg = decode_message(with_extra.as_bytes(), &Limits::default()).unwrap();
-        let ClientMessage::Hello(h) = msg else { panic!("not hello") };
+        let ClientMessage::Hello(h) = msg else {
+            panic!("not hello")
+        };
         assert_eq!(h.tab.as_str(), "t1");
         assert_eq!(h.session, None);
         assert_eq!(h.screen.w, 1280);
@@ -230,16 +237,28 @@ mod tests {
             ),
         ];
         for (bytes, gz, code) in cases {
-            let frame = if gz { Frame::Binary(&bytes) } else { Frame::Text(&bytes) };
+            let frame = if gz {
+                Frame::Binary(&bytes)
+            } else {
+                Frame::Text(&bytes)
+            };
             let err = decode(frame, &limits).unwrap_err();
-            assert_eq!(err.code(), code, "{err} for {:?}", String::from_utf8_lossy(&bytes));
+            assert_eq!(
+                err.code(),
+                code,
+                "{err} for {:?}",
+                String::from_utf8_lossy(&bytes)
+            );
         }
     }
 
     #[test]
     fn limits_are_inclusive() {
         let body = vec![b' '; 1000];
-        let limits = Limits { decompressed_bytes: 1000, ..Limits::default() };
+        let limits = Limits {
+            decompressed_bytes: 1000,
+            ..Limits::default()
+        };
         // Exactly at the limit decompresses (then fails as JSON, not as size).
         let err = decode(Frame::Binary(&gzip(&body)), &limits).unwrap_err();
         assert_eq!(err.code(), ErrorCode::BadMessage);
@@ -250,12 +269,22 @@ mod tests {
         let bomb = gzip(&vec![b'a'; 64 * 1024 * 1024]);
         assert!(bomb.len() < 1024 * 1024);
         let err = frame_json(Frame::Binary(&bomb), &Limits::default()).unwrap_err();
-        assert_eq!(err, DecodeError::DecompressedTooLarge { limit: 16 * 1024 * 1024 });
+        assert_eq!(
+            err,
+            DecodeError::DecompressedTooLarge {
+                limit: 16 * 1024 * 1024
+            }
+        );
     }
 
     #[test]
     fn identify_limits() {
-        let limits = Limits { user_id_bytes: 4, traits_count: 1, trait_bytes: 3, ..Limits::default() };
+        let limits = Limits {
+            user_id_bytes: 4,
+            traits_count: 1,
+            trait_bytes: 3,
+            ..Limits::default()
+        };
         let ok = br#"{"t":"identify","user_id":"abcd","traits":{"a":"b"}}"#;
         assert!(decode_message(ok, &limits).is_ok());
         for bad in [
@@ -263,7 +292,10 @@ mod tests {
             br#"{"t":"identify","user_id":"a","traits":{"a":"b","c":"d"}}"#,
             br#"{"t":"identify","user_id":"a","traits":{"a":"bcde"}}"#,
         ] {
-            assert_eq!(decode_message(bad, &limits).unwrap_err().code(), ErrorCode::TooLarge);
+            assert_eq!(
+                decode_message(bad, &limits).unwrap_err().code(),
+                ErrorCode::TooLarge
+            );
         }
     }
 

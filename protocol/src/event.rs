@@ -213,24 +213,22 @@ impl EventHeader {
         let data = self.data.as_ref();
         match self.kind {
             event_type::META => EventKind::PageLoad,
-            event_type::INCREMENTAL_SNAPSHOT => {
-                match data.and_then(|d| d.source) {
-                    Some(source::MOUSE_INTERACTION) => match data.and_then(|d| d.kind) {
-                        Some(mouse::CLICK | mouse::DBL_CLICK | mouse::TOUCH_END) => {
-                            EventKind::Click
-                        }
-                        _ => EventKind::OtherInput,
-                    },
-                    Some(source::INPUT) => EventKind::Keypress,
-                    Some(source::MOUSE_MOVE | source::SCROLL | source::TOUCH_MOVE) => {
-                        EventKind::OtherInput
-                    }
-                    _ => EventKind::Other,
+            event_type::INCREMENTAL_SNAPSHOT => match data.and_then(|d| d.source) {
+                Some(source::MOUSE_INTERACTION) => match data.and_then(|d| d.kind) {
+                    Some(mouse::CLICK | mouse::DBL_CLICK | mouse::TOUCH_END) => EventKind::Click,
+                    _ => EventKind::OtherInput,
+                },
+                Some(source::INPUT) => EventKind::Keypress,
+                Some(source::MOUSE_MOVE | source::SCROLL | source::TOUCH_MOVE) => {
+                    EventKind::OtherInput
                 }
-            }
+                _ => EventKind::Other,
+            },
             event_type::PLUGIN
                 if data.is_some_and(|d| {
-                    d.plugin.as_deref().is_some_and(|p| p.ends_with("console@1"))
+                    d.plugin
+                        .as_deref()
+                        .is_some_and(|p| p.ends_with("console@1"))
                         && d.level.as_deref() == Some("error")
                 }) =>
             {
@@ -280,15 +278,21 @@ mod tests {
             EventKind::OtherInput
         );
         assert_eq!(
-            kind(r#"{"type":3,"timestamp":1,"data":{"source":5,"text":"*","isChecked":false,"id":9}}"#),
+            kind(
+                r#"{"type":3,"timestamp":1,"data":{"source":5,"text":"*","isChecked":false,"id":9}}"#
+            ),
             EventKind::Keypress
         );
         assert_eq!(
-            kind(r#"{"type":6,"timestamp":1,"data":{"plugin":"rrweb/console@1","payload":{"level":"error","trace":[],"payload":["\"x\""]}}}"#),
+            kind(
+                r#"{"type":6,"timestamp":1,"data":{"plugin":"rrweb/console@1","payload":{"level":"error","trace":[],"payload":["\"x\""]}}}"#
+            ),
             EventKind::ConsoleError
         );
         assert_eq!(
-            kind(r#"{"type":6,"timestamp":1,"data":{"plugin":"rrweb/console@1","payload":{"level":"log"}}}"#),
+            kind(
+                r#"{"type":6,"timestamp":1,"data":{"plugin":"rrweb/console@1","payload":{"level":"log"}}}"#
+            ),
             EventKind::Other
         );
         assert_eq!(
@@ -296,16 +300,27 @@ mod tests {
             EventKind::ConsoleError
         );
         assert_eq!(
-            kind(r#"{"type":2,"timestamp":1,"data":{"node":{"type":0,"childNodes":[]},"initialOffset":{"top":0,"left":0}}}"#),
+            kind(
+                r#"{"type":2,"timestamp":1,"data":{"node":{"type":0,"childNodes":[]},"initialOffset":{"top":0,"left":0}}}"#
+            ),
             EventKind::Other
         );
     }
 
     #[test]
     fn odd_data_shapes_are_not_errors() {
-        assert_eq!(kind(r#"{"type":3,"timestamp":1,"data":{"source":"x","type":[1]}}"#), EventKind::Other);
-        assert_eq!(kind(r#"{"type":5,"timestamp":1,"data":null}"#), EventKind::Other);
-        assert_eq!(kind(r#"{"type":5,"timestamp":1,"data":[1,2]}"#), EventKind::Other);
+        assert_eq!(
+            kind(r#"{"type":3,"timestamp":1,"data":{"source":"x","type":[1]}}"#),
+            EventKind::Other
+        );
+        assert_eq!(
+            kind(r#"{"type":5,"timestamp":1,"data":null}"#),
+            EventKind::Other
+        );
+        assert_eq!(
+            kind(r#"{"type":5,"timestamp":1,"data":[1,2]}"#),
+            EventKind::Other
+        );
         assert_eq!(kind(r#"{"type":5,"timestamp":1}"#), EventKind::Other);
     }
 
@@ -319,7 +334,8 @@ mod tests {
 
     #[test]
     fn meta_href_is_read() {
-        let h = EventHeader::parse(r#"{"type":4,"timestamp":7,"data":{"href":"https://shop/x"}}"#).unwrap();
+        let h = EventHeader::parse(r#"{"type":4,"timestamp":7,"data":{"href":"https://shop/x"}}"#)
+            .unwrap();
         assert_eq!(h.href(), Some("https://shop/x"));
         assert_eq!(h.timestamp, 7);
     }

@@ -29,7 +29,10 @@ pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<TokenRe
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::trim);
     let Some(token) = header.filter(|t| !t.is_empty()) else {
-        return Err(ApiError::new(ErrorCode::Unauthorized, "an Authorization: Bearer token is required"));
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "an Authorization: Bearer token is required",
+        ));
     };
     state
         .index
@@ -63,7 +66,11 @@ pub async fn session_events(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(not_found)?;
-    let segments = state.index.segments(&session_id).await.map_err(ApiError::internal)?;
+    let segments = state
+        .index
+        .segments(&session_id)
+        .await
+        .map_err(ApiError::internal)?;
     let mut res = HttpResponse::Ok();
     res.content_type("application/x-ndjson")
         .insert_header(("X-Reel-Session-Live", info.live.to_string()));
@@ -71,9 +78,13 @@ pub async fn session_events(
     Ok(match query.into_inner().tab {
         Some(tab) => {
             if !info.tabs.contains(&tab) {
-                return Err(ApiError::new(ErrorCode::NotFound, "no such tab in this session"));
+                return Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    "no such tab in this session",
+                ));
             }
-            let segs: Vec<SegmentRecord> = segments.into_iter().filter(|s| s.tab_id == tab).collect();
+            let segs: Vec<SegmentRecord> =
+                segments.into_iter().filter(|s| s.tab_id == tab).collect();
             res.streaming(tab_stream(blob, segs))
         }
         None => res.streaming(merged_stream(blob, segments)),
@@ -93,14 +104,17 @@ fn tab_stream(
     blob: Arc<dyn BlobStore>,
     segments: Vec<SegmentRecord>,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
-    stream::unfold((blob, segments.into_iter()), |(blob, mut segs)| async move {
-        let seg = segs.next()?;
-        let item = load(&blob, &seg.blob_key).await.map(Bytes::from);
-        if let Err(e) = &item {
-            tracing::error!(key = %seg.blob_key, error = %e, "segment unreadable");
-        }
-        Some((item, (blob, segs)))
-    })
+    stream::unfold(
+        (blob, segments.into_iter()),
+        |(blob, mut segs)| async move {
+            let seg = segs.next()?;
+            let item = load(&blob, &seg.blob_key).await.map(Bytes::from);
+            if let Err(e) = &item {
+                tracing::error!(key = %seg.blob_key, error = %e, "segment unreadable");
+            }
+            Some((item, (blob, segs)))
+        },
+    )
 }
 
 /// A tab's cursor in a merge: its current segment's lines and what is left.
@@ -126,7 +140,11 @@ impl TabCursor {
         let end = self.line_end();
         let line = std::str::from_utf8(&self.data[self.pos..end]).unwrap_or("");
         // A line that does not parse sorts by the previous line's time.
-        self.head_ts = Some(EventHeader::parse(line).map(|h| h.timestamp).unwrap_or(self.head_ts.unwrap_or(i64::MIN)));
+        self.head_ts = Some(
+            EventHeader::parse(line)
+                .map(|h| h.timestamp)
+                .unwrap_or(self.head_ts.unwrap_or(i64::MIN)),
+        );
         Ok(())
     }
 
@@ -165,42 +183,49 @@ fn merged_stream(
             head_ts: None,
         })
         .collect();
-    stream::unfold((blob, cursors, false), |(blob, mut cursors, started)| async move {
-        if !started {
-            for c in cursors.iter_mut() {
+    stream::unfold(
+        (blob, cursors, false),
+        |(blob, mut cursors, started)| async move {
+            if !started {
+                for c in cursors.iter_mut() {
+                    if let Err(e) = c.fill(&blob).await {
+                        return Some((Err(e), (blob, Vec::new(), true)));
+                    }
+                }
+            }
+            let mut out = Vec::with_capacity(CHUNK_BYTES + 4096);
+            while out.len() < CHUNK_BYTES {
+                // The earliest head; ties go to the earlier tab (stable).
+                let next = cursors
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| c.head_ts.map(|ts| (ts, i)))
+                    .min();
+                let Some((_, i)) = next else { break };
+                let c = &mut cursors[i];
+                let end = c.line_end();
+                out.extend_from_slice(&c.data[c.pos..end]);
+                out.push(b'\n');
+                c.pos = end + 1;
                 if let Err(e) = c.fill(&blob).await {
                     return Some((Err(e), (blob, Vec::new(), true)));
                 }
             }
-        }
-        let mut out = Vec::with_capacity(CHUNK_BYTES + 4096);
-        while out.len() < CHUNK_BYTES {
-            // The earliest head; ties go to the earlier tab (stable).
-            let next = cursors
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| c.head_ts.map(|ts| (ts, i)))
-                .min();
-            let Some((_, i)) = next else { break };
-            let c = &mut cursors[i];
-            let end = c.line_end();
-            out.extend_from_slice(&c.data[c.pos..end]);
-            out.push(b'\n');
-            c.pos = end + 1;
-            if let Err(e) = c.fill(&blob).await {
-                return Some((Err(e), (blob, Vec::new(), true)));
+            if out.is_empty() {
+                None
+            } else {
+                Some((Ok(Bytes::from(out)), (blob, cursors, true)))
             }
-        }
-        if out.is_empty() {
-            None
-        } else {
-            Some((Ok(Bytes::from(out)), (blob, cursors, true)))
-        }
-    })
+        },
+    )
 }
 
 /// `GET /api/v1/sessions/{session}`.
-pub async fn session(req: HttpRequest, path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn session(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let token = authenticate(&req, &state).await?;
     let info = state
         .index
@@ -226,7 +251,9 @@ pub async fn list_sessions(
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?
         .into_inner();
     if let Some(c) = &filter.cursor {
-        let ok = c.split_once('_').is_some_and(|(ts, _)| ts.parse::<i64>().is_ok());
+        let ok = c
+            .split_once('_')
+            .is_some_and(|(ts, _)| ts.parse::<i64>().is_ok());
         if !ok {
             return Err(ApiError::new(ErrorCode::BadRequest, "bad cursor"));
         }
@@ -260,7 +287,10 @@ pub async fn set_maintenance(
 ) -> Result<HttpResponse, ApiError> {
     let token = authenticate(&req, &state).await?;
     if token.role != "admin" {
-        return Err(ApiError::new(ErrorCode::Unauthorized, "an admin token is required"));
+        return Err(ApiError::new(
+            ErrorCode::Unauthorized,
+            "an admin token is required",
+        ));
     }
     let enabled = body.enabled;
     let changed = state.phase.send_if_modified(|p| match (*p, enabled) {
@@ -275,5 +305,6 @@ pub async fn set_maintenance(
         _ => false,
     });
     tracing::warn!(enabled, changed, token = %token.name, "maintenance mode set");
-    Ok(HttpResponse::Ok().json(serde_json::json!({"maintenance": state.phase() == Phase::Maintenance})))
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({"maintenance": state.phase() == Phase::Maintenance})))
 }

@@ -10,7 +10,9 @@ use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::stream::{FuturesOrdered, StreamExt};
-use reel_actors::session::{Batch, Control, Detach, EndTab, Identify, Refusal, SessionActor, CONTROL_CAPACITY};
+use reel_actors::session::{
+    Batch, Control, Detach, EndTab, Identify, Refusal, SessionActor, CONTROL_CAPACITY,
+};
 use reel_actors::sessions::ClientInfo;
 use reel_actors::stats::BatchStats;
 use reel_actors::traits::{SiteRecord, StoreResult};
@@ -52,14 +54,26 @@ pub async fn ingest(
     }
     let key = query.site.as_deref().unwrap_or("");
     let site = if reel_protocol::ids::check_id(key).is_ok() {
-        state.index.site_by_key(key).await.map_err(ApiError::internal)?
+        state
+            .index
+            .site_by_key(key)
+            .await
+            .map_err(ApiError::internal)?
     } else {
         None
     };
     let site = site.ok_or_else(|| ApiError::new(ErrorCode::UnknownSite, "no site has this key"))?;
     if !site.allowed_origins.is_empty() {
-        let origin = req.headers().get("origin").and_then(|o| o.to_str().ok()).unwrap_or("");
-        if !site.allowed_origins.iter().any(|o| o.trim_end_matches('/') == origin) {
+        let origin = req
+            .headers()
+            .get("origin")
+            .and_then(|o| o.to_str().ok())
+            .unwrap_or("");
+        if !site
+            .allowed_origins
+            .iter()
+            .any(|o| o.trim_end_matches('/') == origin)
+        {
             return Err(ApiError::new(
                 ErrorCode::OriginNotAllowed,
                 format!("origin {origin:?} is not allowed for this site"),
@@ -67,7 +81,8 @@ pub async fn ingest(
         }
     }
     let slot = ConnCounts::acquire(&state, req.peer_addr().map(|a| a.ip()), site.id)?;
-    let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+    let (response, session, stream) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
     let limits = &state.config.limits;
     let stream = stream
         .max_frame_size(limits.frame_bytes as usize)
@@ -122,6 +137,9 @@ fn client_info(req: &HttpRequest) -> ClientInfo {
     }
 }
 
+/// How long a closing connection waits for the client's close frame.
+const CLOSE_DRAIN: Duration = Duration::from_secs(2);
+
 type PendingAck = Pin<Box<dyn std::future::Future<Output = (u64, StoreResult<()>)> + Send>>;
 
 /// One tracker connection.
@@ -160,7 +178,9 @@ impl Connection {
         let mut phase = self.state.phase.subscribe();
         let limits = self.state.config.limits.clone();
         let idle = Duration::from_millis(limits.idle_timeout_ms);
-        let mut ping = tokio::time::interval(Duration::from_millis(limits.ping_interval_ms.clamp(10, idle.as_millis() as u64)));
+        let mut ping = tokio::time::interval(Duration::from_millis(
+            limits.ping_interval_ms.clamp(10, idle.as_millis() as u64),
+        ));
         ping.tick().await;
         let mut last_seen = Instant::now();
         let mut acks: FuturesOrdered<PendingAck> = FuturesOrdered::new();
@@ -245,21 +265,39 @@ impl Connection {
             Exit::Refuse(code, message) => {
                 metrics::counter!("reel_errors_total", "code" => code.as_str()).increment(1);
                 if code == ErrorCode::Internal {
-                    tracing::error!(conn = self.id, message, "connection closed on a server fault");
+                    tracing::error!(
+                        conn = self.id,
+                        message,
+                        "connection closed on a server fault"
+                    );
                 } else {
                     tracing::debug!(conn = self.id, code = %code, message, "connection refused");
                 }
-                let msg = ServerMessage::Error { code, message: message.clone() }.to_json();
+                let msg = ServerMessage::Error {
+                    code,
+                    message: message.clone(),
+                }
+                .to_json();
                 let _ = ws.text(msg).await;
+                // A clone keeps the response open after the close frame, so
+                // the drain below can read the client's last frames.
+                let keep_open = ws.clone();
                 let _ = ws
                     .close(Some(CloseReason {
                         code: CloseCode::Other(code.close_code()),
                         description: Some(message.chars().take(120).collect()),
                     }))
                     .await;
+                drain(stream).await;
+                drop(keep_open);
             }
             Exit::Close(code) => {
-                let _ = ws.close(Some(CloseReason { code, description: None })).await;
+                let _ = ws
+                    .close(Some(CloseReason {
+                        code,
+                        description: None,
+                    }))
+                    .await;
             }
             Exit::Gone => {}
         }
@@ -278,16 +316,24 @@ impl Connection {
             Frame::Text(b) | Frame::Binary(b) => b.len() as u64,
         };
         let json = frame_json(frame, limits).map_err(|e| Exit::Refuse(e.code(), e.to_string()))?;
-        let msg = decode_message(&json, limits).map_err(|e| Exit::Refuse(e.code(), e.to_string()))?;
+        let msg =
+            decode_message(&json, limits).map_err(|e| Exit::Refuse(e.code(), e.to_string()))?;
         metrics::counter!("reel_messages_total").increment(1);
         match (msg, &self.session) {
             (ClientMessage::Hello(hello), None) => {
                 // unwrap-free: the sender is only taken here, once.
-                let control = control_tx.take().ok_or_else(|| Exit::Refuse(ErrorCode::BadMessage, "second hello".into()))?;
+                let control = control_tx
+                    .take()
+                    .ok_or_else(|| Exit::Refuse(ErrorCode::BadMessage, "second hello".into()))?;
                 self.on_hello(hello, ws, control).await
             }
-            (ClientMessage::Hello(_), Some(_)) => Err(Exit::Refuse(ErrorCode::BadMessage, "a second hello".into())),
-            (_, None) => Err(Exit::Refuse(ErrorCode::BadMessage, "the first message must be hello".into())),
+            (ClientMessage::Hello(_), Some(_)) => {
+                Err(Exit::Refuse(ErrorCode::BadMessage, "a second hello".into()))
+            }
+            (_, None) => Err(Exit::Refuse(
+                ErrorCode::BadMessage,
+                "the first message must be hello".into(),
+            )),
             (ClientMessage::Events(batch), Some((addr, tab))) => {
                 let msg = to_batch(tab, batch, wire_bytes);
                 let accepted = addr
@@ -300,7 +346,8 @@ impl Connection {
                 let started = Instant::now();
                 acks.push_back(Box::pin(async move {
                     let res = durable.await;
-                    metrics::histogram!("reel_ack_latency_seconds").record(started.elapsed().as_secs_f64());
+                    metrics::histogram!("reel_ack_latency_seconds")
+                        .record(started.elapsed().as_secs_f64());
                     (seq, res)
                 }));
                 Ok(())
@@ -316,24 +363,36 @@ impl Connection {
                 // Acks owed go first, then the end's own ack once committed.
                 while let Some((seq, res)) = acks.next().await {
                     res.map_err(|e| Exit::Refuse(ErrorCode::Internal, e.to_string()))?;
-                    ws.text(ServerMessage::Ack { seq }.to_json()).await.map_err(|_| Exit::Gone)?;
+                    ws.text(ServerMessage::Ack { seq }.to_json())
+                        .await
+                        .map_err(|_| Exit::Gone)?;
                 }
                 let last = addr
                     .send(EndTab { tab: tab.clone() })
                     .await
                     .map_err(|_| Exit::Refuse(ErrorCode::Internal, "session is gone".into()))?;
                 if let Some(seq) = last {
-                    ws.text(ServerMessage::Ack { seq }.to_json()).await.map_err(|_| Exit::Gone)?;
+                    ws.text(ServerMessage::Ack { seq }.to_json())
+                        .await
+                        .map_err(|_| Exit::Gone)?;
                 }
                 Ok(())
             }
         }
     }
 
-    async fn on_hello(&mut self, hello: Hello, ws: &mut Session, control: mpsc::Sender<Control>) -> Result<(), Exit> {
+    async fn on_hello(
+        &mut self,
+        hello: Hello,
+        ws: &mut Session,
+        control: mpsc::Sender<Control>,
+    ) -> Result<(), Exit> {
         if let Some(v) = &self.visitor_param {
             if v != hello.visitor.as_str() {
-                return Err(Exit::Refuse(ErrorCode::BadMessage, "hello.visitor differs from the visitor in the URL".into()));
+                return Err(Exit::Refuse(
+                    ErrorCode::BadMessage,
+                    "hello.visitor differs from the visitor in the URL".into(),
+                ));
             }
         }
         let attached = self
@@ -360,6 +419,20 @@ impl Connection {
     }
 }
 
+/// After our close frame, reads (and drops) what the client still sends
+/// until its close frame, so that the socket is not reset under unread
+/// data and the client gets to read our `error` and close code.
+async fn drain(mut stream: actix_ws::AggregatedMessageStream) {
+    let _ = tokio::time::timeout(CLOSE_DRAIN, async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, AggregatedMessage::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 /// The session actor's form of a batch: events as NDJSON, exactly as
 /// received, and the counters read from their headers.
 fn to_batch(tab: &str, batch: EventsBatch<'_>, wire_bytes: u64) -> Batch {
@@ -378,7 +451,12 @@ fn to_batch(tab: &str, batch: EventsBatch<'_>, wire_bytes: u64) -> Batch {
         }
         ndjson.push(b'\n');
     }
-    let stats = BatchStats::from_headers(batch.headers.iter().zip(batch.events.iter().map(|e| e.get().len())));
+    let stats = BatchStats::from_headers(
+        batch
+            .headers
+            .iter()
+            .zip(batch.events.iter().map(|e| e.get().len())),
+    );
     Batch {
         tab: tab.to_owned(),
         seq: batch.seq,

@@ -69,13 +69,20 @@ pub struct ConnSlot {
 
 impl ConnCounts {
     /// Takes a place for a connection, or says which limit is reached.
-    pub fn acquire(state: &web::Data<AppState>, ip: Option<IpAddr>, site: i64) -> Result<ConnSlot, ApiError> {
+    pub fn acquire(
+        state: &web::Data<AppState>,
+        ip: Option<IpAddr>,
+        site: i64,
+    ) -> Result<ConnSlot, ApiError> {
         let limits = &state.config.limits;
         let counts = &state.conns;
         if let Some(ip) = ip {
             let mut n = counts.per_ip.entry(ip).or_insert(0);
             if *n >= limits.connections_per_ip {
-                return Err(ApiError::new(ErrorCode::RateLimited, "too many connections from this address"));
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    "too many connections from this address",
+                ));
             }
             *n += 1;
         }
@@ -84,7 +91,10 @@ impl ConnCounts {
             if *n >= limits.connections_per_site {
                 drop(n);
                 release_ip(counts, ip);
-                return Err(ApiError::new(ErrorCode::RateLimited, "too many connections for this site"));
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    "too many connections for this site",
+                ));
             }
             *n += 1;
         }
@@ -180,7 +190,10 @@ pub async fn route_metrics(
     let started = Instant::now();
     let method = req.method().to_string();
     let res = next.call(req).await?;
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".into());
     let status = res.status().as_u16().to_string();
     metrics::histogram!(
         "reel_http_request_duration_seconds",
@@ -238,9 +251,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics_route))
         .service(
             web::scope("/api/v1")
-                .route("/sessions/{session}/events", web::get().to(api::session_events))
+                .route(
+                    "/sessions/{session}/events",
+                    web::get().to(api::session_events),
+                )
                 .route("/sessions/{session}", web::get().to(api::session))
-                .route("/sites/{site_id}/sessions", web::get().to(api::list_sessions))
+                .route(
+                    "/sites/{site_id}/sessions",
+                    web::get().to(api::list_sessions),
+                )
                 .route("/admin/maintenance", web::post().to(api::set_maintenance)),
         );
 }

@@ -8,10 +8,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use reel_actors::stats::SegmentDelta;
 use reel_actors::traits::{
-    Index, NewSession, SegmentRecord, SessionRecord, SiteRecord, StoreError, StoreResult, TokenRecord,
+    Index, NewSession, SegmentRecord, SessionRecord, SiteRecord, StoreError, StoreResult,
+    TokenRecord,
 };
-use reel_protocol::api::{SessionFilter, SessionInfo, SessionPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use reel_protocol::api::{
+    SessionFilter, SessionInfo, SessionPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{like_escape, new_site_key, new_token, token_hash};
@@ -143,7 +148,9 @@ impl SqliteIndex {
 
     /// Applies every pending migration.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -153,14 +160,21 @@ impl SqliteIndex {
             .bind(reel_actors::now_ms())
             .execute(&self.pool)
             .await?;
-        Ok(sqlx::query_scalar("SELECT id FROM organizations WHERE name = $1")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT id FROM organizations WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Creates a site in `org` (created on first use); returns its id and key.
-    pub async fn create_site(&self, org: &str, name: &str, origins: &[String]) -> anyhow::Result<(i64, String)> {
+    pub async fn create_site(
+        &self,
+        org: &str,
+        name: &str,
+        origins: &[String],
+    ) -> anyhow::Result<(i64, String)> {
         let org_id = self.org_id(org).await?;
         let key = new_site_key();
         let id: i64 = sqlx::query_scalar(
@@ -201,7 +215,11 @@ impl SqliteIndex {
 #[async_trait]
 impl Index for SqliteIndex {
     async fn check(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(db_err)
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
     }
 
     async fn site_by_key(&self, key: &str) -> StoreResult<Option<SiteRecord>> {
@@ -291,12 +309,14 @@ impl Index for SqliteIndex {
     }
 
     async fn tab_next_seq(&self, session_id: &str, tab_id: &str) -> StoreResult<u64> {
-        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(last_seq) FROM segments WHERE session_id = $1 AND tab_id = $2")
-            .bind(session_id)
-            .bind(tab_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let max: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(last_seq) FROM segments WHERE session_id = $1 AND tab_id = $2",
+        )
+        .bind(session_id)
+        .bind(tab_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(max.map_or(0, |m| m as u64 + 1))
     }
 
@@ -359,7 +379,12 @@ impl Index for SqliteIndex {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn identify(&self, session_id: &str, user_id: &str, traits: &BTreeMap<String, String>) -> StoreResult<()> {
+    async fn identify(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        traits: &BTreeMap<String, String>,
+    ) -> StoreResult<()> {
         sqlx::query("UPDATE sessions SET user_id = $1, user_traits = $2 WHERE id = $3")
             .bind(user_id)
             .bind(serde_json::to_string(traits).unwrap_or_else(|_| "{}".into()))
@@ -380,11 +405,19 @@ impl Index for SqliteIndex {
             .map_err(db_err)
     }
 
-    async fn end_stale_sessions(&self, inactive_before: i64, started_before: i64, keep: &[String]) -> StoreResult<u64> {
+    async fn end_stale_sessions(
+        &self,
+        inactive_before: i64,
+        started_before: i64,
+        keep: &[String],
+    ) -> StoreResult<u64> {
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
             "UPDATE sessions SET ended_at = last_activity_at WHERE ended_at IS NULL AND (last_activity_at < ",
         );
-        q.push_bind(inactive_before).push(" OR started_at < ").push_bind(started_before).push(")");
+        q.push_bind(inactive_before)
+            .push(" OR started_at < ")
+            .push_bind(started_before)
+            .push(")");
         if !keep.is_empty() {
             q.push(" AND id NOT IN (");
             let mut sep = q.separated(", ");
@@ -400,7 +433,11 @@ impl Index for SqliteIndex {
             .map_err(db_err)
     }
 
-    async fn session_info(&self, org_id: i64, session_id: &str) -> StoreResult<Option<SessionInfo>> {
+    async fn session_info(
+        &self,
+        org_id: i64,
+        session_id: &str,
+    ) -> StoreResult<Option<SessionInfo>> {
         let row = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions s JOIN sites ON sites.id = s.site_id \
              WHERE s.id = $1 AND sites.org_id = $2"
@@ -412,11 +449,13 @@ impl Index for SqliteIndex {
         .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
         let mut info = session_from_row(&row).map_err(db_err)?;
-        info.urls = sqlx::query_scalar("SELECT url FROM session_pages WHERE session_id = $1 ORDER BY first_seen_at, url")
-            .bind(session_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        info.urls = sqlx::query_scalar(
+            "SELECT url FROM session_pages WHERE session_id = $1 ORDER BY first_seen_at, url",
+        )
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
         info.tabs = sqlx::query_scalar(
             "SELECT tab_id FROM segments WHERE session_id = $1 GROUP BY tab_id ORDER BY MIN(received_at), tab_id",
         )
@@ -428,20 +467,31 @@ impl Index for SqliteIndex {
     }
 
     async fn segments(&self, session_id: &str) -> StoreResult<Vec<SegmentRecord>> {
-        let rows = sqlx::query("SELECT * FROM segments WHERE session_id = $1 ORDER BY tab_id, first_seq")
-            .bind(session_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(segment_from_row).collect::<Result<_, _>>().map_err(db_err)
+        let rows =
+            sqlx::query("SELECT * FROM segments WHERE session_id = $1 ORDER BY tab_id, first_seq")
+                .bind(session_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        rows.iter()
+            .map(segment_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(db_err)
     }
 
-    async fn list_sessions(&self, org_id: i64, site_id: i64, f: &SessionFilter) -> StoreResult<SessionPage> {
+    async fn list_sessions(
+        &self,
+        org_id: i64,
+        site_id: i64,
+        f: &SessionFilter,
+    ) -> StoreResult<SessionPage> {
         let limit = f.limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE) as i64;
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(format!(
             "SELECT {SESSION_COLUMNS} FROM sessions s JOIN sites ON sites.id = s.site_id WHERE s.site_id = "
         ));
-        q.push_bind(site_id).push(" AND sites.org_id = ").push_bind(org_id);
+        q.push_bind(site_id)
+            .push(" AND sites.org_id = ")
+            .push_bind(org_id);
         if let Some(from) = f.from {
             q.push(" AND s.started_at >= ").push_bind(from);
         }
@@ -449,13 +499,18 @@ impl Index for SqliteIndex {
             q.push(" AND s.started_at < ").push_bind(to);
         }
         if let Some(min) = f.min_duration_ms {
-            q.push(" AND (COALESCE(s.ended_at, s.last_activity_at) - s.started_at) >= ").push_bind(min);
+            q.push(" AND (COALESCE(s.ended_at, s.last_activity_at) - s.started_at) >= ")
+                .push_bind(min);
         }
         if let Some(user) = &f.user_id {
             q.push(" AND s.user_id = ").push_bind(user.clone());
         }
         if let Some(has) = f.has_errors {
-            q.push(if has { " AND s.console_errors > 0" } else { " AND s.console_errors = 0" });
+            q.push(if has {
+                " AND s.console_errors > 0"
+            } else {
+                " AND s.console_errors = 0"
+            });
         }
         if let Some(url) = &f.url {
             q.push(" AND (s.first_url LIKE ")
@@ -465,7 +520,8 @@ impl Index for SqliteIndex {
                 .push(" ESCAPE '\\'))");
         }
         if let Some(c) = &f.cursor {
-            let (ts, id) = decode_cursor(c).ok_or_else(|| StoreError::Other("bad cursor".into()))?;
+            let (ts, id) =
+                decode_cursor(c).ok_or_else(|| StoreError::Other("bad cursor".into()))?;
             q.push(" AND (s.started_at < ")
                 .push_bind(ts)
                 .push(" OR (s.started_at = ")
@@ -474,15 +530,23 @@ impl Index for SqliteIndex {
                 .push_bind(id)
                 .push("))");
         }
-        q.push(" ORDER BY s.started_at DESC, s.id DESC LIMIT ").push_bind(limit + 1);
+        q.push(" ORDER BY s.started_at DESC, s.id DESC LIMIT ")
+            .push_bind(limit + 1);
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
-        let mut sessions: Vec<SessionInfo> = rows.iter().map(session_from_row).collect::<Result<_, _>>().map_err(db_err)?;
+        let mut sessions: Vec<SessionInfo> = rows
+            .iter()
+            .map(session_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(db_err)?;
         let next_cursor = if sessions.len() as i64 > limit {
             sessions.truncate(limit as usize);
             sessions.last().map(|s| encode_cursor(s.started_at, &s.id))
         } else {
             None
         };
-        Ok(SessionPage { sessions, next_cursor })
+        Ok(SessionPage {
+            sessions,
+            next_cursor,
+        })
     }
 }

@@ -1,0 +1,267 @@
+//! The node as a real process: SIGKILL loses nothing acked, SIGTERM flushes
+//! every open session and exits 0.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const T0: i64 = 1_763_000_000_000;
+
+/// A `reel serve` child process on `dir`.
+struct Proc {
+    child: Child,
+    addr: String,
+}
+
+impl Proc {
+    fn start(dir: &Path) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_reel"))
+            .arg("serve")
+            .env("REEL_DATA_DIR", dir)
+            .env("REEL_LISTEN", "127.0.0.1:0")
+            .env("REEL_WORKERS", "2")
+            .env(
+                "REEL_LOG",
+                if std::env::var("TEST_LOG").is_ok() {
+                    "info"
+                } else {
+                    "warn"
+                },
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("reel listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Proc { child, addr }
+    }
+
+    fn ingest_url(&self, key: &str, visitor: &str) -> String {
+        format!("ws://{}/v1/ingest?site={key}&visitor={visitor}", self.addr)
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(sig)
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    /// Waits for exit, at most `limit`; returns the status.
+    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cli(dir: &Path, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .args(args)
+        .env("REEL_DATA_DIR", dir)
+        .env("REEL_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "reel {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+async fn get_text(addr: &str, token: &str, path: &str) -> String {
+    let res = reqwest::Client::new()
+        .get(format!("http://{addr}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "{path}");
+    res.text().await.unwrap()
+}
+
+fn batch(seq: u64) -> Vec<String> {
+    let ts = T0 + seq as i64 * 100;
+    vec![
+        ev::full_snapshot(ts, &format!("page {seq}")),
+        ev::click(ts + 1, seq as u32),
+        ev::input(ts + 2, 4, "*"),
+    ]
+}
+
+#[tokio::test]
+async fn sigkill_loses_no_acked_batch() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let site = cli(dir.path(), &["site", "create", "--name", "crash"]);
+    let key = site["site_key"].as_str().unwrap().to_string();
+    let token = cli(
+        dir.path(),
+        &["token", "create", "--name", "t", "--role", "admin"],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut node = Proc::start(dir.path());
+    // Two sessions; one keeps sending without waiting for acks when the
+    // node dies.
+    let mut a = Tracker::connect(&node.ingest_url(&key, "va"), None)
+        .await
+        .unwrap();
+    let sa = a.hello("va", None, "tab", None).await["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut b = Tracker::connect(&node.ingest_url(&key, "vb"), None)
+        .await
+        .unwrap();
+    let sb = b.hello("vb", None, "tab", None).await["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for seq in 0..20 {
+        a.batch_acked(seq, &batch(seq)).await;
+    }
+    for seq in 0..10 {
+        b.batch_acked(seq, &batch(seq)).await;
+    }
+    // Pipelined: read acks as they come, kill after the 5th.
+    for seq in 10..40 {
+        b.send_batch(seq, &batch(seq)).await;
+    }
+    let mut b_acked = 9;
+    while b_acked < 15 {
+        let m = b.recv().await;
+        assert_eq!(m["t"], "ack");
+        b_acked = m["seq"].as_u64().unwrap();
+    }
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    drop(node);
+
+    let node = Proc::start(dir.path());
+    let got_a = get_text(
+        &node.addr,
+        &token,
+        &format!("/api/v1/sessions/{sa}/events?tab=tab"),
+    )
+    .await;
+    let want_a: Vec<String> = (0..20).flat_map(batch).collect();
+    assert_eq!(got_a, ndjson(&want_a));
+    // Session b: every acked batch, in order, nothing twice; batches sent
+    // but not acked may be there too, as a whole prefix.
+    let got_b = get_text(
+        &node.addr,
+        &token,
+        &format!("/api/v1/sessions/{sb}/events?tab=tab"),
+    )
+    .await;
+    let lines = got_b.lines().count();
+    assert_eq!(lines % 3, 0);
+    let stored = (lines / 3) as u64;
+    assert!(
+        stored > b_acked,
+        "acked up to {b_acked}, stored {stored} batches"
+    );
+    let want_b: Vec<String> = (0..stored).flat_map(batch).collect();
+    assert_eq!(got_b, ndjson(&want_b));
+
+    // The tracker continues where the node's durable state ends.
+    let mut b = Tracker::connect(&node.ingest_url(&key, "vb"), None)
+        .await
+        .unwrap();
+    let w = b.hello("vb", Some(&sb), "tab", Some(b_acked)).await;
+    assert_eq!(w["session"], sb.as_str());
+    assert_eq!(w["next_seq"], stored);
+}
+
+#[tokio::test]
+async fn sigterm_flushes_every_session_and_exits_zero() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let key = cli(dir.path(), &["site", "create", "--name", "term"])["site_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut node = Proc::start(dir.path());
+    let mut trackers = Vec::new();
+    let mut sessions = Vec::new();
+    for i in 0..3 {
+        let v = format!("v{i}");
+        let mut t = Tracker::connect(&node.ingest_url(&key, &v), None)
+            .await
+            .unwrap();
+        let s = t.hello(&v, None, "tab", None).await["session"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for seq in 0..5 {
+            t.batch_acked(seq, &batch(seq)).await;
+        }
+        trackers.push(t);
+        sessions.push(s);
+    }
+    node.signal("-TERM");
+    // Every tracker is told to go away, then closed.
+    for t in trackers.iter_mut() {
+        let m = t.recv().await;
+        assert_eq!(m["t"], "goaway", "{m}");
+        assert!(m["retry_after_ms"].as_u64().unwrap() > 0);
+    }
+    let status = node.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "exit status {status:?}");
+
+    // Every batch is in a committed segment: read the index and blobs as
+    // they are on disk, with the node stopped and the spool untouched.
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", dir.path().join("index.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for s in &sessions {
+        let (segments, last): (i64, Option<i64>) =
+            sqlx::query_as("SELECT COUNT(*), MAX(last_seq) FROM segments WHERE session_id = ?1")
+                .bind(s)
+                .fetch_one(&mut db)
+                .await
+                .unwrap();
+        assert!(segments >= 1);
+        assert_eq!(last, Some(4));
+        let key: String = sqlx::query_scalar("SELECT blob_key FROM segments WHERE session_id = ?1")
+            .bind(s)
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+        let blob = std::fs::read(dir.path().join("blobs").join(&key)).unwrap();
+        let text = String::from_utf8(zstd::decode_all(&blob[..]).unwrap()).unwrap();
+        assert_eq!(text, ndjson(&(0..5).flat_map(batch).collect::<Vec<_>>()));
+    }
+}
