@@ -5,11 +5,11 @@
 use std::borrow::Cow;
 use std::io::Read;
 
-use flate2::read::GzDecoder;
+use flate2::bufread::GzDecoder;
 
 use crate::error::ErrorCode;
 use crate::event::EventHeader;
-use crate::limits::Limits;
+use crate::limits::{Limits, MAX_SEQ};
 use crate::messages::{ClientMessage, WireMessage};
 use crate::PROTOCOL_VERSION;
 
@@ -39,6 +39,8 @@ pub enum DecodeError {
     EventTooLarge { index: usize, len: u64, limit: u64 },
     #[error("event {index} is not an rrweb event: {reason}")]
     BadEvent { index: usize, reason: String },
+    #[error("{0} is above the largest sequence number (2^53 - 1)")]
+    SeqTooLarge(&'static str),
     #[error("identify is over its limits: {0}")]
     IdentifyTooLarge(&'static str),
 }
@@ -55,6 +57,7 @@ impl DecodeError {
             DecodeError::BadGzip(_)
             | DecodeError::BadJson(_)
             | DecodeError::UnsupportedVersion(_)
+            | DecodeError::SeqTooLarge(_)
             | DecodeError::BadEvent { .. } => ErrorCode::BadMessage,
         }
     }
@@ -78,13 +81,18 @@ pub fn frame_json<'a>(frame: Frame<'a>, limits: &Limits) -> Result<Cow<'a, [u8]>
     }
     let limit = limits.decompressed_bytes;
     let mut out = Vec::with_capacity((bytes.len() * 4).min(limit as usize));
+    let mut decoder = GzDecoder::new(bytes);
     // Read one byte past the limit to tell "exactly at" from "over".
-    GzDecoder::new(bytes)
+    (&mut decoder)
         .take(limit.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| DecodeError::BadGzip(e.to_string()))?;
     if out.len() as u64 > limit {
         return Err(DecodeError::DecompressedTooLarge { limit });
+    }
+    // One frame is one gzip member: anything after it is not ours to drop.
+    if !decoder.into_inner().is_empty() {
+        return Err(DecodeError::BadGzip("bytes after the gzip member".into()));
     }
     Ok(Cow::Owned(out))
 }
@@ -100,6 +108,12 @@ pub fn decode_message<'a>(
     match &mut msg {
         ClientMessage::Hello(h) if h.v != PROTOCOL_VERSION => {
             return Err(DecodeError::UnsupportedVersion(h.v));
+        }
+        ClientMessage::Hello(h) if h.acked.is_some_and(|a| a > MAX_SEQ) => {
+            return Err(DecodeError::SeqTooLarge("acked"));
+        }
+        ClientMessage::Events(batch) if batch.seq > MAX_SEQ => {
+            return Err(DecodeError::SeqTooLarge("seq"));
         }
         ClientMessage::Events(batch) => {
             let count = batch.events.len() as u64;
@@ -223,6 +237,8 @@ mod tests {
             (HELLO.replace("\"t1\"", "\"t 1\"").into_bytes(), false, ErrorCode::BadMessage),
             (br#"{"t":"events","seq":1,"events":[{"type":1}]}"#.to_vec(), false, ErrorCode::BadMessage),
             (b"\x1f\x8b\x08garbage".to_vec(), true, ErrorCode::BadMessage),
+            (br#"{"t":"events","seq":9007199254740992,"events":[]}"#.to_vec(), false, ErrorCode::BadMessage),
+            (HELLO.replace("\"acked\":null", "\"acked\":18446744073709551615").into_bytes(), false, ErrorCode::BadMessage),
             (vec![b' '; 301], false, ErrorCode::TooLarge),
             (gzip(&vec![b' '; 1001]), true, ErrorCode::TooLarge),
             (
@@ -250,6 +266,15 @@ mod tests {
                 String::from_utf8_lossy(&bytes)
             );
         }
+    }
+
+    #[test]
+    fn bytes_after_the_gzip_member_are_refused() {
+        let mut two = gzip(br#"{"t":"end"}"#);
+        assert!(frame_json(Frame::Binary(&two), &Limits::default()).is_ok());
+        two.extend_from_slice(&gzip(br#"{"t":"end"}"#));
+        let err = frame_json(Frame::Binary(&two), &Limits::default()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::BadMessage);
     }
 
     #[test]

@@ -39,7 +39,10 @@ pub struct Limits {
     pub connections_per_ip: u64,
     /// Open ingest connections for one site on one node.
     pub connections_per_site: u64,
-    /// Open tabs (connections) of one session.
+    /// Open connections of one session (its tabs, and page loads racing
+    /// their predecessor's close).
+    pub connections_per_session: u64,
+    /// Distinct tab ids over a session's life.
     pub tabs_per_session: u64,
     /// `identify.user_id` length in bytes.
     pub user_id_bytes: u64,
@@ -67,13 +70,18 @@ impl Default for Limits {
             ping_interval_ms: 25_000,
             connections_per_ip: 256,
             connections_per_site: 100_000,
-            tabs_per_session: 32,
+            connections_per_session: 32,
+            tabs_per_session: 64,
             user_id_bytes: 256,
             traits_count: 50,
             trait_bytes: 1024,
         }
     }
 }
+
+/// Largest `seq` and `acked`: 2^53 - 1, the largest integer a JavaScript
+/// tracker holds exactly (about 285 million years of one batch a second).
+pub const MAX_SEQ: u64 = (1 << 53) - 1;
 
 /// The ack deadline of PROTOCOL.md: a received batch is acked within this.
 pub const MAX_ACK_DELAY_MS: u64 = 5_000;

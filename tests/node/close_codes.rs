@@ -302,10 +302,15 @@ async fn refusals_before_the_upgrade() {
     // The open ones still work; closing one frees a place.
     open[0].batch_acked(0, &[ev::click(T0, 1)]).await;
     open.pop().unwrap().close().await;
+    wait_until_connectable(&app).await;
+}
+
+/// Polls (bounded) until a connection is accepted again after places freed.
+async fn wait_until_connectable(app: &TestNode) {
     let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
     loop {
         match Tracker::connect(&app.ingest_url("v"), Some("https://shop.example")).await {
-            Ok(_) => break,
+            Ok(t) => return t.close().await,
             Err(r) => {
                 assert_eq!(r.status, 429);
                 assert!(
@@ -316,4 +321,69 @@ async fn refusals_before_the_upgrade() {
             }
         }
     }
+}
+
+#[actix_web::test]
+async fn byte_rate_connection_and_tab_limits() {
+    let app = spawn_app_with(|c| {
+        c.limits.session_bytes_per_sec = 5_000;
+        c.limits.session_bytes_burst = 20_000;
+        c.limits.connections_per_session = 2;
+        c.limits.tabs_per_session = 3;
+        c.limits.connections_per_site = 6;
+    })
+    .await;
+    // Connections of one site.
+    let mut open = Vec::new();
+    for i in 0..6 {
+        open.push(started(&app, &format!("s{i}")).await);
+    }
+    let r = Tracker::connect(&app.ingest_url("s9"), Some("https://shop.example"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(r.status, 429);
+    assert_eq!(r.body["message"], "too many connections for this site");
+    for t in open {
+        t.close().await;
+    }
+    wait_until_connectable(&app).await;
+
+    // Bytes: the burst passes, then the sustained rate is enforced.
+    let mut t = started(&app, "bytes").await;
+    let event = format!(
+        r#"{{"type":5,"timestamp":1,"data":"{}"}}"#,
+        "z".repeat(4_000)
+    );
+    for seq in 0..4 {
+        t.batch_acked(seq, std::slice::from_ref(&event)).await;
+    }
+    t.send_batch(4, &[event.clone(), event.clone()]).await;
+    let e = t.expect_error_close("rate_limited", 4429).await;
+    assert!(e["message"].as_str().unwrap().contains("bytes"));
+
+    // Connections of one session.
+    let mut a = app.tracker("multi").await;
+    let w = a.hello("multi", None, "t1", None).await;
+    let session = w["session"].as_str().unwrap().to_string();
+    let mut b = app.tracker("multi").await;
+    b.hello("multi", Some(&session), "t2", None).await;
+    let mut c = app.tracker("multi").await;
+    c.send_json(&hello("multi", Some(&session), "t3", None))
+        .await;
+    c.expect_error_close("rate_limited", 4429).await;
+    // Distinct tabs over the session's life.
+    b.close().await;
+    for tab in ["t2", "t3"] {
+        let mut x = app.tracker("multi").await;
+        x.hello("multi", Some(&session), tab, None).await;
+        x.close().await;
+    }
+    let mut x = app.tracker("multi").await;
+    x.send_json(&hello("multi", Some(&session), "t4", None))
+        .await;
+    let e = x.expect_error_close("rate_limited", 4429).await;
+    assert!(e["message"].as_str().unwrap().contains("tabs"));
+    // The session's first tab records on.
+    a.batch_acked(0, &[ev::click(T0, 1)]).await;
 }

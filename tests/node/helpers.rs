@@ -278,6 +278,8 @@ impl Tracker {
                     }
                 }
                 Some(Ok(Message::Close(Some(frame)))) => {
+                    // Send the close reply now (the library queues it).
+                    let _ = self.ws.flush().await;
                     assert_eq!(
                         frame.code,
                         CloseCode::from(close_code),
