@@ -236,8 +236,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics_route(state: web::Data<AppState>) -> HttpResponse {
-    metrics::gauge!("reel_live_sessions_registry").set(state.sessions.live_count() as f64);
+pub async fn metrics_route() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(crate::telemetry::prometheus().render())
