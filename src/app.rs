@@ -161,7 +161,6 @@ impl Node {
             .saturating_sub(SHUTDOWN_MARGIN);
         let state = self.state.clone();
         tracing::info!(live_sessions = state.sessions.live_count(), "shutting down");
-        state.sessions.set_draining();
         state.phase.send_replace(Phase::Draining);
         let flushed = tokio::time::timeout(deadline, async {
             state.sessions.flush_all().await;

@@ -240,10 +240,21 @@ impl SessionActor {
         });
     }
 
-    fn flush_all(&mut self, ctx: &mut Context<Self>) {
+    /// Commits every tab's buffer; the future resolves once every segment
+    /// of the session in flight is committed.
+    fn flush_all(
+        &mut self,
+        ctx: &mut Context<Self>,
+    ) -> impl std::future::Future<Output = ()> + 'static {
         let tabs: Vec<String> = self.tabs.keys().cloned().collect();
-        for tab in tabs {
-            self.flush_tab(&tab, ctx);
+        for tab in &tabs {
+            self.flush_tab(tab, ctx);
+        }
+        let waits: Vec<_> = tabs.iter().map(|t| self.wait_tab(t)).collect();
+        async move {
+            for w in waits {
+                let _ = w.await;
+            }
         }
     }
 
@@ -270,22 +281,12 @@ impl SessionActor {
         for (_, (_, tx)) in self.conns.drain() {
             let _ = tx.try_send(Control::Close(code, why.to_owned()));
         }
-        self.flush_all(ctx);
-        let waits: Vec<_> = self
-            .tabs
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-            .iter()
-            .map(|t| self.wait_tab(t))
-            .collect();
+        let flushed = self.flush_all(ctx);
         let deps = self.deps.clone();
         let id = self.id.clone();
         let site_id = self.site_id;
         async move {
-            for w in waits {
-                let _ = w.await;
-            }
+            flushed.await;
             segment::retry("index_end_session", &id, || {
                 deps.index.end_session(&id, ended_at)
             })
@@ -373,7 +374,8 @@ impl Actor for SessionActor {
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
         // A session is only stopped once it has ended (its buffers committed).
         if !self.ending {
-            self.flush_all(ctx);
+            // The commits run on without the actor; nobody waits for them.
+            drop(self.flush_all(ctx));
         }
         Running::Stop
     }
@@ -395,11 +397,20 @@ impl Handler<Attach> for SessionActor {
             return refuse(AttachError::NotContinuable);
         }
         let limits = &self.deps.config.limits;
-        if self.conns.len() as u64 >= limits.tabs_per_session {
+        if self.conns.len() as u64 >= limits.connections_per_session {
             return refuse(AttachError::Refused(Refusal::new(
                 ErrorCode::RateLimited,
                 format!(
                     "a session may have at most {} open connections",
+                    limits.connections_per_session
+                ),
+            )));
+        }
+        if !self.tabs.contains_key(&msg.tab) && self.tabs.len() as u64 >= limits.tabs_per_session {
+            return refuse(AttachError::Refused(Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "a session may have at most {} tabs",
                     limits.tabs_per_session
                 ),
             )));
@@ -583,14 +594,7 @@ impl Handler<FlushAll> for SessionActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: FlushAll, ctx: &mut Context<Self>) -> Self::Result {
-        self.flush_all(ctx);
-        let tabs: Vec<String> = self.tabs.keys().cloned().collect();
-        let waits: Vec<_> = tabs.iter().map(|t| self.wait_tab(t)).collect();
-        Box::pin(async move {
-            for w in waits {
-                let _ = w.await;
-            }
-        })
+        Box::pin(self.flush_all(ctx))
     }
 }
 

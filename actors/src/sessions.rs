@@ -1,7 +1,6 @@
 //! The node's live sessions: a registry of session actors by id, and how a
 //! `hello` continues, restores or starts a session.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,7 +80,6 @@ pub struct Attached {
 #[derive(Clone)]
 pub struct Sessions {
     deps: Arc<Deps>,
-    draining: Arc<AtomicBool>,
 }
 
 /// Length of generated session ids.
@@ -113,7 +111,6 @@ impl Sessions {
                 config,
                 registry: DashMap::new(),
             }),
-            draining: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -288,15 +285,6 @@ impl Sessions {
                 }
             }
         }
-    }
-
-    /// Stops new sessions from starting here (node draining).
-    pub fn set_draining(&self) {
-        self.draining.store(true, Ordering::SeqCst);
-    }
-
-    pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
     }
 
     /// Commits every live session's buffers (shutdown). Sessions stay open
