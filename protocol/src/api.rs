@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// One session's index row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct SessionInfo {
     pub id: String,
     pub site_id: i64,
@@ -45,7 +46,7 @@ pub struct SessionInfo {
 }
 
 /// A page of the session list.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct SessionPage {
     pub sessions: Vec<SessionInfo>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
@@ -53,7 +54,7 @@ pub struct SessionPage {
 }
 
 /// Filters of `GET /api/v1/sites/{site_id}/sessions`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(default)]
 pub struct SessionFilter {
     /// Sessions that started at or after this (ms).
@@ -72,3 +73,20 @@ pub struct SessionFilter {
 
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 pub const MAX_PAGE_SIZE: u32 = 500;
+
+/// A site, as the dashboard lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct SiteInfo {
+    pub id: i64,
+    pub name: String,
+    /// The public key trackers connect with.
+    pub site_key: String,
+    /// Empty: any origin.
+    pub allowed_origins: Vec<String>,
+}
+
+/// `GET /api/v1/sites`: the token's organisation's sites.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct SiteList {
+    pub sites: Vec<SiteInfo>,
+}

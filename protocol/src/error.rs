@@ -2,9 +2,10 @@
 //! one table (PROTOCOL.md §1).
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// Every error a client can be told about, by its stable wire code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// No site has this key (refused before the upgrade).
@@ -118,7 +119,7 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// The JSON body of a refusal before the upgrade and of an API error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct ErrorBody {
     pub error: ErrorCode,
     pub message: String,

@@ -13,6 +13,7 @@
 //! - [`api`]: JSON shapes of the replay API (§2).
 
 pub mod api;
+pub mod bindings;
 pub mod codec;
 pub mod error;
 pub mod event;

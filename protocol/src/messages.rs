@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use ts_rs::TS;
 
 use crate::error::ErrorCode;
 use crate::ids::{SessionId, TabId, VisitorId};
@@ -25,12 +26,15 @@ pub enum ClientMessage<'a> {
 }
 
 /// `hello`: who is connecting and where they left off.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Hello {
     pub v: u32,
+    #[ts(type = "string")]
     pub visitor: VisitorId,
     #[serde(default)]
+    #[ts(type = "string | null")]
     pub session: Option<SessionId>,
+    #[ts(type = "string")]
     pub tab: TabId,
     /// Highest seq of this (session, tab) the client holds an ack for.
     #[serde(default)]
@@ -46,7 +50,7 @@ pub struct Hello {
 }
 
 /// The page a connection was opened from.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(default)]
 pub struct Page {
     pub url: String,
@@ -55,7 +59,7 @@ pub struct Page {
 }
 
 /// Screen size in CSS pixels.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(default)]
 pub struct Screen {
     pub w: u32,
@@ -140,7 +144,7 @@ impl<'a> WireMessage<'a> {
 }
 
 /// `identify`: the site's own user id and traits for this session.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct Identify {
     pub user_id: String,
     #[serde(default)]
@@ -148,11 +152,13 @@ pub struct Identify {
 }
 
 /// A message to the tracker.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "t", rename_all = "snake_case")]
 pub enum ServerMessage {
     Welcome {
+        #[ts(type = "string")]
         session: SessionId,
+        #[ts(type = "string")]
         tab: TabId,
         /// First batch of this (session, tab) not yet durable.
         next_seq: u64,
@@ -176,4 +182,20 @@ impl ServerMessage {
         // unwrap: every field serialises (strings, numbers, plain structs).
         serde_json::to_string(self).unwrap()
     }
+}
+
+/// The client messages as the tracker writes them, for the TypeScript
+/// bindings (the server decodes them with [`crate::decode_message`]).
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum ClientMessageWire {
+    Hello(Hello),
+    Events {
+        seq: u64,
+        /// rrweb events.
+        #[ts(type = "unknown[]")]
+        events: Vec<serde_json::Value>,
+    },
+    Identify(Identify),
+    End,
 }

@@ -2,10 +2,11 @@
 //! dashboard reads the same struct: one source of settings for both ends.
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// What the tracker should do. Unknown fields are ignored by trackers, so new
 /// ones may be added within v1.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(default)]
 pub struct Settings {
     /// Fraction of new sessions to record, 0.0 to 1.0.

@@ -1,0 +1,71 @@
+//! TypeScript bindings of the wire and API types, generated from this crate
+//! (ts-rs) into `protocol/ts/protocol.ts`, which the tracker and the
+//! dashboard import. A test fails when the committed file is stale;
+//! `REEL_BLESS=1 cargo test -p reel-protocol bindings` rewrites it.
+
+use ts_rs::TS;
+
+use crate::api::{SessionFilter, SessionInfo, SessionPage, SiteInfo, SiteList};
+use crate::error::{ErrorBody, ErrorCode};
+use crate::messages::{ClientMessageWire, Hello, Identify, Page, Screen, ServerMessage};
+use crate::settings::Settings;
+
+/// Where the bindings live, relative to this crate.
+pub const BINDINGS_PATH: &str = "ts/protocol.ts";
+
+/// The bindings file's text.
+pub fn typescript() -> String {
+    let decls = [
+        Page::decl(),
+        Screen::decl(),
+        Hello::decl(),
+        Identify::decl(),
+        ClientMessageWire::decl(),
+        Settings::decl(),
+        ErrorCode::decl(),
+        ErrorBody::decl(),
+        ServerMessage::decl(),
+        SessionInfo::decl(),
+        SessionPage::decl(),
+        SessionFilter::decl(),
+        SiteInfo::decl(),
+        SiteList::decl(),
+    ];
+    let mut out = String::from(
+        "// Generated from the Rust `reel-protocol` crate (protocol/src/bindings.rs).\n\
+         // Do not edit: run `REEL_BLESS=1 cargo test -p reel-protocol bindings`.\n\
+         // 64-bit integers are JSON numbers; no value reel sends exceeds 2^53.\n\n",
+    );
+    for d in decls {
+        // JSON carries 64-bit integers as numbers, not bigint.
+        out.push_str("export ");
+        out.push_str(&d.replace("bigint", "number"));
+        out.push_str("\n\n");
+    }
+    out.push_str(&format!(
+        "/** Largest seq and acked (2^53 - 1). */\nexport const MAX_SEQ = {};\n",
+        crate::limits::MAX_SEQ
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bindings_are_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(BINDINGS_PATH);
+        let want = typescript();
+        if std::env::var("REEL_BLESS").is_ok() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "{} is stale: run `REEL_BLESS=1 cargo test -p reel-protocol bindings`",
+            path.display()
+        );
+    }
+}

@@ -1,0 +1,114 @@
+// Generated from the Rust `reel-protocol` crate (protocol/src/bindings.rs).
+// Do not edit: run `REEL_BLESS=1 cargo test -p reel-protocol bindings`.
+// 64-bit integers are JSON numbers; no value reel sends exceeds 2^53.
+
+export type Page = { url: string, referrer: string, title: string, };
+
+export type Screen = { w: number, h: number, };
+
+export type Hello = { v: number, visitor: string, session: string | null, tab: string, 
+/**
+ * Highest seq of this (session, tab) the client holds an ack for.
+ */
+acked: number | null, page: Page, screen: Screen, lang: string, tz: string, };
+
+export type Identify = { user_id: string, traits: { [key in string]?: string }, };
+
+export type ClientMessageWire = { "t": "hello" } & Hello | { "t": "events", seq: number, 
+/**
+ * rrweb events.
+ */
+events: unknown[], } | { "t": "identify" } & Identify | { "t": "end" };
+
+export type Settings = { 
+/**
+ * Fraction of new sessions to record, 0.0 to 1.0.
+ */
+sample_rate: number, 
+/**
+ * Mask the value of every input (privacy by default).
+ */
+mask_all_inputs: boolean, 
+/**
+ * Mask emails and long digit runs in page text.
+ */
+mask_text: boolean, 
+/**
+ * Send a batch at least this often, in ms.
+ */
+batch_interval_ms: number, 
+/**
+ * Send a batch sooner once its JSON reaches this many bytes.
+ */
+batch_max_bytes: number, 
+/**
+ * Most events the server accepts in one batch.
+ */
+batch_max_events: number, 
+/**
+ * Largest frame the server accepts, in bytes.
+ */
+max_frame_bytes: number, 
+/**
+ * The node is in maintenance: do not record.
+ */
+maintenance: boolean, };
+
+export type ErrorCode = "unknown_site" | "origin_not_allowed" | "bad_message" | "idle" | "seq_gap" | "session_over" | "too_large" | "rate_limited" | "unavailable" | "internal" | "unauthorized" | "not_found" | "bad_request";
+
+export type ErrorBody = { error: ErrorCode, message: string, };
+
+export type ServerMessage = { "t": "welcome", session: string, tab: string, 
+/**
+ * First batch of this (session, tab) not yet durable.
+ */
+next_seq: number, settings: Settings, } | { "t": "ack", seq: number, } | { "t": "snapshot" } | { "t": "settings" } & Settings | { "t": "goaway", retry_after_ms: number, } | { "t": "error", code: ErrorCode, message: string, };
+
+export type SessionInfo = { id: string, site_id: number, visitor_id: string, user_id: string | null, user_traits: { [key in string]?: string }, 
+/**
+ * Milliseconds since the Unix epoch.
+ */
+started_at: number, last_activity_at: number, ended_at: number | null, duration_ms: number, active_ms: number, page_loads: number, first_url: string, urls: Array<string>, referrer: string, clicks: number, keypresses: number, console_errors: number, events: number, raw_bytes: number, stored_bytes: number, segments: number, tabs: Array<string>, browser: string, os: string, device: string, screen_w: number, screen_h: number, lang: string, tz: string, 
+/**
+ * The session has not ended: more segments may come.
+ */
+live: boolean, };
+
+export type SessionPage = { sessions: Array<SessionInfo>, 
+/**
+ * Pass as `cursor` to get the next page; `null` on the last page.
+ */
+next_cursor: string | null, };
+
+export type SessionFilter = { 
+/**
+ * Sessions that started at or after this (ms).
+ */
+from: number | null, 
+/**
+ * Sessions that started before this (ms).
+ */
+to: number | null, min_duration_ms: number | null, 
+/**
+ * A URL the session visited contains this.
+ */
+url: string | null, user_id: string | null, has_errors: boolean | null, 
+/**
+ * 1 to [`MAX_PAGE_SIZE`], default [`DEFAULT_PAGE_SIZE`].
+ */
+limit: number | null, cursor: string | null, };
+
+export type SiteInfo = { id: number, name: string, 
+/**
+ * The public key trackers connect with.
+ */
+site_key: string, 
+/**
+ * Empty: any origin.
+ */
+allowed_origins: Array<string>, };
+
+export type SiteList = { sites: Array<SiteInfo>, };
+
+/** Largest seq and acked (2^53 - 1). */
+export const MAX_SEQ = 9007199254740991;
