@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use crate::blob::LocalBlobStore;
 use crate::config::Config;
+use crate::http::web::WebAssets;
 use crate::http::{self, AppState, ConnCounts, Phase};
 use crate::index::sqlite::SqliteIndex;
 use crate::spool::{remove_files, FileSpool};
@@ -96,6 +97,11 @@ impl Node {
                 node_id: node_id.clone(),
             },
         );
+        let demo_site_key = if config.demo {
+            Some(demo_site(&config).await?.1)
+        } else {
+            None
+        };
         let phase = if config.maintenance {
             Phase::Maintenance
         } else {
@@ -109,17 +115,26 @@ impl Node {
             phase: watch::channel(phase).0,
             conns: ConnCounts::default(),
             node_id,
+            web: WebAssets::load(&config.web, demo_site_key),
         });
 
         let listener = TcpListener::bind(&config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let app_state = state.clone();
+        let dashboard_dir = config.web.dashboard_dir.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .wrap(from_fn(http::route_metrics))
                 .configure(http::routes)
+                .service(
+                    web::scope("/app")
+                        .wrap(from_fn(http::web::cache_headers))
+                        .service(
+                            actix_files::Files::new("", &dashboard_dir).index_file("index.html"),
+                        ),
+                )
         })
         .disable_signals()
         .shutdown_timeout(1);
@@ -175,6 +190,18 @@ impl Node {
         self.handle.stop(true).await;
         tracing::info!("stopped");
     }
+}
+
+/// The name of the site `--demo` records the demo shop under.
+pub const DEMO_SITE: &str = "Demo shop";
+
+/// The demo site (created on first use): its id and key.
+pub async fn demo_site(config: &Config) -> anyhow::Result<(i64, String)> {
+    let index = open_index(config).await?;
+    index.migrate().await?;
+    index
+        .ensure_site(crate::index::DEFAULT_ORG, DEMO_SITE)
+        .await
 }
 
 /// Ends sessions that no live node holds and that timed out.

@@ -25,7 +25,12 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run one node.
-    Serve,
+    Serve {
+        /// Serve the demo shop at /demo/ (a "Demo shop" site) and print a
+        /// dashboard token.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Apply pending index migrations.
     Migrate,
     /// Manage sites.
@@ -78,7 +83,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     let _telemetry = crate::telemetry::init(&config);
     match cli.command {
-        Command::Serve => serve(config).await,
+        Command::Serve { demo } => {
+            let mut config = config;
+            config.demo |= demo;
+            serve(config).await
+        }
         Command::Migrate => {
             let index = open_index(&config).await?;
             index.migrate().await?;
@@ -111,8 +120,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
+    let token = if config.demo {
+        let index = open_index(&config).await?;
+        index.migrate().await?;
+        Some(index.create_token(DEFAULT_ORG, "demo", "admin").await?)
+    } else {
+        None
+    };
     let mut node = Node::start(config).await?;
     println!("reel listening on http://{}", node.addr);
+    if let Some(token) = token {
+        println!("demo shop:  http://{}/demo/", node.addr);
+        println!(
+            "dashboard:  http://{}/app/  (sign in with token {token})",
+            node.addr
+        );
+    }
     let server = node.take_server().expect("a new node has its server");
     let server = actix_web::rt::spawn(server);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -125,6 +125,28 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// Where the node finds the front end it serves.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// The tracker bundle, served at `/t/tracker.<hash>.js`.
+    pub tracker_bundle: PathBuf,
+    /// The built dashboard, served at `/app/`.
+    pub dashboard_dir: PathBuf,
+    /// The demo shop's pages, served at `/demo/` (with `--demo`).
+    pub demo_dir: PathBuf,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            tracker_bundle: PathBuf::from("tracker/dist/tracker.js"),
+            dashboard_dir: PathBuf::from("dashboard/dist"),
+            demo_dir: PathBuf::from("tracker/demo"),
+        }
+    }
+}
+
 /// The node's configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -146,6 +168,9 @@ pub struct Config {
     pub maintenance: bool,
     /// How often sessions check their timeouts (ms).
     pub sweep_interval_ms: u64,
+    /// Serve the demo shop at `/demo/` with a demo site, and print a token.
+    pub demo: bool,
+    pub web: WebConfig,
     pub log: LogConfig,
     pub sentry: SentryConfig,
     pub limits: Limits,
@@ -166,6 +191,8 @@ impl Default for Config {
             workers: None,
             maintenance: false,
             sweep_interval_ms: 5_000,
+            demo: false,
+            web: WebConfig::default(),
             log: LogConfig::default(),
             sentry: SentryConfig::default(),
             limits: Limits::default(),
@@ -231,6 +258,10 @@ pub const ENV_VARS: &[(&str, Setter)] = &[
     }),
     ("REEL_WORKERS", |c, v| {
         c.workers = Some(v.parse().context("REEL_WORKERS must be a number")?);
+        Ok(())
+    }),
+    ("REEL_DEMO", |c, v| {
+        c.demo = matches!(v.as_str(), "1" | "true" | "yes" | "on");
         Ok(())
     }),
     ("REEL_MAINTENANCE", |c, v| {

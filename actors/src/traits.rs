@@ -114,6 +114,7 @@ pub trait Index: Send + Sync + 'static {
     // Sites and tokens.
     async fn site_by_key(&self, key: &str) -> StoreResult<Option<SiteRecord>>;
     async fn site_by_id(&self, org_id: i64, site_id: i64) -> StoreResult<Option<SiteRecord>>;
+    async fn sites(&self, org_id: i64) -> StoreResult<Vec<SiteRecord>>;
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
 
     // Sessions, written by session actors.

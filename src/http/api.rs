@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::stream::{self, Stream};
 use reel_actors::traits::{BlobStore, SegmentRecord, TokenRecord};
-use reel_protocol::api::SessionFilter;
+use reel_protocol::api::{SessionFilter, SiteInfo, SiteList};
 use reel_protocol::{ErrorCode, EventHeader};
 use serde::Deserialize;
 
@@ -234,6 +234,30 @@ pub async fn session(
         .map_err(ApiError::internal)?
         .ok_or_else(not_found)?;
     Ok(HttpResponse::Ok().json(info))
+}
+
+/// `GET /api/v1/sites`: the token's organisation's sites.
+pub async fn list_sites(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = authenticate(&req, &state).await?;
+    let sites = state
+        .index
+        .sites(token.org_id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok().json(SiteList {
+        sites: sites
+            .into_iter()
+            .map(|s| SiteInfo {
+                id: s.id,
+                name: s.name,
+                site_key: s.key,
+                allowed_origins: s.allowed_origins,
+            })
+            .collect(),
+    }))
 }
 
 /// `GET /api/v1/sites/{site_id}/sessions?from&to&min_duration_ms&url&user_id&has_errors&limit&cursor`.

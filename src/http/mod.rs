@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod ingest;
+pub mod web;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +14,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web as aweb, HttpResponse, ResponseError};
 use dashmap::DashMap;
 use reel_actors::traits::{BlobStore, Index};
 use reel_actors::Sessions;
@@ -44,6 +45,7 @@ pub struct AppState {
     pub phase: watch::Sender<Phase>,
     pub conns: ConnCounts,
     pub node_id: String,
+    pub web: web::WebAssets,
 }
 
 impl AppState {
@@ -62,7 +64,7 @@ pub struct ConnCounts {
 
 /// Holds one connection's place in [`ConnCounts`]; gives it back on drop.
 pub struct ConnSlot {
-    state: web::Data<AppState>,
+    state: aweb::Data<AppState>,
     ip: Option<IpAddr>,
     site: i64,
 }
@@ -70,7 +72,7 @@ pub struct ConnSlot {
 impl ConnCounts {
     /// Takes a place for a connection, or says which limit is reached.
     pub fn acquire(
-        state: &web::Data<AppState>,
+        state: &aweb::Data<AppState>,
         ip: Option<IpAddr>,
         site: i64,
     ) -> Result<ConnSlot, ApiError> {
@@ -211,7 +213,7 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// `GET /readyz`: the index and the blob store answer.
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(state: aweb::Data<AppState>) -> HttpResponse {
     let index = state.index.check().await;
     let blob = state.blob.check().await;
     let phase = state.phase();
@@ -242,23 +244,36 @@ pub async fn metrics_route() -> HttpResponse {
         .body(crate::telemetry::prometheus().render())
 }
 
+fn redirect(to: &'static str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header(("Location", to))
+        .finish()
+}
+
 /// Every route of the node.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/ingest", web::get().to(ingest::ingest))
-        .route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics_route))
+pub fn routes(cfg: &mut aweb::ServiceConfig) {
+    cfg.route("/v1/ingest", aweb::get().to(ingest::ingest))
+        .route("/t/loader.js", aweb::get().to(web::loader))
+        .route("/t/{file}", aweb::get().to(web::tracker))
+        .route("/demo/{page:.*}", aweb::get().to(web::demo))
+        .route("/demo", aweb::get().to(|| async { redirect("/demo/") }))
+        .route("/app", aweb::get().to(|| async { redirect("/app/") }))
+        .route("/", aweb::get().to(|| async { redirect("/app/") }))
+        .route("/healthz", aweb::get().to(healthz))
+        .route("/readyz", aweb::get().to(readyz))
+        .route("/metrics", aweb::get().to(metrics_route))
         .service(
-            web::scope("/api/v1")
+            aweb::scope("/api/v1")
                 .route(
                     "/sessions/{session}/events",
-                    web::get().to(api::session_events),
+                    aweb::get().to(api::session_events),
                 )
-                .route("/sessions/{session}", web::get().to(api::session))
+                .route("/sessions/{session}", aweb::get().to(api::session))
+                .route("/sites", aweb::get().to(api::list_sites))
                 .route(
                     "/sites/{site_id}/sessions",
-                    web::get().to(api::list_sessions),
+                    aweb::get().to(api::list_sessions),
                 )
-                .route("/admin/maintenance", web::post().to(api::set_maintenance)),
+                .route("/admin/maintenance", aweb::post().to(api::set_maintenance)),
         );
 }

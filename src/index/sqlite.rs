@@ -192,6 +192,23 @@ impl SqliteIndex {
         Ok((id, key))
     }
 
+    /// The site named `name` in `org`, created (any origin) when missing;
+    /// returns its id and key.
+    pub async fn ensure_site(&self, org: &str, name: &str) -> anyhow::Result<(i64, String)> {
+        let org_id = self.org_id(org).await?;
+        let found: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, site_key FROM sites WHERE org_id = $1 AND name = $2 ORDER BY id LIMIT 1",
+        )
+        .bind(org_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        match found {
+            Some(site) => Ok(site),
+            None => self.create_site(org, name, &[]).await,
+        }
+    }
+
     /// Creates an API token in `org`; returns the token (stored only hashed).
     pub async fn create_token(&self, org: &str, name: &str, role: &str) -> anyhow::Result<String> {
         let org_id = self.org_id(org).await?;
@@ -239,6 +256,18 @@ impl Index for SqliteIndex {
             .await
             .map_err(db_err)?;
         row.map(|r| site_from_row(&r)).transpose().map_err(db_err)
+    }
+
+    async fn sites(&self, org_id: i64) -> StoreResult<Vec<SiteRecord>> {
+        let rows = sqlx::query("SELECT * FROM sites WHERE org_id = $1 ORDER BY id")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(site_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(db_err)
     }
 
     async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {

@@ -7,3 +7,4 @@ mod helpers;
 mod ingest;
 mod lifecycle;
 mod process;
+mod web;
