@@ -1,0 +1,61 @@
+/** Hash routes of the dashboard. */
+export type Route =
+  | { page: 'login'; next: string | null }
+  | { page: 'sites' }
+  | { page: 'sessions'; siteId: number; query: URLSearchParams }
+  | { page: 'replay'; sessionId: string; query: URLSearchParams }
+  | { page: 'not-found'; path: string };
+
+/** Parses `location.hash`: `#/login`, `#/sites`, `#/sites/{id}?...`, `#/sessions/{id}?...`. */
+export function parseRoute(hash: string): Route {
+  const raw = hash.startsWith('#') ? hash.slice(1) : hash;
+  const q = raw.indexOf('?');
+  const path = q === -1 ? raw : raw.slice(0, q);
+  const query = new URLSearchParams(q === -1 ? '' : raw.slice(q + 1));
+  const parts = path.split('/').filter((p) => p !== '');
+  if (parts.length === 0) return { page: 'sites' };
+  const [head, id] = parts;
+  if (parts.length === 1 && head === 'login') return { page: 'login', next: safeNext(query.get('next')) };
+  if (parts.length === 1 && head === 'sites') return { page: 'sites' };
+  if (parts.length === 2 && head === 'sites' && /^\d+$/.test(id!)) {
+    return { page: 'sessions', siteId: Number(id), query };
+  }
+  if (parts.length === 2 && head === 'sessions') {
+    return { page: 'replay', sessionId: safeDecode(id!), query };
+  }
+  return { page: 'not-found', path };
+}
+
+/** The hash of a route, e.g. `#/sites/3?user_id=u1`. */
+export function hashOf(path: string, query?: URLSearchParams): string {
+  const qs = query ? query.toString() : '';
+  return `#${path}${qs === '' ? '' : `?${qs}`}`;
+}
+
+export function sitePath(siteId: number): string {
+  return `/sites/${siteId}`;
+}
+
+export function sessionPath(sessionId: string): string {
+  return `/sessions/${encodeURIComponent(sessionId)}`;
+}
+
+/** The sign-in page's link, coming back to `hash` once signed in. */
+export function loginHash(next?: string): string {
+  const back = next === undefined ? null : safeNext(next);
+  return back === null ? '#/login' : `#/login?${new URLSearchParams({ next: back })}`;
+}
+
+/** A hash to return to after sign-in: one of our own pages, never the sign-in page itself. */
+function safeNext(next: string | null): string | null {
+  if (next === null || !next.startsWith('#/') || next.startsWith('#/login')) return null;
+  return next;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}

@@ -1,0 +1,48 @@
+/// <reference types="node" />
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { hashOf, loginHash, parseRoute, sessionPath, sitePath } from '../src/route';
+
+describe('parseRoute', () => {
+  it('knows every page', () => {
+    assert.deepEqual(parseRoute(''), { page: 'sites' });
+    assert.deepEqual(parseRoute('#/login'), { page: 'login', next: null });
+    assert.deepEqual(parseRoute('#/sites'), { page: 'sites' });
+    const sessions = parseRoute('#/sites/12?user_id=u1&has_errors=true');
+    assert.equal(sessions.page, 'sessions');
+    if (sessions.page === 'sessions') {
+      assert.equal(sessions.siteId, 12);
+      assert.equal(sessions.query.get('user_id'), 'u1');
+    }
+    const replay = parseRoute('#/sessions/abc_-1?tab=t2');
+    assert.equal(replay.page === 'replay' && replay.sessionId, 'abc_-1');
+    assert.equal(replay.page === 'replay' && replay.query.get('tab'), 't2');
+  });
+
+  it('refuses unknown paths', () => {
+    assert.equal(parseRoute('#/sites/x').page, 'not-found');
+    assert.equal(parseRoute('#/nope').page, 'not-found');
+  });
+
+  it('builds hashes that parse back', () => {
+    const hash = hashOf(sitePath(3), new URLSearchParams({ url: '/a b' }));
+    assert.equal(hash, '#/sites/3?url=%2Fa+b');
+    const r = parseRoute(hash);
+    assert.equal(r.page === 'sessions' && r.query.get('url'), '/a b');
+    assert.equal(hashOf(sessionPath('s1')), '#/sessions/s1');
+  });
+});
+
+describe('sign-in return path', () => {
+  it('comes back to the page that needed a sign-in', () => {
+    const hash = loginHash('#/sessions/s1?tab=t2');
+    assert.equal(hash, '#/login?next=%23%2Fsessions%2Fs1%3Ftab%3Dt2');
+    assert.deepEqual(parseRoute(hash), { page: 'login', next: '#/sessions/s1?tab=t2' });
+  });
+
+  it('ignores a return path that is not one of our pages', () => {
+    assert.equal(loginHash(''), '#/login');
+    assert.equal(loginHash('#/login?next=x'), '#/login');
+    assert.deepEqual(parseRoute('#/login?next=https://evil.test/'), { page: 'login', next: null });
+  });
+});

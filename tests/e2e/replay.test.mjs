@@ -1,0 +1,128 @@
+// A visitor browses the demo shop (recorded by the real tracker), support
+// staff find the session by user id in the dashboard and replay it.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import {
+  SHOTS,
+  TYPED,
+  api,
+  findDemoSession,
+  freePort,
+  launchBrowser,
+  replayInDashboard,
+  startNode,
+  stopNode,
+  tempDataDir,
+  waitFor,
+} from "./harness.mjs";
+
+let browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** Home -> product -> checkout, clicking and typing; `midway` runs between
+ * the product page and the checkout. */
+async function visit(page, base, midway = async () => {}) {
+  await page.goto(`${base}/demo/`);
+  await page.getByText("Reel Demo Shop").first().waitFor();
+  await page.click("a[href$='product.html']");
+  await page.click("#add-to-cart");
+  await midway();
+  await page.click("a[href$='checkout.html']");
+  await page.fill("#name", TYPED.name);
+  await page.fill("#email", TYPED.email);
+  await page.fill("#card", TYPED.card);
+  await page.fill("#coupon", TYPED.coupon);
+  await page.click("#place-order");
+  await page.getByText("Thank you").first().waitFor();
+  // Leaving the page fires pagehide (the tracker sends `end`); then close.
+  await page.goto("about:blank");
+  await page.close();
+}
+
+/** The recorded events of the session, checked for completeness. */
+async function checkRecording(node, session) {
+  const ndjson = await api(node, `/api/v1/sessions/${session.id}/events`, { text: true });
+  const lines = ndjson.trim().split("\n");
+  const events = lines.map((l) => JSON.parse(l));
+  const metas = events.filter((e) => e.type === 4).map((e) => new URL(e.data.href).pathname);
+  for (const page of ["/demo/", "/demo/product.html", "/demo/checkout.html"]) {
+    assert.ok(metas.includes(page), `a page load of ${page} in ${JSON.stringify(metas)}`);
+  }
+  assert.equal(new Set(lines).size, lines.length, "no event stored twice");
+  // Typed values are masked, except the input marked data-reel-unmask.
+  for (const secret of [TYPED.name, TYPED.email, TYPED.card]) {
+    assert.ok(!ndjson.includes(secret), `${secret} must not be recorded`);
+  }
+  const inputs = events.filter((e) => e.type === 3 && e.data.source === 5).map((e) => e.data.text);
+  assert.ok(inputs.some((t) => /^\*+$/.test(t)), `masked input events in ${JSON.stringify(inputs)}`);
+  assert.ok(inputs.includes(TYPED.coupon), "the unmasked coupon field is recorded as typed");
+  return events;
+}
+
+test("a demo visit is found by user id and replayed with inputs masked", async () => {
+  const dataDir = tempDataDir();
+  const node = await startNode(dataDir, await freePort());
+  try {
+    const context = await browser.newContext();
+    await visit(await context.newPage(), node.base);
+    const session = await waitFor("the checkout page's segment", async () => {
+      const s = await findDemoSession(node, "demo-user-1");
+      return s.page_loads >= 3 ? s : null;
+    });
+    await checkRecording(node, session);
+
+    const page = await context.newPage();
+    const shown = await replayInDashboard(page, node, "demo-user-1", "replay");
+    assert.equal(shown, session.id);
+    // The replayer renders the demo's own page.
+    const frame = page.frameLocator("[data-testid=player] iframe");
+    await frame.getByText("Reel Demo Shop").first().waitFor({ timeout: 15_000 });
+    await page.screenshot({ path: join(SHOTS, "replay-start.png"), fullPage: true });
+    // At the end of the replay, the checkout form shows masked values.
+    await page.evaluate(() => {
+      const p = window.__reelPlayer;
+      const total = p.getMetaData().totalTime;
+      p.goto(total, false);
+    });
+    const name = await frame.locator("#name").inputValue({ timeout: 15_000 });
+    assert.match(name, /^\*+$/, `the replayed name field is masked, not ${name}`);
+    assert.equal(await frame.locator("#coupon").inputValue(), TYPED.coupon);
+    await page.screenshot({ path: join(SHOTS, "replay-end.png"), fullPage: true });
+    const facts = await page.locator("[data-testid=facts]").innerText();
+    assert.ok(facts.includes("demo-user-1"), facts);
+    await context.close();
+  } finally {
+    assert.equal(await stopNode(node), 0, "SIGTERM exits 0");
+  }
+});
+
+test("a node killed and restarted mid-visit loses nothing and stores nothing twice", async () => {
+  const dataDir = tempDataDir();
+  const port = await freePort();
+  let node = await startNode(dataDir, port);
+  try {
+    const context = await browser.newContext();
+    await visit(await context.newPage(), node.base, async () => {
+      await stopNode(node, "SIGKILL");
+      node = await startNode(dataDir, port);
+    });
+    const session = await waitFor("the checkout page's segment", async () => {
+      const s = await findDemoSession(node, "demo-user-1");
+      return s.page_loads >= 3 ? s : null;
+    });
+    await checkRecording(node, session);
+    const page = await context.newPage();
+    await replayInDashboard(page, node, "demo-user-1", "replay-after-kill");
+    await page.frameLocator("[data-testid=player] iframe").getByText("Reel Demo Shop").first().waitFor({ timeout: 15_000 });
+    await context.close();
+  } finally {
+    assert.equal(await stopNode(node), 0, "SIGTERM exits 0");
+  }
+});
