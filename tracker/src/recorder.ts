@@ -1,0 +1,63 @@
+// rrweb behind the transport's `Recorder` interface.
+
+import { record } from "@rrweb/record";
+import type { Settings } from "../../protocol/ts/protocol";
+import { privacyKey, privacyOptions } from "./privacy";
+import type { Recorder } from "./transport";
+
+export interface RrwebRecorder extends Recorder {
+  /** A custom event (rrweb type 5), e.g. tag "error"; dropped when not recording. */
+  custom(tag: string, payload: unknown): void;
+}
+
+export function rrwebRecorder(emit: (event: unknown) => void): RrwebRecorder {
+  let stopFn: (() => void) | undefined;
+  let key = "";
+  const stop = (): void => {
+    const f = stopFn;
+    stopFn = undefined;
+    try {
+      f?.();
+    } catch {
+      // rrweb already stopped
+    }
+  };
+  return {
+    get recording() {
+      return stopFn !== undefined;
+    },
+    start(settings: Settings): boolean {
+      const k = privacyKey(settings);
+      if (stopFn && k === key) return false;
+      stop();
+      key = k;
+      try {
+        stopFn = record({
+          emit: (e) => emit(e),
+          ...privacyOptions(settings),
+          // One input event per field edit is enough to replay it; scrolls at most every 150 ms.
+          sampling: { input: "last", scroll: 150 },
+        });
+      } catch {
+        stopFn = undefined;
+      }
+      return stopFn !== undefined;
+    },
+    stop,
+    snapshot() {
+      // Throws until rrweb has taken its first snapshot (before `load`).
+      try {
+        if (stopFn) record.takeFullSnapshot(true);
+      } catch {
+        // the first snapshot is still to come
+      }
+    },
+    custom(tag, payload) {
+      try {
+        if (stopFn) record.addCustomEvent(tag, payload);
+      } catch {
+        // not recording yet
+      }
+    },
+  };
+}

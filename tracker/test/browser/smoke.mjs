@@ -1,0 +1,294 @@
+// End-to-end check of the built bundle in real headless Chromium (Debian's
+// `chromium`, driven by playwright-core; no browser download). A small
+// stand-in for the reel server serves the demo shop with the snippet and a
+// loader like the real one, and speaks the ingest protocol over a minimal
+// WebSocket: welcome, acks, duplicates, gaps. Then a visit goes through the
+// three pages and the recording is checked: ids, seq continuity across page
+// loads, gzip frames, end, identify, privacy, custom errors, live snapshot.
+//
+//   npm run build && node test/browser/smoke.mjs
+//   CHROMIUM=/path/to/chromium node test/browser/smoke.mjs
+
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { gunzipSync } from "node:zlib";
+import { chromium } from "playwright-core";
+
+const ROOT = new URL("../../", import.meta.url);
+const SITE = "demo_site_key";
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+
+// ---- a stand-in reel server ------------------------------------------------
+
+/** Every message received: {conn, binary, m}. */
+const received = [];
+/** Next expected seq per "session/tab", and stored events per "session/tab". */
+const expected = new Map();
+const stored = new Map();
+const sockets = new Set();
+
+const settings = {
+  sample_rate: 1,
+  mask_all_inputs: true,
+  mask_text: true,
+  batch_interval_ms: 300,
+  batch_max_bytes: 512 * 1024,
+  batch_max_events: 5000,
+  max_frame_bytes: 4 * 1024 * 1024,
+  maintenance: false,
+};
+
+function wsFrame(opcode, payload) {
+  const len = payload.length;
+  const head = len < 126 ? Buffer.from([0x80 | opcode, len]) : len < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
+  if (len >= 126 && len < 65536) {
+    head[0] = 0x80 | opcode;
+    head[1] = 126;
+    head.writeUInt16BE(len, 2);
+  } else if (len >= 65536) {
+    head[0] = 0x80 | opcode;
+    head[1] = 127;
+    head.writeBigUInt64BE(BigInt(len), 2);
+  }
+  return Buffer.concat([head, payload]);
+}
+
+function accept(socket, req) {
+  const key = createHash("sha1")
+    .update(req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+    .digest("base64");
+  socket.write(
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      `Sec-WebSocket-Accept: ${key}\r\n\r\n`,
+  );
+  const conn = { id: received.length + "-" + randomBytes(3).toString("hex"), socket, session: null, tab: null };
+  sockets.add(conn);
+  const send = (msg) => socket.write(wsFrame(1, Buffer.from(JSON.stringify(msg))));
+  const close = (code) => {
+    const p = Buffer.alloc(2);
+    p.writeUInt16BE(code);
+    socket.write(wsFrame(8, p));
+    socket.end();
+  };
+  conn.send = send;
+  let buf = Buffer.alloc(0);
+  let frag = null;
+  socket.on("data", (d) => {
+    buf = Buffer.concat([buf, d]);
+    for (;;) {
+      if (buf.length < 2) return;
+      const fin = buf[0] & 0x80;
+      const op = buf[0] & 0x0f;
+      let len = buf[1] & 0x7f;
+      let off = 2;
+      if (len === 126) {
+        if (buf.length < 4) return;
+        len = buf.readUInt16BE(2);
+        off = 4;
+      } else if (len === 127) {
+        if (buf.length < 10) return;
+        len = Number(buf.readBigUInt64BE(2));
+        off = 10;
+      }
+      const mask = buf.subarray(off, off + 4);
+      off += 4;
+      if (buf.length < off + len) return;
+      const payload = Buffer.from(buf.subarray(off, off + len));
+      for (let i = 0; i < payload.length; i++) payload[i] ^= mask[i & 3];
+      buf = buf.subarray(off + len);
+      if (op === 8) return close(1000);
+      if (op === 9) {
+        socket.write(wsFrame(10, payload));
+        continue;
+      }
+      if (op === 1 || op === 2) frag = { op, parts: [payload] };
+      else if (op === 0 && frag) frag.parts.push(payload);
+      else continue;
+      if (!fin) continue;
+      const whole = Buffer.concat(frag.parts);
+      const binary = frag.op === 2;
+      frag = null;
+      onMessage(conn, binary, JSON.parse((binary ? gunzipSync(whole) : whole).toString("utf8")), close);
+    }
+  });
+  socket.on("close", () => sockets.delete(conn));
+  socket.on("error", () => sockets.delete(conn));
+}
+
+function onMessage(conn, binary, m, close) {
+  received.push({ conn: conn.id, binary, m });
+  const key = () => `${conn.session}/${conn.tab}`;
+  switch (m.t) {
+    case "hello": {
+      conn.session = m.session ?? "S" + randomBytes(6).toString("hex");
+      conn.tab = m.tab;
+      const next = Math.max(expected.get(key()) ?? 0, m.acked === null ? 0 : m.acked + 1);
+      expected.set(key(), next);
+      conn.send({ t: "welcome", session: conn.session, tab: conn.tab, next_seq: next, settings });
+      break;
+    }
+    case "events": {
+      const next = expected.get(key());
+      if (m.seq > next) return close(4409);
+      if (m.seq === next) {
+        expected.set(key(), next + 1);
+        stored.set(key(), [...(stored.get(key()) ?? []), ...m.events]);
+      }
+      conn.send({ t: "ack", seq: m.seq });
+      break;
+    }
+    case "end": {
+      const next = expected.get(key());
+      if (next > 0) conn.send({ t: "ack", seq: next - 1 });
+      break;
+    }
+  }
+}
+
+const loader = (host) => `(function(){
+  window.__reelConfig = { site: ${JSON.stringify(SITE)}, endpoint: "ws://${host}/v1/ingest" };
+  window.reel = window.reel || { q: [], identify: function(){ window.reel.q.push(["identify"].concat([].slice.call(arguments))); } };
+  var s = document.createElement("script"); s.async = true; s.src = "http://${host}/t/tracker.js";
+  document.head.appendChild(s);
+})();`;
+
+const server = createServer((req, res) => {
+  const url = new URL(req.url, "http://x");
+  const host = req.headers.host;
+  if (url.pathname === "/t/loader.js") {
+    res.writeHead(200, { "content-type": "text/javascript" }).end(loader(host));
+  } else if (url.pathname === "/t/tracker.js") {
+    res.writeHead(200, { "content-type": "text/javascript" }).end(readFileSync(new URL("dist/tracker.js", ROOT)));
+  } else if (url.pathname === "/direct.html") {
+    // The bundle included directly, without the loader: config from its own tag.
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(
+      `<!doctype html><title>direct</title><p>Direct include</p><script async src="http://${host}/t/tracker.js" data-site="${SITE}"></script>`,
+    );
+  } else if (/^\/demo\/[a-z]+\.html$/.test(url.pathname)) {
+    const html = readFileSync(new URL("." + url.pathname, ROOT), "utf8").replace(
+      "<!-- REEL_SNIPPET -->",
+      `<script async src="http://${host}/t/loader.js" data-site="${SITE}"></script>`,
+    );
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(html);
+  } else {
+    res.writeHead(404).end();
+  }
+});
+server.on("upgrade", (req, socket) => {
+  if (new URL(req.url, "http://x").searchParams.get("site") !== SITE) return socket.destroy();
+  accept(socket, req);
+});
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
+const base = `http://127.0.0.1:${server.address().port}`;
+
+// ---- the visit ------------------------------------------------------------
+
+const failures = [];
+const check = (ok, what) => {
+  console.log(`${ok ? "ok  " : "FAIL"} ${what}`);
+  if (!ok) failures.push(what);
+};
+const until = async (cond, what, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  check(false, `timed out waiting for ${what}`);
+  return false;
+};
+const allEvents = () => [...stored.values()].flat();
+const eventsJson = () => JSON.stringify(allEvents());
+
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+try {
+  const context = await browser.newContext({ viewport: { width: 1024, height: 700 } });
+  const page = await context.newPage();
+  const consoleWarnings = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "warning" || msg.type() === "error") consoleWarnings.push(msg.text());
+  });
+
+  await page.goto(`${base}/demo/index.html`);
+  await until(() => allEvents().some((e) => e.type === 2), "the first full snapshot");
+  await page.mouse.move(200, 200);
+  await page.mouse.move(400, 300);
+  await page.click("#product-lamp");
+  await page.waitForURL(/product\.html/);
+  await page.click("#add-to-cart");
+  await page.click("#add-to-cart");
+  await until(() => eventsJson().includes("In your cart: 2"), "the cart mutation");
+  // The connection drops (a network change, a node lost): the tab reconnects and goes on.
+  for (const c of sockets) c.socket.destroy();
+  await page.click("#add-to-cart");
+  await until(() => received.filter((r) => r.m.t === "hello").length === 3, "a reconnect");
+  await until(() => eventsJson().includes("In your cart: 3"), "the cart mutation after the reconnect");
+  await page.click("#to-checkout");
+  await page.waitForURL(/checkout\.html/);
+  await page.fill("#name", "Jane Doe");
+  await page.fill("#email", "jane@example.com");
+  await page.fill("#card", "4242424242424242");
+  await page.check("#terms");
+  await page.fill("#coupon", "SAVE10");
+  await page.click("#place-order");
+  await page.evaluate(() => setTimeout(() => { throw new Error("demo boom"); }));
+  await until(() => eventsJson().includes("Thank you! Your order is placed."), "the thank-you text");
+  await until(() => eventsJson().includes("demo boom"), "the error event");
+
+  // A live viewer joins: the server asks for a snapshot.
+  const snapshotsBefore = allEvents().filter((e) => e.type === 2).length;
+  for (const c of sockets) c.send({ t: "snapshot" });
+  await until(() => allEvents().filter((e) => e.type === 2).length > snapshotsBefore, "a snapshot on request");
+
+  await page.goto("about:blank"); // pagehide of the checkout page
+  await until(() => received.filter((r) => r.m.t === "end").length >= 3, "end from each of the three pages");
+  await context.close();
+
+  // ---- what the server saw ------------------------------------------------
+  const hellos = received.filter((r) => r.m.t === "hello").map((r) => r.m);
+  const batches = received.filter((r) => r.m.t === "events");
+  check(hellos.length === 4, `one hello per page load, one more for the reconnect (${hellos.length})`);
+  check(new Set(hellos.map((h) => h.visitor)).size === 1, "one visitor id across page loads");
+  check(hellos[0].session === null && hellos.slice(1).every((h) => h.session === hellos[1].session && h.session), "first hello starts a session, later page loads continue it");
+  check(new Set(hellos.map((h) => h.tab)).size === 1, "one tab id across page loads of the tab");
+  check(hellos.every((h) => /^[A-Za-z0-9_-]{1,64}$/.test(h.visitor) && /^[A-Za-z0-9_-]{1,64}$/.test(h.tab)), "ids follow the id rule");
+  check(hellos[3].page.url.endsWith("/demo/checkout.html") && hellos[3].page.referrer.endsWith("/demo/product.html"), "hello carries url and referrer");
+  check(hellos[3].screen.w === 1024 && typeof hellos[3].tz === "string" && hellos[3].lang.length > 0, "hello carries screen, lang, tz");
+  check(hellos[1].acked !== null && hellos[2].acked >= hellos[1].acked && hellos[3].acked > hellos[1].acked, "hello carries the highest acked seq");
+  const seqs = [...new Set(batches.map((b) => b.m.seq))].sort((a, b) => a - b);
+  check(seqs.length > 3 && seqs.every((s, i) => s === i), `seq continues across page loads without gaps (0..${seqs.at(-1)})`);
+  check(batches.some((b) => b.binary), "batches go out as gzip binary frames");
+  check(received.some((r) => r.m.t === "identify" && r.m.user_id === "demo-user-1" && r.m.traits.plan === "demo"), "identify queued by the page reaches the server");
+
+  const json = eventsJson();
+  const inputs = allEvents().filter((e) => e.type === 3 && e.data.source === 5).map((e) => e.data.text);
+  check(inputs.includes("SAVE10"), "the data-reel-unmask coupon is recorded as typed");
+  check(!/Jane|jane@example|4242424242424242/.test(json), "name, email and card never leave the browser");
+  check(inputs.includes("********") && inputs.includes("****************"), "masked inputs are recorded as * of the same length");
+  check(!json.includes("support@demo.example") && json.includes("********************"), "e-mail in page text is masked");
+  check(!json.includes("123456") && json.includes("0800 ******"), "runs of 6+ digits in page text are masked");
+  check(json.includes("Desk Lamp") && json.includes("€49.00"), "ordinary text is recorded");
+  check(!json.includes("Saved card ending"), "data-reel-block content is not recorded");
+  check(allEvents().some((e) => e.type === 5 && e.data.tag === "error" && e.data.payload.message.includes("demo boom")), "uncaught errors become custom error events");
+  check(consoleWarnings.filter((w) => w.startsWith("reel:")).length === 0, `no tracker warnings (${consoleWarnings.join(" | ")})`);
+
+  // Included directly: the endpoint comes from the script's src, the site from data-site.
+  const direct = await browser.newContext();
+  const directPage = await direct.newPage();
+  await directPage.goto(`${base}/direct.html`);
+  await until(() => received.filter((r) => r.m.t === "hello").length === 5, "a hello from the directly included bundle");
+  const last = received.filter((r) => r.m.t === "hello").at(-1).m;
+  check(last.visitor !== hellos[0].visitor && last.session === null, "a directly included bundle connects on its own");
+  await direct.close();
+} finally {
+  await browser.close();
+  server.close();
+  for (const c of sockets) c.socket.destroy();
+}
+
+if (failures.length) {
+  console.error(`${failures.length} check(s) failed`);
+  process.exit(1);
+}
+console.log("browser smoke test passed");
