@@ -84,7 +84,7 @@ mod tests {
             ndjson: b"{\"type\":4}\n".to_vec(),
             stats: BatchStats {
                 events: 1,
-                urls: vec!["https://a/".into()],
+                urls: vec![("https://a/".into(), 1)],
                 ..BatchStats::default()
             },
         }

@@ -15,8 +15,8 @@ pub struct BatchStats {
     pub clicks: u64,
     pub keypresses: u64,
     pub console_errors: u64,
-    /// URLs of the batch's page loads, in order.
-    pub urls: Vec<String>,
+    /// URLs of the batch's page loads with their event timestamps, in order.
+    pub urls: Vec<(String, i64)>,
     pub first_ts: i64,
     pub last_ts: i64,
     /// First and last user input in the batch, and the active time between.
@@ -68,7 +68,7 @@ impl BatchStats {
                 EventKind::PageLoad => {
                     s.page_loads += 1;
                     if let Some(url) = h.href() {
-                        s.urls.push(url.to_owned());
+                        s.urls.push((url.to_owned(), h.timestamp));
                     }
                 }
                 EventKind::Click => s.clicks += 1,
@@ -103,7 +103,8 @@ pub struct SegmentDelta {
     pub keypresses: u64,
     pub console_errors: u64,
     pub active_ms: i64,
-    pub urls: Vec<String>,
+    /// URLs loaded, each with its first page load's timestamp.
+    pub urls: Vec<(String, i64)>,
     /// When the node received the segment's last batch (ms, server clock).
     pub last_activity_at: i64,
 }
@@ -118,9 +119,9 @@ impl SegmentDelta {
         self.clicks += b.clicks;
         self.keypresses += b.keypresses;
         self.console_errors += b.console_errors;
-        for url in &b.urls {
-            if !self.urls.contains(url) {
-                self.urls.push(url.clone());
+        for (url, ts) in &b.urls {
+            if !self.urls.iter().any(|(u, _)| u == url) {
+                self.urls.push((url.clone(), *ts));
             }
         }
         if let Some(input) = b.input {
@@ -155,7 +156,7 @@ mod tests {
         assert_eq!(s.events, 6);
         assert_eq!(s.raw_bytes, 66);
         assert_eq!(s.page_loads, 1);
-        assert_eq!(s.urls, vec!["https://a/1".to_string()]);
+        assert_eq!(s.urls, vec![("https://a/1".to_string(), 1000)]);
         assert_eq!(s.clicks, 1);
         assert_eq!(s.keypresses, 2);
         assert_eq!((s.first_ts, s.last_ts), (1000, 14500));

@@ -392,14 +392,16 @@ impl Index for SqliteIndex {
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-            for url in &d.urls {
+            for (url, seen_at) in &d.urls {
                 sqlx::query(
                     "INSERT INTO session_pages (session_id, url, first_seen_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (session_id, url) DO NOTHING",
+                     ON CONFLICT (session_id, url) DO UPDATE SET first_seen_at = CASE \
+                     WHEN excluded.first_seen_at < session_pages.first_seen_at \
+                     THEN excluded.first_seen_at ELSE session_pages.first_seen_at END",
                 )
                 .bind(&seg.session_id)
                 .bind(url)
-                .bind(seg.first_ts)
+                .bind(seen_at)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?;
