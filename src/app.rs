@@ -137,6 +137,8 @@ impl Node {
                 )
         })
         .disable_signals()
+        // Acks are small and latency-bound: never hold one back for Nagle.
+        .tcp_nodelay(true)
         .shutdown_timeout(1);
         if let Some(n) = config.workers {
             server = server.workers(n.max(1));

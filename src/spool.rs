@@ -48,6 +48,9 @@ struct FileState {
 /// The writer thread's state.
 struct Writer {
     dir: PathBuf,
+    /// Files to delete, handed to a thread of their own: an unlink of a
+    /// large file can take tens of milliseconds, which no ack should wait for.
+    deleter: mpsc::Sender<PathBuf>,
     file_bytes: u64,
     current: Option<(u64, File, u64)>,
     next_file: u64,
@@ -112,8 +115,19 @@ impl FileSpool {
         }
         let next_file = ids.last().map_or(0, |(id, _)| id + 1);
         let (tx, rx) = mpsc::channel();
+        let (deleter, doomed) = mpsc::channel::<PathBuf>();
+        std::thread::Builder::new()
+            .name("reel-spool-trim".into())
+            .spawn(move || {
+                for path in doomed {
+                    if let Err(e) = fs::remove_file(&path) {
+                        tracing::warn!(file = %path.display(), error = %e, "spool file removal failed");
+                    }
+                }
+            })?;
         let writer = Writer {
             dir: dir.to_path_buf(),
+            deleter,
             file_bytes,
             current: None,
             next_file,
@@ -216,6 +230,10 @@ impl Writer {
                     Cmd::Release(tickets) => self.release(&tickets),
                 }
             }
+            if waiting.is_empty() {
+                // Only trims: nothing to make durable.
+                continue;
+            }
             let started = Instant::now();
             if error.is_none() {
                 if let Some((_, file, _)) = &self.current {
@@ -294,10 +312,7 @@ impl Writer {
         }
         self.files.remove(&id);
         self.starts.retain(|_, f| *f != id);
-        let path = self.dir.join(file_name(id));
-        if let Err(e) = fs::remove_file(&path) {
-            tracing::warn!(file = %path.display(), error = %e, "spool file removal failed");
-        }
+        let _ = self.deleter.send(self.dir.join(file_name(id)));
         metrics::gauge!("reel_spool_files").set(self.files.len() as f64);
     }
 }
@@ -340,7 +355,15 @@ mod tests {
             assert_eq!(files(dir.path()), 2);
             spool.release(&tickets[..3]);
             spool.barrier().await.unwrap();
-            assert_eq!(files(dir.path()), 1);
+            // Files are removed off the writer thread: wait (bounded) for it.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while files(dir.path()) != 1 {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "spool file never removed"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
         }
         let (_spool, rec) = FileSpool::open(dir.path(), 1000).unwrap();
         let seqs: Vec<u64> = rec.batches.iter().map(|b| b.seq).collect();

@@ -187,6 +187,7 @@ pub struct SpoolBatch {
     pub received_at: i64,
     /// The batch's events, one per line, each exactly as received, each line
     /// ending in `\n`.
+    #[serde(with = "serde_bytes")]
     pub ndjson: Vec<u8>,
     pub stats: BatchStats,
 }

@@ -208,6 +208,8 @@ impl Connection {
                         Some(Err(ProtocolError::Overflow)) => {
                             break Exit::Refuse(ErrorCode::TooLarge, format!("frame over the {} byte limit", limits.frame_bytes));
                         }
+                        // The peer went away without a close frame (a closed tab).
+                        Some(Err(ProtocolError::Io(_))) => break Exit::Gone,
                         Some(Err(e)) => break Exit::Refuse(ErrorCode::BadMessage, e.to_string()),
                     }
                 }

@@ -1,0 +1,118 @@
+//! Command-line options.
+
+use clap::Parser;
+
+/// Simulates concurrent reel trackers against a running node and measures
+/// how long each batch takes to be acked (made durable).
+#[derive(Parser, Debug, Clone)]
+#[command(name = "reel-loadtest", version)]
+pub struct Args {
+    /// Base WebSocket URL of the node; `/v1/ingest` is appended.
+    #[arg(long, default_value = "ws://127.0.0.1:8080")]
+    pub server: String,
+
+    /// Site key, as printed by `reel site create`.
+    #[arg(long, env = "REEL_LOADTEST_SITE")]
+    pub site: String,
+
+    /// Concurrent trackers (one WebSocket, one session, one tab each).
+    #[arg(long, default_value_t = 100)]
+    pub clients: usize,
+
+    /// Seconds of sending after the ramp, for every client.
+    #[arg(long, default_value_t = 30.0)]
+    pub duration: f64,
+
+    /// Seconds over which the clients connect, evenly spread.
+    #[arg(long, default_value_t = 5.0)]
+    pub ramp: f64,
+
+    /// Batches per second per client (open loop, like a tracker's 1 s
+    /// flush). 0: closed loop, as fast as acks allow with `--window`
+    /// batches outstanding.
+    #[arg(long, default_value_t = 1.0)]
+    pub rate: f64,
+
+    /// Closed loop (`--rate 0`): batches a client keeps in flight.
+    #[arg(long, default_value_t = 4)]
+    pub window: usize,
+
+    /// Open loop: a client stops sending while this many batches are
+    /// unacked (a tracker's bounded retry buffer).
+    #[arg(long, default_value_t = 256)]
+    pub max_outstanding: usize,
+
+    /// Size of the first batch's full snapshot, in KB (1,000 bytes).
+    #[arg(long, default_value_t = 100)]
+    pub snapshot_kb: usize,
+
+    /// Smallest later batch (incremental snapshots), in KB.
+    #[arg(long, default_value_t = 2)]
+    pub batch_kb_min: usize,
+
+    /// Largest later batch, in KB.
+    #[arg(long, default_value_t = 20)]
+    pub batch_kb_max: usize,
+
+    /// Send gzip binary frames (as `CompressionStream('gzip')` does)
+    /// instead of text frames.
+    #[arg(long)]
+    pub gzip: bool,
+
+    /// `Origin` header to send (needed when the site lists origins).
+    #[arg(long)]
+    pub origin: Option<String>,
+
+    /// Loopback source addresses to spread connections over (127.0.0.1,
+    /// 127.0.0.2, ...), to stay under the node's per-IP connection limit.
+    /// 0: enough for `--conns-per-source` each when the node is on
+    /// 127.0.0.0/8, else the system's choice.
+    #[arg(long, default_value_t = 0)]
+    pub source_ips: usize,
+
+    /// With `--source-ips 0`: connections per source address (the node's
+    /// default `connections_per_ip` is 256).
+    #[arg(long, default_value_t = 200)]
+    pub conns_per_source: usize,
+
+    /// Client-side cap on messages per second per session (the node allows
+    /// 50/s sustained, 200 burst).
+    #[arg(long, default_value_t = 45.0)]
+    pub max_msgs_per_sec: f64,
+
+    /// Client-side cap on wire KiB per second per session (the node allows
+    /// 1 MiB/s sustained, 16 MiB burst).
+    #[arg(long, default_value_t = 900)]
+    pub max_kib_per_sec: u64,
+
+    /// Seconds to wait, after `end`, for the acks owed and the end's own
+    /// ack (which waits for the tab's segment to be committed).
+    #[arg(long, default_value_t = 30.0)]
+    pub drain_timeout: f64,
+
+    /// Seconds allowed for TCP connect, upgrade and `welcome`.
+    #[arg(long, default_value_t = 10.0)]
+    pub connect_timeout: f64,
+
+    /// Seed for the generated events (each client derives its own).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Scrape this Prometheus endpoint before and after the run and report
+    /// spool fsync and group-size deltas. Default: derived from `--server`.
+    #[arg(long)]
+    pub metrics_url: Option<String>,
+
+    /// Do not scrape the node's `/metrics`.
+    #[arg(long)]
+    pub no_metrics: bool,
+
+    /// PID of the node on this machine: report its CPU seconds used during
+    /// the run and its RSS at the end (from /proc).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+
+    /// A name for this run, copied into the JSON summary.
+    #[arg(long)]
+    pub label: Option<String>,
+}

@@ -1,0 +1,476 @@
+//! `reel-loadtest`: simulates many trackers against a running reel node
+//! and measures ingest throughput and ack latency (send -> `ack`, i.e.
+//! until the batch is durable).
+//!
+//! # Layout
+//! - [`args`]: command-line options.
+//! - [`client`]: one simulated tracker (connect, `hello`, batches, `end`).
+//! - [`rrweb`]: realistic rrweb events written straight to JSON.
+//! - [`stats`]: per-client reports, the shared per-second timeline, percentiles.
+//! - [`node`]: what is read from the node under test (`/metrics`, `/proc`).
+//! - [`sys`]: the open-files limit and the generator's own CPU time.
+//!
+//! [`run`] ties them together and returns the summary as JSON; [`human`]
+//! renders it as text.
+
+pub mod args;
+pub mod client;
+pub mod node;
+pub mod rrweb;
+pub mod stats;
+pub mod sys;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::http::Uri;
+
+use crate::args::Args;
+use crate::client::Ctx;
+use crate::stats::{latency_summary, merge_counts, ClientReport, Timeline};
+
+/// Delay between setting up and the first client connecting.
+const START_DELAY: Duration = Duration::from_millis(100);
+
+/// Seconds of timeline kept past the end of sending and draining.
+const TIMELINE_SLACK_SECS: f64 = 10.0;
+
+/// When, before `end`, the node's RSS is sampled with every client connected.
+const RSS_SAMPLE_BEFORE_END: Duration = Duration::from_millis(500);
+
+/// Bytes in the MB of "MB/s" (decimal, like network throughput).
+const MB: f64 = 1e6;
+
+/// Runs the load test described by `args`; returns the summary.
+pub async fn run(args: Args) -> anyhow::Result<Value> {
+    validate(&args)?;
+    let nofile = sys::raise_nofile().context("raising RLIMIT_NOFILE")?;
+    if (nofile as usize) < args.clients + 64 {
+        eprintln!(
+            "warning: open-files limit {nofile} is below --clients {} plus slack",
+            args.clients
+        );
+    }
+    let base_url = args.server.trim_end_matches('/').to_string();
+    let addr = resolve(&base_url).await?;
+    let sources = source_addresses(&args, addr);
+    let metrics_url = match (&args.metrics_url, args.no_metrics) {
+        (_, true) => None,
+        (Some(u), false) => Some(u.clone()),
+        (None, false) => Some(format!(
+            "{}/metrics",
+            base_url.replacen("ws://", "http://", 1)
+        )),
+    };
+
+    let metrics_before = match &metrics_url {
+        Some(u) => match node::scrape(u).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("warning: could not scrape {u}: {e:#}");
+                None
+            }
+        },
+        None => None,
+    };
+    let server_cpu_before = args.server_pid.and_then(|p| node::cpu_seconds(p).ok());
+    let own_cpu_before = sys::own_cpu_seconds();
+
+    let t0 = Instant::now() + START_DELAY;
+    let send_end = t0 + Duration::from_secs_f64(args.ramp + args.duration);
+    let timeline_secs =
+        (args.ramp + args.duration + args.drain_timeout + TIMELINE_SLACK_SECS).ceil() as usize;
+    let run_id = format!(
+        "{:x}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+            % 0xFFFF_FFFF
+    );
+    let ctx = Arc::new(Ctx {
+        args: args.clone(),
+        addr,
+        base_url,
+        sources: sources.clone(),
+        t0,
+        send_end,
+        timeline: Timeline::new(t0, timeline_secs),
+        run_id,
+    });
+    // The node's RSS just before `end`: every connection and session live.
+    let rss_sampler = args.server_pid.map(|pid| {
+        let at = send_end - RSS_SAMPLE_BEFORE_END;
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            node::status_mib(pid, "VmRSS").ok()
+        })
+    });
+    let handles: Vec<_> = (0..args.clients)
+        .map(|i| tokio::spawn(client::run(ctx.clone(), i)))
+        .collect();
+    let mut reports = Vec::with_capacity(handles.len());
+    for h in handles {
+        match h.await {
+            Ok(r) => reports.push(r),
+            Err(e) => reports.push(ClientReport {
+                connect_error: Some(format!("client task failed: {e}")),
+                ..Default::default()
+            }),
+        }
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    let own_cpu = sys::own_cpu_seconds() - own_cpu_before;
+
+    let metrics_after = match (&metrics_url, &metrics_before) {
+        (Some(u), Some(_)) => node::scrape(u)
+            .await
+            .map_err(|e| eprintln!("warning: could not scrape {u}: {e:#}"))
+            .ok(),
+        _ => None,
+    };
+    let rss_loaded = match rss_sampler {
+        Some(h) => h.await.ok().flatten(),
+        None => None,
+    };
+    let server = args.server_pid.map(|pid| {
+        let cpu = node::cpu_seconds(pid)
+            .ok()
+            .zip(server_cpu_before)
+            .map(|(a, b)| round(a - b, 2));
+        json!({
+            "pid": pid,
+            "cpu_s": cpu,
+            "rss_mib_before_end": rss_loaded.map(|v| round(v, 1)),
+            "rss_mib": node::status_mib(pid, "VmRSS").ok().map(|v| round(v, 1)),
+            "hwm_mib": node::status_mib(pid, "VmHWM").ok().map(|v| round(v, 1)),
+        })
+    });
+    let metrics = match (&metrics_before, &metrics_after) {
+        (Some(b), Some(a)) => Some(node::histogram_deltas(b, a)),
+        _ => None,
+    };
+
+    Ok(summarize(
+        &args,
+        &ctx,
+        &reports,
+        sources.len(),
+        wall,
+        own_cpu,
+        server,
+        metrics,
+    ))
+}
+
+fn validate(args: &Args) -> anyhow::Result<()> {
+    if args.clients == 0 {
+        bail!("--clients must be at least 1");
+    }
+    if args.duration <= 0.0 || args.ramp < 0.0 || args.rate < 0.0 {
+        bail!("--duration must be positive, --ramp and --rate not negative");
+    }
+    if args.batch_kb_min == 0 || args.batch_kb_max < args.batch_kb_min {
+        bail!("need 1 <= --batch-kb-min <= --batch-kb-max");
+    }
+    if args.snapshot_kb * 1000 > 4 * 1024 * 1024 - 4096 {
+        bail!("--snapshot-kb over the node's 4 MiB frame limit");
+    }
+    Ok(())
+}
+
+/// The node's socket address from `ws://host:port`.
+async fn resolve(base_url: &str) -> anyhow::Result<SocketAddr> {
+    let uri: Uri = base_url
+        .parse()
+        .with_context(|| format!("bad --server {base_url:?}"))?;
+    if uri.scheme_str() != Some("ws") {
+        bail!("--server must be a ws:// URL (TLS is not supported by the load generator)");
+    }
+    let host = uri.host().context("--server has no host")?;
+    let port = uri.port_u16().unwrap_or(80);
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let addr = tokio::net::lookup_host((host.as_str(), port)).await?.next();
+    addr.with_context(|| format!("{host} does not resolve"))
+}
+
+/// Loopback source addresses to spread connections over (empty: let the
+/// system choose).
+fn source_addresses(args: &Args, server: SocketAddr) -> Vec<IpAddr> {
+    let loopback_v4 = matches!(server.ip(), IpAddr::V4(ip) if ip.is_loopback());
+    let n = if args.source_ips > 0 {
+        args.source_ips
+    } else if loopback_v4 {
+        args.clients.div_ceil(args.conns_per_source.max(1))
+    } else {
+        1
+    };
+    if n <= 1 || !loopback_v4 {
+        return Vec::new();
+    }
+    // 127.0.0.1, 127.0.0.2, ... then 127.0.1.1, ...
+    (0..n)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, (i / 254) as u8, (i % 254) as u8 + 1)))
+        .collect()
+}
+
+fn round(v: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (v * f).round() / f
+}
+
+#[allow(clippy::too_many_arguments)]
+fn summarize(
+    args: &Args,
+    ctx: &Ctx,
+    reports: &[ClientReport],
+    source_ips: usize,
+    wall: f64,
+    own_cpu: f64,
+    server: Option<Value>,
+    metrics: Option<Value>,
+) -> Value {
+    let mut latencies = Vec::new();
+    let mut welcome = Vec::new();
+    let mut end_acks = Vec::new();
+    let mut connect_errors = BTreeMap::new();
+    let mut closes = BTreeMap::new();
+    let mut errors = BTreeMap::new();
+    let mut samples: BTreeMap<String, String> = BTreeMap::new();
+    let mut transport = BTreeMap::new();
+    let (mut sent, mut acked, mut raw_sent, mut raw_acked, mut wire_sent, mut unacked) =
+        (0, 0, 0, 0, 0, 0);
+    let (mut goaways, mut snapshots, mut clean, mut connected) = (0, 0, 0, 0);
+    let mut throttled = Duration::ZERO;
+    for r in reports {
+        latencies.extend_from_slice(&r.ack_latencies_us);
+        welcome.extend(r.welcome_us);
+        end_acks.extend(r.end_ack_us);
+        if let Some(e) = &r.connect_error {
+            *connect_errors.entry(e.clone()).or_insert(0u64) += 1;
+        }
+        merge_counts(&mut closes, &r.server_closes);
+        merge_counts(&mut errors, &r.server_errors);
+        merge_counts(&mut transport, &r.transport_errors);
+        for (k, v) in &r.error_samples {
+            samples.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        sent += r.batches_sent;
+        acked += r.batches_acked;
+        raw_sent += r.raw_bytes_sent;
+        raw_acked += r.raw_bytes_acked;
+        wire_sent += r.wire_bytes_sent;
+        unacked += r.unacked_at_end;
+        goaways += r.goaways;
+        snapshots += r.snapshot_requests;
+        clean += r.clean_finish as u64;
+        connected += r.connected as u64;
+        throttled += r.throttled;
+    }
+    // Steady state: whole seconds after every client connected, until `end`.
+    let first = args.ramp.ceil() as usize + 1;
+    let last = (args.ramp + args.duration).floor() as usize;
+    let timeline = ctx
+        .timeline
+        .snapshot(last.max(first) + (args.drain_timeout.ceil() as usize) + 2);
+    let steady: Vec<_> = timeline
+        .iter()
+        .skip(first)
+        .take(last.saturating_sub(first))
+        .collect();
+    let steady_secs = steady.len().max(1) as f64;
+    let steady_acks: u64 = steady.iter().map(|s| s.0).sum();
+    let steady_bytes: u64 = steady.iter().map(|s| s.1).sum();
+    let steady_worst_ms = steady.iter().map(|s| s.2).max().unwrap_or(0) as f64 / 1000.0;
+    json!({
+        "label": args.label,
+        "clients": args.clients,
+        "mode": if args.rate > 0.0 { "open" } else { "closed" },
+        "rate_per_client": args.rate,
+        "window": if args.rate > 0.0 { Value::Null } else { json!(args.window) },
+        "gzip": args.gzip,
+        "duration_s": args.duration,
+        "ramp_s": args.ramp,
+        "snapshot_kb": args.snapshot_kb,
+        "batch_kb": [args.batch_kb_min, args.batch_kb_max],
+        "source_ips": source_ips.max(1),
+        "connected": connected,
+        "connect_failed": reports.len() as u64 - connected,
+        "connect_errors": connect_errors,
+        "clean_finishes": clean,
+        "batches_sent": sent,
+        "batches_acked": acked,
+        "unacked_at_end": unacked,
+        "raw_mb_sent": round(raw_sent as f64 / MB, 2),
+        "raw_mb_acked": round(raw_acked as f64 / MB, 2),
+        "wire_mb_sent": round(wire_sent as f64 / MB, 2),
+        "steady": {
+            "from_s": first,
+            "to_s": last,
+            "batches_per_s": round(steady_acks as f64 / steady_secs, 1),
+            "raw_mb_per_s": round(steady_bytes as f64 / MB / steady_secs, 2),
+            "worst_ack_ms": steady_worst_ms,
+        },
+        "ack_latency_ms": latency_summary(&mut latencies),
+        "welcome_latency_ms": latency_summary(&mut welcome),
+        "end_ack_latency_ms": latency_summary(&mut end_acks),
+        "server_closes": closes,
+        "server_errors": errors,
+        "error_samples": samples,
+        "transport_errors": transport,
+        "goaways": goaways,
+        "snapshot_requests": snapshots,
+        "throttled_s": round(throttled.as_secs_f64(), 2),
+        "wall_s": round(wall, 2),
+        "loadtest_cpu_s": round(own_cpu, 2),
+        "server": server,
+        "server_metrics": metrics,
+        "timeline": timeline.iter().map(|(a, b, m)| json!([a, round(*b as f64 / MB, 2), round(*m as f64 / 1000.0, 1)])).collect::<Vec<_>>(),
+    })
+}
+
+/// The summary as text for a person.
+pub fn human(s: &Value) -> String {
+    let mut out = String::new();
+    let g = |p: &str| s.pointer(p).cloned().unwrap_or(Value::Null);
+    let _ = writeln!(
+        out,
+        "reel-loadtest {}: {} clients, {} loop, rate {}/s, window {}, {} s (+{} s ramp), gzip {}",
+        g("/label").as_str().unwrap_or("-"),
+        g("/clients"),
+        g("/mode").as_str().unwrap_or("?"),
+        g("/rate_per_client"),
+        g("/window"),
+        g("/duration_s"),
+        g("/ramp_s"),
+        g("/gzip"),
+    );
+    let _ = writeln!(
+        out,
+        "  connections: {} ok, {} failed {}, {} clean finishes",
+        g("/connected"),
+        g("/connect_failed"),
+        g("/connect_errors"),
+        g("/clean_finishes")
+    );
+    let _ = writeln!(
+        out,
+        "  batches: {} sent, {} acked, {} unacked at end; {} MB raw JSON acked",
+        g("/batches_sent"),
+        g("/batches_acked"),
+        g("/unacked_at_end"),
+        g("/raw_mb_acked")
+    );
+    let _ = writeln!(
+        out,
+        "  steady (s {}..{}): {} batches/s acked, {} MB/s raw JSON, worst ack {} ms",
+        g("/steady/from_s"),
+        g("/steady/to_s"),
+        g("/steady/batches_per_s"),
+        g("/steady/raw_mb_per_s"),
+        g("/steady/worst_ack_ms")
+    );
+    let _ = writeln!(
+        out,
+        "  ack latency ms: p50 {} p90 {} p99 {} p99.9 {} max {} (n={})",
+        g("/ack_latency_ms/p50"),
+        g("/ack_latency_ms/p90"),
+        g("/ack_latency_ms/p99"),
+        g("/ack_latency_ms/p999"),
+        g("/ack_latency_ms/max"),
+        g("/ack_latency_ms/count")
+    );
+    let _ = writeln!(
+        out,
+        "  connect->welcome ms: p50 {} p99 {} max {}",
+        g("/welcome_latency_ms/p50"),
+        g("/welcome_latency_ms/p99"),
+        g("/welcome_latency_ms/max")
+    );
+    let _ = writeln!(
+        out,
+        "  end->ack ms (segment committed): p50 {} p99 {} max {} (n={})",
+        g("/end_ack_latency_ms/p50"),
+        g("/end_ack_latency_ms/p99"),
+        g("/end_ack_latency_ms/max"),
+        g("/end_ack_latency_ms/count")
+    );
+    let _ = writeln!(
+        out,
+        "  server closes {}  errors {}  transport {}  goaways {}",
+        g("/server_closes"),
+        g("/server_errors"),
+        g("/transport_errors"),
+        g("/goaways")
+    );
+    let _ = writeln!(
+        out,
+        "  client throttled {} s total; load generator CPU {} s over {} s",
+        g("/throttled_s"),
+        g("/loadtest_cpu_s"),
+        g("/wall_s")
+    );
+    if !g("/server").is_null() {
+        let _ = writeln!(
+            out,
+            "  server: CPU {} s, RSS {} MiB before end, {} MiB after (peak {} MiB)",
+            g("/server/cpu_s"),
+            g("/server/rss_mib_before_end"),
+            g("/server/rss_mib"),
+            g("/server/hwm_mib")
+        );
+    }
+    if let Some(m) = s.get("server_metrics").and_then(|m| m.as_object()) {
+        for (k, v) in m {
+            let _ = writeln!(out, "  metric {k}: {v}");
+        }
+    }
+    if let Some(tl) = s.get("timeline").and_then(|t| t.as_array()) {
+        let _ = writeln!(out, "  per second [acks, MB, max ack ms]:");
+        for (i, row) in tl.iter().enumerate() {
+            if row.get(0).and_then(|v| v.as_u64()).unwrap_or(0) > 0 {
+                let _ = writeln!(out, "    {i:>3}s {row}");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut v = vec!["reel-loadtest", "--site", "k"];
+        v.extend_from_slice(extra);
+        Args::parse_from(v)
+    }
+
+    #[test]
+    fn spreads_loopback_clients_over_source_addresses() {
+        let server: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert!(source_addresses(&args(&["--clients", "100"]), server).is_empty());
+        let s = source_addresses(&args(&["--clients", "1000"]), server);
+        assert_eq!(s.len(), 5);
+        assert_eq!(s[4], "127.0.0.5".parse::<IpAddr>().unwrap());
+        let s = source_addresses(&args(&["--source-ips", "300"]), server);
+        assert_eq!(s[254], "127.0.1.1".parse::<IpAddr>().unwrap());
+        let remote: SocketAddr = "10.1.2.3:80".parse().unwrap();
+        assert!(source_addresses(&args(&["--clients", "1000"]), remote).is_empty());
+    }
+
+    #[test]
+    fn rejects_a_snapshot_over_the_frame_limit() {
+        assert!(validate(&args(&["--snapshot-kb", "5000"])).is_err());
+        assert!(validate(&args(&[])).is_ok());
+    }
+}
