@@ -25,7 +25,8 @@ async fn record(app: &TestNode, visitor: &str, events: &[String], user: Option<&
 async fn api_needs_a_token_of_the_right_organisation() {
     let app = spawn_app().await;
     let session = record(&app, "v", &[ev::click(T0, 1)], None).await;
-    let path = format!("{}/api/v1/sessions/{session}", app.base);
+    let rel = format!("/api/v1/sessions/{session}");
+    let path = format!("{}{rel}", app.base);
     let res = app.http.get(&path).send().await.unwrap();
     assert_eq!(res.status(), 401);
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "unauthorized");
@@ -41,40 +42,16 @@ async fn api_needs_a_token_of_the_right_organisation() {
     // A token of another organisation sees nothing of this one.
     let index = reel::app::open_index(&app.node.state.config).await.unwrap();
     let other = index.create_token("other-org", "x", "admin").await.unwrap();
-    let res = app
-        .http
-        .get(&path)
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as(&rel, &other).await;
     assert_eq!(res.status(), 404);
-    let res = app
-        .http
-        .get(format!("{path}/events"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as(&format!("{rel}/events"), &other).await;
     assert_eq!(res.status(), 404);
-    let list = format!("{}/api/v1/sites/{}/sessions", app.base, app.site_id);
-    let res = app
-        .http
-        .get(&list)
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
+    let list = format!("/api/v1/sites/{}/sessions", app.site_id);
+    let res = app.get_as(&list, &other).await;
     assert_eq!(res.status(), 404);
     // A member token of this organisation reads, but cannot set maintenance.
     let member = index.create_token("default", "m", "member").await.unwrap();
-    let res = app
-        .http
-        .get(&path)
-        .bearer_auth(&member)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as(&rel, &member).await;
     assert_eq!(res.status(), 200);
     let res = app
         .http

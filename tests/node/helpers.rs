@@ -110,9 +110,14 @@ impl TestNode {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.get_as(path, &self.token).await
+    }
+
+    /// GET `path` with another token.
+    pub async fn get_as(&self, path: &str, token: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
+            .bearer_auth(token)
             .send()
             .await
             .unwrap()

@@ -34,12 +34,7 @@ async fn web_node() -> TestNode {
 #[actix_web::test]
 async fn tracker_is_served_at_a_hashed_immutable_url_through_a_short_cached_loader() {
     let app = web_node().await;
-    let res = app
-        .http
-        .get(format!("{}/t/loader.js", app.base))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/t/loader.js").await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "public, max-age=300");
     let loader = res.text().await.unwrap();
@@ -47,12 +42,7 @@ async fn tracker_is_served_at_a_hashed_immutable_url_through_a_short_cached_load
     let end = start + loader[start..].find(".js").unwrap() + 3;
     let bundle_path = &loader[start..end];
     assert_eq!(bundle_path.len(), "/t/tracker.".len() + 16 + 3);
-    let res = app
-        .http
-        .get(format!("{}{bundle_path}", app.base))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get(bundle_path).await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.headers()["cache-control"],
@@ -60,32 +50,17 @@ async fn tracker_is_served_at_a_hashed_immutable_url_through_a_short_cached_load
     );
     assert_eq!(res.text().await.unwrap(), "console.log('tracker v1')");
     // Another hash is not this bundle.
-    let res = app
-        .http
-        .get(format!("{}/t/tracker.0000000000000000.js", app.base))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/t/tracker.0000000000000000.js").await;
     assert_eq!(res.status(), 404);
 }
 
 #[actix_web::test]
 async fn dashboard_assets_are_immutable_and_its_page_revalidates() {
     let app = web_node().await;
-    let res = app
-        .http
-        .get(format!("{}/app/", app.base))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/app/").await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["cache-control"], "no-cache");
-    let res = app
-        .http
-        .get(format!("{}/app/app-ABCDEFGH.js", app.base))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/app/app-ABCDEFGH.js").await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.headers()["cache-control"],
@@ -96,12 +71,7 @@ async fn dashboard_assets_are_immutable_and_its_page_revalidates() {
 #[actix_web::test]
 async fn demo_pages_carry_the_snippet_of_the_demo_site() {
     let app = web_node().await;
-    let res = app
-        .http
-        .get(format!("{}/demo/", app.base))
-        .send()
-        .await
-        .unwrap();
+    let res = app.get("/demo/").await;
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
     let sites: Value = app.get_json("/api/v1/sites").await;
@@ -125,12 +95,7 @@ async fn demo_pages_carry_the_snippet_of_the_demo_site() {
         "/demo/x.txt",
         "/demo/missing.html",
     ] {
-        let res = app
-            .http
-            .get(format!("{}{bad}", app.base))
-            .send()
-            .await
-            .unwrap();
+        let res = app.get(bad).await;
         assert_eq!(res.status(), 404, "{bad}");
     }
 }
@@ -149,13 +114,7 @@ async fn sites_are_listed_for_the_tokens_organisation_only() {
         .create_token("elsewhere", "x", "member")
         .await
         .unwrap();
-    let res = app
-        .http
-        .get(format!("{}/api/v1/sites", app.base))
-        .bearer_auth(other)
-        .send()
-        .await
-        .unwrap();
+    let res = app.get_as("/api/v1/sites", &other).await;
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["sites"].as_array().unwrap().len(), 0);
 }
