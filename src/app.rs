@@ -56,6 +56,16 @@ impl Node {
             .unwrap_or_else(|| format!("node-{}", reel_actors::sessions::new_id(8)));
         let sqlite = open_index(&config).await?;
         sqlite.migrate().await.context("migrating the index")?;
+        let demo_site_key = if config.demo {
+            Some(
+                sqlite
+                    .ensure_site(crate::index::DEFAULT_ORG, DEMO_SITE)
+                    .await?
+                    .1,
+            )
+        } else {
+            None
+        };
         let index: Arc<dyn Index> = Arc::new(sqlite);
         let blob: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(&config.blob_dir())?);
 
@@ -97,11 +107,6 @@ impl Node {
                 node_id: node_id.clone(),
             },
         );
-        let demo_site_key = if config.demo {
-            Some(demo_site(&config).await?.1)
-        } else {
-            None
-        };
         let phase = if config.maintenance {
             Phase::Maintenance
         } else {
@@ -196,15 +201,6 @@ impl Node {
 
 /// The name of the site `--demo` records the demo shop under.
 pub const DEMO_SITE: &str = "Demo shop";
-
-/// The demo site (created on first use): its id and key.
-pub async fn demo_site(config: &Config) -> anyhow::Result<(i64, String)> {
-    let index = open_index(config).await?;
-    index.migrate().await?;
-    index
-        .ensure_site(crate::index::DEFAULT_ORG, DEMO_SITE)
-        .await
-}
 
 /// Ends sessions that no live node holds and that timed out.
 async fn end_orphans(index: &Arc<dyn Index>, config: &Config, live: &[String]) {
