@@ -451,13 +451,20 @@ impl Handler<Attach> for SessionActor {
     }
 }
 
-/// Forgets a connection. The tab's buffer stays until it is old enough,
-/// large enough or the session ends: a page load reconnects in a moment.
+/// Forgets a connection. When it was its tab's last one, the tab's buffer
+/// becomes a segment now: the tab closed or is between page loads, and its
+/// `end` may not have made it out of the unloading page. Either way that is
+/// the segment `end` would have made.
 impl Handler<Detach> for SessionActor {
     type Result = ();
 
-    fn handle(&mut self, msg: Detach, _: &mut Context<Self>) {
-        self.conns.remove(&msg.conn_id);
+    fn handle(&mut self, msg: Detach, ctx: &mut Context<Self>) {
+        let Some((tab, _)) = self.conns.remove(&msg.conn_id) else {
+            return;
+        };
+        if !self.conns.values().any(|(t, _)| *t == tab) {
+            self.flush_tab(&tab, ctx);
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 // ingest protocol like a tracker would. Prints JSON; not part of `npm test`.
 //
 //   node --experimental-websocket first-frame.perf.mjs   (Node 20)
-import { api, freePort, launchBrowser, startNode, stopNode, tempDataDir, waitFor } from "./harness.mjs";
+import { api, freePort, launchBrowser, startNode, stopNode, tempDataDir, trackerSettled, waitFor } from "./harness.mjs";
 
 const MINUTES = Number(process.env.MINUTES ?? 10);
 const node = await startNode(tempDataDir(), await freePort());
@@ -17,13 +17,7 @@ try {
   await page.goto(`${node.base}/demo/checkout.html`);
   await page.getByText("Checkout").first().waitFor();
   await page.fill("#coupon", "X");
-  // Leave once the tracker has sent something (its resend buffer is empty).
-  await waitFor("the tracker's first ack", () =>
-    page.evaluate(() => {
-      const p = JSON.parse(sessionStorage.getItem("reel.pending") ?? "null");
-      return p !== null && p.acked !== null && p.batches.length === 0;
-    }),
-  );
+  await trackerSettled(page);
   await page.goto("about:blank");
   const real = await waitFor("the real recording", async () => {
     const s = await api(node, "/api/v1/sites/1/sessions?user_id=demo-user-1");

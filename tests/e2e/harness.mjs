@@ -36,7 +36,7 @@ export async function startNode(dataDir, port) {
       REEL_DATA_DIR: dataDir,
       REEL_LISTEN: `127.0.0.1:${port}`,
       REEL_WORKERS: "2",
-      REEL_LOG: process.env.TEST_LOG ? "info" : "warn",
+      REEL_LOG: process.env.REEL_LOG ?? (process.env.TEST_LOG ? "info" : "warn"),
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -135,4 +135,20 @@ export async function replayInDashboard(page, node, userId, shotName) {
   await page.locator("[data-testid=player][data-ready=true]").waitFor({ timeout: 30_000 });
   await page.locator("[data-testid=player][data-complete=true]").waitFor({ timeout: 30_000 });
   return sessionId;
+}
+
+/** Waits (bounded) until the page's tracker has sent batches beyond seq
+ * `since` and every batch it sent is acked: it is connected and what it
+ * recorded so far is durable on the node. Returns the next seq. */
+export async function trackerSettled(page, since = 0, timeoutMs = 30_000) {
+  return waitFor(
+    `the tracker to have batches past ${since} acked`,
+    () =>
+      page.evaluate((since) => {
+        const p = JSON.parse(sessionStorage.getItem("reel.pending") ?? "null");
+        const settled = p !== null && p.next > since && p.batches.length === 0 && p.acked === p.next - 1;
+        return settled ? p.next : null;
+      }, since),
+    timeoutMs,
+  );
 }

@@ -15,6 +15,7 @@ import {
   startNode,
   stopNode,
   tempDataDir,
+  trackerSettled,
   waitFor,
 } from "./harness.mjs";
 
@@ -26,24 +27,52 @@ after(async () => {
   await browser?.close();
 });
 
-/** Home -> product -> checkout, clicking and typing; `midway` runs between
- * the product page and the checkout. */
+/** The next seq the page's tracker will give a batch (its stored state). */
+function nextSeq(page) {
+  return page.evaluate(() => JSON.parse(sessionStorage.getItem("reel.pending") ?? "null")?.next ?? 0);
+}
+
+/** Home -> product -> checkout, clicking and typing; `midway` runs on the
+ * product page. On each page the visitor waits until what they did there is
+ * acked (a visitor reads a page for a moment; the tracker's last batch on an
+ * unloading page is best effort, as with any tracker). */
 async function visit(page, base, midway = async () => {}) {
   await page.goto(`${base}/demo/`);
   await page.getByText("Reel Demo Shop").first().waitFor();
+  // The first page of a new session records once `welcome` is in.
+  await trackerSettled(page, 0);
   await page.click("a[href$='product.html']");
+  await page.locator("#add-to-cart").waitFor();
+  let before = await nextSeq(page);
   await page.click("#add-to-cart");
   await midway();
+  await trackerSettled(page, before);
   await page.click("a[href$='checkout.html']");
+  await page.locator("#place-order").waitFor();
+  before = await nextSeq(page);
   await page.fill("#name", TYPED.name);
   await page.fill("#email", TYPED.email);
   await page.fill("#card", TYPED.card);
   await page.fill("#coupon", TYPED.coupon);
   await page.click("#place-order");
   await page.getByText("Thank you").first().waitFor();
+  await trackerSettled(page, before);
   // Leaving the page fires pagehide (the tracker sends `end`); then close.
   await page.goto("about:blank");
   await page.close();
+}
+
+/** The demo user's session once its three page loads are committed. */
+async function checkoutRecorded(node) {
+  let last;
+  try {
+    return await waitFor("the checkout page's segment", async () => {
+      last = await findDemoSession(node, "demo-user-1");
+      return last.page_loads >= 3 ? last : null;
+    });
+  } catch (e) {
+    throw new Error(`${e.message}; the session: ${JSON.stringify(last)}`);
+  }
 }
 
 /** The recorded events of the session, checked for completeness. */
@@ -72,10 +101,7 @@ test("a demo visit is found by user id and replayed with inputs masked", async (
   try {
     const context = await browser.newContext();
     await visit(await context.newPage(), node.base);
-    const session = await waitFor("the checkout page's segment", async () => {
-      const s = await findDemoSession(node, "demo-user-1");
-      return s.page_loads >= 3 ? s : null;
-    });
+    const session = await checkoutRecorded(node);
     await checkRecording(node, session);
 
     const page = await context.newPage();
@@ -113,10 +139,7 @@ test("a node killed and restarted mid-visit loses nothing and stores nothing twi
       await stopNode(node, "SIGKILL");
       node = await startNode(dataDir, port);
     });
-    const session = await waitFor("the checkout page's segment", async () => {
-      const s = await findDemoSession(node, "demo-user-1");
-      return s.page_loads >= 3 ? s : null;
-    });
+    const session = await checkoutRecorded(node);
     await checkRecording(node, session);
     const page = await context.newPage();
     await replayInDashboard(page, node, "demo-user-1", "replay-after-kill");
