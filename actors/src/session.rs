@@ -15,7 +15,7 @@ use crate::ratelimit::TokenBucket;
 use crate::segment::{self, TabBuffer};
 use crate::sessions::Deps;
 use crate::stats::BatchStats;
-use crate::traits::{BusMessage, Durable, SegmentRecord, SpoolBatch};
+use crate::traits::{BusMessage, Durable, SpoolBatch};
 
 /// Messages waiting in a session's mailbox before senders wait
 /// (backpressure onto the connections' read loops).
@@ -123,8 +123,6 @@ pub struct FlushAll;
 #[rtype(result = "()")]
 struct Committed {
     tab: String,
-    #[allow(dead_code)]
-    record: SegmentRecord,
 }
 
 // ---- state ----
@@ -232,11 +230,8 @@ impl SessionActor {
         };
         let addr = ctx.address();
         actix::spawn(async move {
-            let record = fut.await;
-            addr.do_send(Committed {
-                tab: tab_name,
-                record,
-            });
+            fut.await;
+            addr.do_send(Committed { tab: tab_name });
         });
     }
 
