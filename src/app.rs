@@ -9,7 +9,8 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use reel_actors::bus::InProcessBus;
-use reel_actors::traits::{BlobStore, Index, Spool};
+use reel_actors::outbox::Outbox;
+use reel_actors::traits::{BlobStore, Index, OutboxOp, Spool};
 use reel_actors::{Sessions, SessionsConfig};
 use tokio::sync::watch;
 
@@ -17,7 +18,7 @@ use crate::blob::LocalBlobStore;
 use crate::config::Config;
 use crate::http::web::WebAssets;
 use crate::http::{self, AppState, ConnCounts, Phase};
-use crate::index::sqlite::SqliteIndex;
+use crate::index::SqlIndex;
 use crate::spool::{remove_files, FileSpool};
 
 /// How often the node ends sessions that no node holds any more.
@@ -26,11 +27,39 @@ pub const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 const SHUTDOWN_MARGIN: Duration = Duration::from_millis(1500);
 
 /// Opens the configured index (and migrates it when asked).
-pub async fn open_index(config: &Config) -> anyhow::Result<SqliteIndex> {
+pub async fn open_index(config: &Config) -> anyhow::Result<SqlIndex> {
     let url = config.database_url();
-    SqliteIndex::connect(&url)
+    SqlIndex::connect(&url)
         .await
         .context("opening the index")
+}
+
+/// Opens the configured blob store: S3 when a bucket is set, else the
+/// local blob directory.
+pub async fn open_blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
+    let s3 = &config.s3;
+    let Some(bucket) = &s3.bucket else {
+        return Ok(Arc::new(LocalBlobStore::open(&config.blob_dir())?));
+    };
+    let store = crate::s3::S3BlobStore::connect(crate::s3::S3Options {
+        bucket: bucket.clone(),
+        endpoint: s3.endpoint.clone(),
+        region: s3.region.clone(),
+        path_style: s3.path_style.unwrap_or(s3.endpoint.is_some()),
+        multipart_threshold: s3.multipart_threshold,
+        part_size: s3.part_size,
+        presign_ttl: s3.presign_ttl_s.map(Duration::from_secs),
+        credentials: None,
+    })
+    .await
+    .context("configuring S3")?;
+    if s3.create_bucket {
+        store
+            .create_bucket_if_missing()
+            .await
+            .context("creating the S3 bucket")?;
+    }
+    Ok(Arc::new(store))
 }
 
 /// A running node.
@@ -54,31 +83,49 @@ impl Node {
             .node_id
             .clone()
             .unwrap_or_else(|| format!("node-{}", reel_actors::sessions::new_id(8)));
-        let sqlite = open_index(&config).await?;
-        sqlite.migrate().await.context("migrating the index")?;
+        let sql = open_index(&config).await?;
+        if config.migrate_on_start {
+            sql.migrate().await.context("migrating the index")?;
+        }
         let demo_site_key = if config.demo {
             Some(
-                sqlite
-                    .ensure_site(crate::index::DEFAULT_ORG, DEMO_SITE)
+                sql.ensure_site(crate::index::DEFAULT_ORG, DEMO_SITE)
                     .await?
                     .1,
             )
         } else {
             None
         };
-        let index: Arc<dyn Index> = Arc::new(sqlite);
-        let blob: Arc<dyn BlobStore> = Arc::new(LocalBlobStore::open(&config.blob_dir())?);
+        let index: Arc<dyn Index> = sql.into_dyn();
+        let blob = open_blob_store(&config).await?;
 
-        // Everything acked before a crash reaches the blob store first.
+        // Everything acked before a crash reaches storage first: the
+        // outbox writes an earlier run left (in order), then its batches.
         let spool_dir = config.spool_dir();
         let (spool, recovered) =
             FileSpool::open(&spool_dir, config.spool.file_bytes).context("opening the spool")?;
+        let spool: Arc<dyn Spool> = Arc::new(spool);
+        let outbox = Outbox::start(blob.clone(), index.clone(), spool.clone());
         if !recovered.files.is_empty() {
+            let ops = recovered.ops.len();
+            for op in &recovered.ops {
+                // Queued again in this run's spool before the old files go.
+                outbox.enqueue(op).await.context("re-queueing the outbox")?;
+            }
+            let queued: Vec<_> = recovered
+                .ops
+                .iter()
+                .filter_map(|op| match op {
+                    OutboxOp::Segment { record, .. } => Some(record.clone()),
+                    _ => None,
+                })
+                .collect();
             let report = reel_actors::recovery::drain(
                 recovered.batches,
-                blob.clone(),
+                &outbox,
                 index.clone(),
                 config.segments.max_bytes,
+                &queued,
             )
             .await
             .context("draining the spool")?;
@@ -87,18 +134,18 @@ impl Node {
                 batches = report.batches,
                 already_committed = report.already_committed,
                 segments = report.segments,
+                outbox_writes = ops,
                 torn_tail_bytes = recovered.skipped_tail_bytes,
                 "spool drained"
             );
         }
-        let spool: Arc<dyn Spool> = Arc::new(spool);
         end_orphans(&index, &config, &[]).await;
 
         let sessions = Sessions::new(
-            blob.clone(),
+            outbox.clone(),
             index.clone(),
             Arc::new(InProcessBus::default()),
-            spool,
+            spool.clone(),
             SessionsConfig {
                 limits: config.limits.clone(),
                 segment_max_bytes: config.segments.max_bytes,
@@ -116,6 +163,9 @@ impl Node {
             config: config.clone(),
             index: index.clone(),
             blob,
+            outbox,
+            spool,
+            sites: Default::default(),
             sessions,
             phase: watch::channel(phase).0,
             conns: ConnCounts::default(),
@@ -161,6 +211,7 @@ impl Node {
                 end_orphans(&sweep_state.index, &sweep_state.config, &live).await;
             }
         });
+        actix_web::rt::spawn(watch_spool(state.clone()));
         tracing::info!(%addr, node = %state.node_id, "reel listening");
         Ok(Node {
             addr,
@@ -196,6 +247,39 @@ impl Node {
         }
         self.handle.stop(true).await;
         tracing::info!("stopped");
+    }
+}
+
+/// How often the node checks its spool's fill.
+pub const SPOOL_WATCH_INTERVAL: Duration = Duration::from_secs(5);
+/// While the spool stays above its warning level, the ERROR repeats this often.
+pub const SPOOL_WARN_REPEAT: Duration = Duration::from_secs(300);
+
+/// Watches the spool's fill: a gauge always, and an ERROR (a Sentry event)
+/// when it passes `spool.warn_ratio` of its bound, long before the bound
+/// refuses new connections.
+async fn watch_spool(state: web::Data<AppState>) {
+    let max = state.config.spool.max_bytes as f64;
+    let warn_at = max * state.config.spool.warn_ratio;
+    let mut last_warned: Option<std::time::Instant> = None;
+    let mut every = tokio::time::interval(SPOOL_WATCH_INTERVAL);
+    loop {
+        every.tick().await;
+        let bytes = state.spool.bytes() as f64;
+        metrics::gauge!("reel_spool_fill_ratio").set(bytes / max);
+        if bytes >= warn_at {
+            if last_warned.is_none_or(|t| t.elapsed() >= SPOOL_WARN_REPEAT) {
+                last_warned = Some(std::time::Instant::now());
+                tracing::error!(
+                    spool_bytes = bytes as u64,
+                    max_bytes = max as u64,
+                    outbox_queued = state.outbox.queued(),
+                    "spool is filling up while storage is unreachable; new connections are refused at the bound"
+                );
+            }
+        } else if last_warned.take().is_some() {
+            tracing::info!(spool_bytes = bytes as u64, "spool back below its warning level");
+        }
     }
 }
 

@@ -2,12 +2,33 @@
 //! spool. Recordings in the blob store are zstd NDJSON, never bincode.
 //!
 //! A record is `[len: u32 LE][crc32 of payload: u32 LE][payload]`, where the
-//! payload is a version byte then the bincode encoding.
+//! payload is a version byte then the bincode encoding: version 1 holds a
+//! `SpoolBatch` (spools written before the outbox), version 2 a
+//! [`SpoolRecord`].
 
-use reel_actors::traits::SpoolBatch;
+use reel_actors::traits::{OutboxOp, SpoolBatch};
+use serde::{Deserialize, Serialize};
 
-/// Version byte of spool payloads.
-pub const SPOOL_VERSION: u8 = 1;
+/// Version byte of a payload holding a bare batch (still read).
+pub const SPOOL_VERSION_BATCH: u8 = 1;
+/// Version byte of spool payloads written now.
+pub const SPOOL_VERSION: u8 = 2;
+
+/// One record of the spool.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub enum SpoolRecord {
+    /// An acked batch not yet in a segment in storage.
+    Batch(SpoolBatch),
+    /// A write waiting in the outbox.
+    Op(OutboxOp),
+}
+
+/// [`SpoolRecord`] by reference, for encoding without a copy (same encoding).
+#[derive(Serialize)]
+pub enum SpoolRecordRef<'a> {
+    Batch(&'a SpoolBatch),
+    Op(&'a OutboxOp),
+}
 /// Bytes before the payload.
 pub const RECORD_HEADER: usize = 8;
 
@@ -15,12 +36,17 @@ fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
-/// Encodes a batch as one framed spool record.
-pub fn encode_record(batch: &SpoolBatch) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(batch.ndjson.len() + 256);
+/// Encodes a record as one framed spool record.
+pub fn encode_record(record: SpoolRecordRef<'_>) -> Vec<u8> {
+    let hint = match record {
+        SpoolRecordRef::Batch(b) => b.ndjson.len(),
+        SpoolRecordRef::Op(OutboxOp::Segment { blob, .. }) => blob.len(),
+        SpoolRecordRef::Op(_) => 0,
+    };
+    let mut payload = Vec::with_capacity(hint + 256);
     payload.push(SPOOL_VERSION);
     // unwrap: encoding plain structs into a Vec does not fail.
-    bincode::serde::encode_into_std_write(batch, &mut payload, config()).unwrap();
+    bincode::serde::encode_into_std_write(&record, &mut payload, config()).unwrap();
     let mut out = Vec::with_capacity(payload.len() + RECORD_HEADER);
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
@@ -43,7 +69,7 @@ pub enum RecordError {
 }
 
 /// Decodes the record at the start of `buf`; returns it and its length.
-pub fn decode_record(buf: &[u8]) -> Result<(SpoolBatch, usize), RecordError> {
+pub fn decode_record(buf: &[u8]) -> Result<(SpoolRecord, usize), RecordError> {
     if buf.len() < RECORD_HEADER {
         return Err(RecordError::Truncated);
     }
@@ -58,14 +84,22 @@ pub fn decode_record(buf: &[u8]) -> Result<(SpoolBatch, usize), RecordError> {
     if crc32fast::hash(payload) != crc {
         return Err(RecordError::Checksum);
     }
-    match payload.first() {
-        Some(&SPOOL_VERSION) => {}
+    let decode_err = |e: bincode::error::DecodeError| RecordError::Decode(e.to_string());
+    let record = match payload.first() {
+        Some(&SPOOL_VERSION) => {
+            bincode::serde::decode_from_slice(&payload[1..], config())
+                .map_err(decode_err)?
+                .0
+        }
+        Some(&SPOOL_VERSION_BATCH) => SpoolRecord::Batch(
+            bincode::serde::decode_from_slice(&payload[1..], config())
+                .map_err(decode_err)?
+                .0,
+        ),
         Some(&v) => return Err(RecordError::Version(v)),
         None => return Err(RecordError::Decode("empty payload".into())),
-    }
-    let (batch, _) = bincode::serde::decode_from_slice(&payload[1..], config())
-        .map_err(|e| RecordError::Decode(e.to_string()))?;
-    Ok((batch, end))
+    };
+    Ok((record, end))
 }
 
 #[cfg(test)]
@@ -92,15 +126,31 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let rec = encode_record(&batch());
+        let rec = encode_record(SpoolRecordRef::Batch(&batch()));
         let (back, len) = decode_record(&rec).unwrap();
-        assert_eq!(back, batch());
+        assert_eq!(back, SpoolRecord::Batch(batch()));
         assert_eq!(len, rec.len());
+        let op = OutboxOp::EndSession {
+            session_id: "s".into(),
+            ended_at: i64::MAX,
+        };
+        let rec = encode_record(SpoolRecordRef::Op(&op));
+        assert_eq!(decode_record(&rec).unwrap().0, SpoolRecord::Op(op));
+    }
+
+    #[test]
+    fn version_one_batches_are_still_read() {
+        let mut payload = vec![SPOOL_VERSION_BATCH];
+        bincode::serde::encode_into_std_write(batch(), &mut payload, config()).unwrap();
+        let mut rec = (payload.len() as u32).to_le_bytes().to_vec();
+        rec.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        rec.extend_from_slice(&payload);
+        assert_eq!(decode_record(&rec).unwrap().0, SpoolRecord::Batch(batch()));
     }
 
     #[test]
     fn torn_and_corrupt_records_are_detected() {
-        let rec = encode_record(&batch());
+        let rec = encode_record(SpoolRecordRef::Batch(&batch()));
         for cut in [0, 3, 8, rec.len() - 1] {
             assert_eq!(
                 decode_record(&rec[..cut]).unwrap_err(),

@@ -64,14 +64,43 @@ pub struct SentryConfig {
     pub environment: Option<String>,
 }
 
-/// S3 settings (selected by `bucket`). Declared now so that setting them is
-/// refused clearly until the S3 store lands.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+/// S3 settings: setting `bucket` stores recordings in S3 instead of the
+/// local blob directory. Credentials come from the standard AWS variables.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct S3Config {
     pub bucket: Option<String>,
+    /// An S3-compatible endpoint (MinIO, moto, R2...); default AWS.
     pub endpoint: Option<String>,
+    /// Default `us-east-1`.
     pub region: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`); default on when an
+    /// endpoint is set.
+    pub path_style: Option<bool>,
+    /// Objects at least this large are uploaded in parts.
+    pub multipart_threshold: u64,
+    /// Size of each part of a multipart upload (at least 5 MiB).
+    pub part_size: u64,
+    /// When set, the API offers presigned segment URLs valid this long (s),
+    /// so a dashboard or CDN can fetch segments straight from S3.
+    pub presign_ttl_s: Option<u64>,
+    /// Create the bucket at start when it is missing.
+    pub create_bucket: bool,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            bucket: None,
+            endpoint: None,
+            region: None,
+            path_style: None,
+            multipart_threshold: 8 * 1024 * 1024,
+            part_size: 8 * 1024 * 1024,
+            presign_ttl_s: None,
+            create_bucket: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -97,12 +126,21 @@ impl Default for SegmentConfig {
 pub struct SpoolConfig {
     /// The spool starts a new file after this many bytes.
     pub file_bytes: u64,
+    /// The spool's bound on disk: batches not yet in a segment plus the
+    /// outbox (segments and index writes waiting for S3 or the index). At
+    /// the bound, new ingest connections get 503 `unavailable`.
+    pub max_bytes: u64,
+    /// Above this share of `max_bytes` the node logs an ERROR (Sentry) and
+    /// `/readyz` says so, well before anything is refused.
+    pub warn_ratio: f64,
 }
 
 impl Default for SpoolConfig {
     fn default() -> Self {
         SpoolConfig {
             file_bytes: 64 * 1024 * 1024,
+            max_bytes: 8 * 1024 * 1024 * 1024,
+            warn_ratio: 0.5,
         }
     }
 }
@@ -170,6 +208,9 @@ pub struct Config {
     pub sweep_interval_ms: u64,
     /// Serve the demo shop at `/demo/` with a demo site, and print a token.
     pub demo: bool,
+    /// Apply pending index migrations when the node starts. Turn off to
+    /// migrate with `reel migrate` as a separate deploy step.
+    pub migrate_on_start: bool,
     pub web: WebConfig,
     pub log: LogConfig,
     pub sentry: SentryConfig,
@@ -192,6 +233,7 @@ impl Default for Config {
             maintenance: false,
             sweep_interval_ms: 5_000,
             demo: false,
+            migrate_on_start: true,
             web: WebConfig::default(),
             log: LogConfig::default(),
             sentry: SentryConfig::default(),
@@ -201,6 +243,11 @@ impl Default for Config {
             shutdown: ShutdownConfig::default(),
         }
     }
+}
+
+/// A boolean variable: `1`, `true`, `yes` or `on` is true.
+fn flag(v: &str) -> bool {
+    matches!(v, "1" | "true" | "yes" | "on")
 }
 
 type Setter = fn(&mut Config, String) -> anyhow::Result<()>;
@@ -235,6 +282,26 @@ pub const ENV_VARS: &[(&str, Setter)] = &[
         c.s3.region = Some(v);
         Ok(())
     }),
+    ("REEL_S3_PATH_STYLE", |c, v| {
+        c.s3.path_style = Some(flag(&v));
+        Ok(())
+    }),
+    ("REEL_S3_PRESIGN_TTL_S", |c, v| {
+        c.s3.presign_ttl_s = Some(v.parse().context("REEL_S3_PRESIGN_TTL_S must be seconds")?);
+        Ok(())
+    }),
+    ("REEL_S3_CREATE_BUCKET", |c, v| {
+        c.s3.create_bucket = flag(&v);
+        Ok(())
+    }),
+    ("REEL_SPOOL_MAX_BYTES", |c, v| {
+        c.spool.max_bytes = v.parse().context("REEL_SPOOL_MAX_BYTES must be a number of bytes")?;
+        Ok(())
+    }),
+    ("REEL_MIGRATE_ON_START", |c, v| {
+        c.migrate_on_start = flag(&v);
+        Ok(())
+    }),
     ("REEL_SENTRY_DSN", |c, v| {
         c.sentry.dsn = Some(Secret(v));
         Ok(())
@@ -261,11 +328,11 @@ pub const ENV_VARS: &[(&str, Setter)] = &[
         Ok(())
     }),
     ("REEL_DEMO", |c, v| {
-        c.demo = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+        c.demo = flag(&v);
         Ok(())
     }),
     ("REEL_MAINTENANCE", |c, v| {
-        c.maintenance = matches!(v.as_str(), "1" | "true" | "yes" | "on");
+        c.maintenance = flag(&v);
         Ok(())
     }),
 ];
@@ -297,15 +364,19 @@ impl Config {
 
     /// Refuses settings this build cannot honour, rather than ignoring them.
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.s3.bucket.is_some() {
-            bail!("REEL_S3_BUCKET is set, but this build stores recordings in the local blob directory only; unset it");
+        if self.s3.part_size < 5 * 1024 * 1024 {
+            bail!("s3.part_size must be at least 5 MiB (S3's minimum part)");
+        }
+        if self.spool.max_bytes < self.spool.file_bytes || !(0.0..=1.0).contains(&self.spool.warn_ratio) {
+            bail!("spool.max_bytes must be at least spool.file_bytes, and spool.warn_ratio within 0..=1");
         }
         if self.redis_url.is_some() {
             bail!("REEL_REDIS_URL is set, but this build has only the in-process bus; unset it");
         }
         if let Some(url) = &self.database_url {
-            if !url.expose().starts_with("sqlite:") {
-                bail!("REEL_DATABASE_URL must be a sqlite: URL in this build (Postgres support is not in it yet)");
+            let url = url.expose();
+            if !url.starts_with("sqlite:") && !crate::index::is_postgres(url) {
+                bail!("REEL_DATABASE_URL must start with postgres://, postgresql:// or sqlite:");
             }
         }
         if self.segments.max_bytes == 0 || self.spool.file_bytes == 0 {

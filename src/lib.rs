@@ -8,6 +8,7 @@
 //! - [`codec`]: the pinned bincode codec of spool records.
 //! - [`spool`]: the fsynced, group-committed local spool.
 //! - [`blob`]: the local blob directory.
+//! - [`s3`]: the S3 blob store (AWS or S3-compatible).
 //! - [`index`]: the SQLite index.
 //! - [`http`]: ingest, replay API, health and metrics routes.
 //! - [`app`]: building, running and gracefully stopping a node.
@@ -20,5 +21,6 @@ pub mod codec;
 pub mod config;
 pub mod http;
 pub mod index;
+pub mod s3;
 pub mod spool;
 pub mod telemetry;

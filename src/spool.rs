@@ -5,17 +5,33 @@
 //! deleted once every batch in it is in a committed segment. A restarted
 //! node reads the files left behind and drains them to the blob store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
-use reel_actors::traits::{Durable, Spool, SpoolBatch, SpoolTicket, StoreError, StoreResult};
+use reel_actors::traits::{
+    Durable, OutboxOp, Spool, SpoolBatch, SpoolTicket, StoreError, StoreResult,
+};
 use tokio::sync::oneshot;
 
-use crate::codec::{decode_record, encode_record, RecordError};
+use crate::codec::{decode_record, encode_record, RecordError, SpoolRecord, SpoolRecordRef};
+
+/// Where an outbox write sits in the spool: file id, offset, length.
+type Location = (u64, u64, u64);
+
+/// What the writer and readers share.
+#[derive(Default)]
+struct Shared {
+    /// Outbox writes not yet released, by ticket.
+    ops: Mutex<HashMap<SpoolTicket, Location>>,
+    /// Bytes in the spool's files of this run.
+    bytes: AtomicU64,
+}
 
 /// File name of spool file `id`.
 fn file_name(id: u64) -> String {
@@ -26,6 +42,8 @@ enum Cmd {
     Append {
         ticket: SpoolTicket,
         record: Vec<u8>,
+        /// An outbox write: remember where it is, to read it back.
+        op: bool,
         done: oneshot::Sender<StoreResult<()>>,
     },
     Barrier(oneshot::Sender<StoreResult<()>>),
@@ -37,12 +55,16 @@ pub struct FileSpool {
     /// The next ticket and the writer's queue, under one lock so that
     /// tickets enter the queue in order.
     tx: Mutex<(SpoolTicket, mpsc::Sender<Cmd>)>,
+    dir: PathBuf,
+    shared: Arc<Shared>,
 }
 
 /// A file of the spool, as the writer tracks it.
 struct FileState {
-    /// Batches in the file not yet in a committed segment.
+    /// Records in the file not yet in storage.
     pending: u64,
+    /// Bytes written to it.
+    size: u64,
 }
 
 /// The writer thread's state.
@@ -57,11 +79,15 @@ struct Writer {
     /// First ticket of each file -> file id.
     starts: BTreeMap<SpoolTicket, u64>,
     files: BTreeMap<u64, FileState>,
+    shared: Arc<Shared>,
 }
 
 /// What a start found in the spool directory.
 pub struct Recovered {
     pub batches: Vec<SpoolBatch>,
+    /// Outbox writes an earlier run had not applied (some may have been:
+    /// applying them again changes nothing), in the order they were queued.
+    pub ops: Vec<OutboxOp>,
     pub files: Vec<PathBuf>,
     /// Records that could not be read (a torn tail write is normal after a
     /// crash: it was never acked).
@@ -89,6 +115,7 @@ impl FileSpool {
         ids.sort();
         let mut recovered = Recovered {
             batches: Vec::new(),
+            ops: Vec::new(),
             files: Vec::new(),
             skipped_tail_bytes: 0,
         };
@@ -97,8 +124,11 @@ impl FileSpool {
             let mut at = 0;
             while at < data.len() {
                 match decode_record(&data[at..]) {
-                    Ok((batch, len)) => {
-                        recovered.batches.push(batch);
+                    Ok((record, len)) => {
+                        match record {
+                            SpoolRecord::Batch(b) => recovered.batches.push(b),
+                            SpoolRecord::Op(op) => recovered.ops.push(op),
+                        }
                         at += len;
                     }
                     Err(e) => {
@@ -125,7 +155,9 @@ impl FileSpool {
                     }
                 }
             })?;
+        let shared = Arc::new(Shared::default());
         let writer = Writer {
+            shared: shared.clone(),
             dir: dir.to_path_buf(),
             deleter,
             file_bytes,
@@ -140,6 +172,8 @@ impl FileSpool {
         Ok((
             FileSpool {
                 tx: Mutex::new((0, tx)),
+                dir: dir.to_path_buf(),
+                shared,
             },
             recovered,
         ))
@@ -168,19 +202,51 @@ fn gone() -> StoreError {
     StoreError::Unavailable("spool writer stopped".into())
 }
 
-impl Spool for FileSpool {
-    fn append(&self, batch: &SpoolBatch) -> (SpoolTicket, Durable) {
-        let record = encode_record(batch);
+impl FileSpool {
+    fn append_record(&self, record: Vec<u8>, op: bool) -> (SpoolTicket, Durable) {
         let (done, rx) = oneshot::channel();
         let ticket = self.send(|ticket| Cmd::Append {
             ticket,
             record,
+            op,
             done,
         });
         (
             ticket,
             Box::pin(async move { rx.await.unwrap_or_else(|_| Err(gone())) }),
         )
+    }
+}
+
+impl Spool for FileSpool {
+    fn append(&self, batch: &SpoolBatch) -> (SpoolTicket, Durable) {
+        self.append_record(encode_record(SpoolRecordRef::Batch(batch)), false)
+    }
+
+    fn append_op(&self, op: &OutboxOp) -> (SpoolTicket, Durable) {
+        self.append_record(encode_record(SpoolRecordRef::Op(op)), true)
+    }
+
+    fn read_op(&self, ticket: SpoolTicket) -> StoreResult<OutboxOp> {
+        // unwrap: the lock is never held across a panic.
+        let loc = self.shared.ops.lock().unwrap().get(&ticket).copied();
+        let (file, offset, len) =
+            loc.ok_or_else(|| StoreError::Other(format!("no outbox write {ticket} in the spool")))?;
+        let io = |e: std::io::Error| StoreError::Other(format!("reading the spool: {e}"));
+        let f = File::open(self.dir.join(file_name(file))).map_err(io)?;
+        let mut buf = vec![0u8; len as usize];
+        f.read_exact_at(&mut buf, offset).map_err(io)?;
+        match decode_record(&buf) {
+            Ok((SpoolRecord::Op(op), _)) => Ok(op),
+            Ok((SpoolRecord::Batch(_), _)) => Err(StoreError::Other(format!(
+                "spool record {ticket} is a batch, not an outbox write"
+            ))),
+            Err(e) => Err(StoreError::Other(format!("spool record {ticket}: {e}"))),
+        }
+    }
+
+    fn bytes(&self) -> u64 {
+        self.shared.bytes.load(Ordering::Relaxed)
     }
 
     fn barrier(&self) -> Durable {
@@ -193,6 +259,13 @@ impl Spool for FileSpool {
     fn release(&self, tickets: &[SpoolTicket]) {
         if tickets.is_empty() {
             return;
+        }
+        {
+            // unwrap: the lock is never held across a panic.
+            let mut ops = self.shared.ops.lock().unwrap();
+            for t in tickets {
+                ops.remove(t);
+            }
         }
         let tickets = tickets.to_vec();
         self.send(|_| Cmd::Release(tickets));
@@ -216,11 +289,12 @@ impl Writer {
                     Cmd::Append {
                         ticket,
                         record,
+                        op,
                         done,
                     } => {
                         if error.is_none() {
                             bytes += record.len() as u64;
-                            if let Err(e) = self.write(ticket, &record) {
+                            if let Err(e) = self.write(ticket, &record, op) {
                                 error = Some(e.to_string());
                             }
                         }
@@ -258,7 +332,7 @@ impl Writer {
         }
     }
 
-    fn write(&mut self, ticket: SpoolTicket, record: &[u8]) -> std::io::Result<()> {
+    fn write(&mut self, ticket: SpoolTicket, record: &[u8], op: bool) -> std::io::Result<()> {
         let rotate = match &self.current {
             None => true,
             Some((_, _, size)) => *size >= self.file_bytes,
@@ -278,16 +352,34 @@ impl Writer {
             File::open(&self.dir)?.sync_all()?;
             self.current = Some((id, file, 0));
             self.starts.insert(ticket, id);
-            self.files.insert(id, FileState { pending: 0 });
+            self.files.insert(id, FileState {
+                pending: 0,
+                size: 0,
+            });
             metrics::gauge!("reel_spool_files").set(self.files.len() as f64);
         }
         // unwrap: `current` was set just above when it was empty.
         let (id, file, size) = self.current.as_mut().unwrap();
         file.write_all(record)?;
+        if op {
+            // unwrap: the lock is never held across a panic.
+            self.shared
+                .ops
+                .lock()
+                .unwrap()
+                .insert(ticket, (*id, *size, record.len() as u64));
+        }
         *size += record.len() as u64;
         if let Some(state) = self.files.get_mut(id) {
             state.pending += 1;
+            state.size += record.len() as u64;
         }
+        let total = self
+            .shared
+            .bytes
+            .fetch_add(record.len() as u64, Ordering::Relaxed)
+            + record.len() as u64;
+        metrics::gauge!("reel_spool_bytes").set(total as f64);
         Ok(())
     }
 
@@ -310,7 +402,14 @@ impl Writer {
         if current == Some(id) || self.files.get(&id).is_none_or(|s| s.pending > 0) {
             return;
         }
-        self.files.remove(&id);
+        if let Some(state) = self.files.remove(&id) {
+            let total = self
+                .shared
+                .bytes
+                .fetch_sub(state.size, Ordering::Relaxed)
+                - state.size;
+            metrics::gauge!("reel_spool_bytes").set(total as f64);
+        }
         self.starts.retain(|_, f| *f != id);
         let _ = self.deleter.send(self.dir.join(file_name(id)));
         metrics::gauge!("reel_spool_files").set(self.files.len() as f64);

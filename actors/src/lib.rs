@@ -6,6 +6,8 @@
 //! - [`stats`]: per-batch counters read from event headers, and their sums.
 //! - [`segment`]: per-tab buffers, blob keys, zstd compression and the
 //!   durable commit of a segment (blob, then index row, then spool trim).
+//! - [`outbox`]: index and blob writes, applied at once or, while storage
+//!   is down, queued durably in the spool and applied in order later.
 //! - [`session`]: the session actor.
 //! - [`sessions`]: the node's registry of live session actors and how a
 //!   `hello` finds, restores or starts one.
@@ -14,6 +16,7 @@
 //! - [`bus`]: the in-process bus of the embedded defaults.
 
 pub mod bus;
+pub mod outbox;
 pub mod ratelimit;
 pub mod recovery;
 pub mod segment;

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::outbox::Outbox;
 use crate::segment::{self, TabBuffer};
-use crate::traits::{BlobStore, Index, SpoolBatch, StoreResult};
+use crate::traits::{Index, SegmentRecord, SpoolBatch, StoreResult};
 
 /// What a drain did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -20,12 +21,15 @@ pub struct DrainReport {
 
 /// Commits `batches` (in spool order) as segments of at most
 /// `segment_max_bytes` raw bytes. Idempotent: batches the index already
-/// holds are skipped, and a segment written twice has the same key.
+/// holds, or that a segment in `queued` (outbox writes of the earlier run,
+/// queued again) holds, are skipped, and a segment written twice has the
+/// same key. Waits for the index when it is down.
 pub async fn drain(
     batches: Vec<SpoolBatch>,
-    blob: Arc<dyn BlobStore>,
+    outbox: &Outbox,
     index: Arc<dyn Index>,
     segment_max_bytes: u64,
+    queued: &[SegmentRecord],
 ) -> StoreResult<DrainReport> {
     let mut report = DrainReport {
         batches: batches.len() as u64,
@@ -51,10 +55,10 @@ pub async fn drain(
         group.dedup_by_key(|b| b.seq);
         // Batches inside a committed segment are skipped. Segments of a tab
         // may commit out of order, so check ranges, not just the highest seq.
-        let committed: Vec<(u64, u64)> = index
-            .segments(&key.0)
-            .await?
-            .into_iter()
+        let stored = segment::retry("index_segments", &key.0, || index.segments(&key.0)).await;
+        let committed: Vec<(u64, u64)> = stored
+            .iter()
+            .chain(queued.iter().filter(|s| s.session_id == key.0))
             .filter(|s| s.tab_id == key.1)
             .map(|s| (s.first_seq, s.last_seq))
             .collect();
@@ -74,7 +78,7 @@ pub async fn drain(
             if next.is_some_and(|n| b.seq != n) && !buf.is_empty() {
                 // A hole (the tab continued on another node): cut here.
                 if let Some(seg) = buf.take(b.site_id, b.session_started_at, &key.0, &key.1) {
-                    segment::commit(seg, blob.clone(), index.clone(), None).await;
+                    segment::commit(seg, outbox, None).await;
                     report.segments += 1;
                 }
             }
@@ -82,14 +86,14 @@ pub async fn drain(
             buf.push(&b, None, now);
             if buf.ndjson.len() as u64 >= segment_max_bytes {
                 if let Some(seg) = buf.take(b.site_id, b.session_started_at, &key.0, &key.1) {
-                    segment::commit(seg, blob.clone(), index.clone(), None).await;
+                    segment::commit(seg, outbox, None).await;
                     report.segments += 1;
                 }
             }
         }
         if let Some((site_id, started_at)) = site {
             if let Some(seg) = buf.take(site_id, started_at, &key.0, &key.1) {
-                segment::commit(seg, blob.clone(), index.clone(), None).await;
+                segment::commit(seg, outbox, None).await;
                 report.segments += 1;
             }
         }

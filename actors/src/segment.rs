@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 
+use crate::outbox::{Applied, Outbox};
 use crate::stats::{InputSpan, SegmentDelta};
-use crate::traits::{BlobStore, Index, SegmentRecord, Spool, SpoolBatch, SpoolTicket, StoreError};
+use crate::traits::{OutboxOp, SegmentRecord, Spool, SpoolBatch, SpoolTicket, StoreError};
 
 /// zstd level of segments: fast, and NDJSON of rrweb compresses ~10x.
 pub const ZSTD_LEVEL: i32 = 3;
@@ -176,44 +176,49 @@ where
     }
 }
 
-/// Commits a segment: compress, put the blob, commit the index row (which
-/// adds the segment's counters once), then trim the spool. Retries until
-/// done. Returns the committed record.
+/// Commits a segment: compress, then write it through the outbox (blob,
+/// then index row, which adds the segment's counters once; or, while
+/// storage is down, durably queued in the spool), then trim its batches
+/// from the spool. Returns the record and whether storage has it already.
 pub async fn commit(
     mut seg: PendingSegment,
-    blob: Arc<dyn BlobStore>,
-    index: Arc<dyn Index>,
+    outbox: &Outbox,
     spool: Option<Arc<dyn Spool>>,
-) -> SegmentRecord {
+) -> (SegmentRecord, Applied) {
     let started = Instant::now();
     let raw = seg.ndjson.len() as u64;
     let ndjson = std::mem::take(&mut seg.ndjson);
     let compressed = match compress(ndjson).await {
-        Ok(c) => Bytes::from(c),
+        Ok(c) => c,
         Err(e) => {
             // Compression of bytes in memory does not fail; should it, keep
             // the batches in the spool for the next start to retry.
             tracing::error!(key = %seg.record.blob_key, error = %e, "segment compression failed");
-            return seg.record;
+            return (seg.record, Applied::Queued);
         }
     };
     seg.record.stored_bytes = compressed.len() as u64;
     seg.delta.stored_bytes = compressed.len() as u64;
     let key = seg.record.blob_key.clone();
-    retry("blob_put", &key, || blob.put(&key, compressed.clone())).await;
-    retry("index_commit", &key, || {
-        index.commit_segment(&seg.record, &seg.delta)
-    })
-    .await;
+    let op = OutboxOp::Segment {
+        record: seg.record,
+        delta: seg.delta,
+        blob: compressed,
+    };
+    // Fails only when the spool cannot write; the batches stay there meanwhile.
+    let applied = retry("segment_write", &key, || outbox.write(&op)).await;
     if let Some(spool) = spool {
         spool.release(&seg.tickets);
     }
+    let OutboxOp::Segment { record, .. } = op else {
+        unreachable!("built as a segment above")
+    };
     metrics::counter!("reel_segments_flushed_total").increment(1);
     metrics::counter!("reel_segment_raw_bytes_total").increment(raw);
-    metrics::counter!("reel_segment_stored_bytes_total").increment(seg.record.stored_bytes);
+    metrics::counter!("reel_segment_stored_bytes_total").increment(record.stored_bytes);
     metrics::histogram!("reel_segment_flush_seconds").record(started.elapsed().as_secs_f64());
-    tracing::debug!(key = %key, raw, stored = seg.record.stored_bytes, "segment committed");
-    seg.record
+    tracing::debug!(key = %key, raw, stored = record.stored_bytes, ?applied, "segment committed");
+    (record, applied)
 }
 
 #[cfg(test)]

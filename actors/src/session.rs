@@ -15,7 +15,7 @@ use crate::ratelimit::TokenBucket;
 use crate::segment::{self, TabBuffer};
 use crate::sessions::Deps;
 use crate::stats::BatchStats;
-use crate::traits::{BusMessage, Durable, SpoolBatch};
+use crate::traits::{BusMessage, Durable, OutboxOp, SpoolBatch, StoreError};
 
 /// Messages waiting in a session's mailbox before senders wait
 /// (backpressure onto the connections' read loops).
@@ -219,15 +219,7 @@ impl SessionActor {
         tab.in_flight += 1;
         let deps = self.deps.clone();
         let tab_name = tab_id.to_owned();
-        let fut = async move {
-            segment::commit(
-                seg,
-                deps.blob.clone(),
-                deps.index.clone(),
-                Some(deps.spool.clone()),
-            )
-            .await
-        };
+        let fut = async move { segment::commit(seg, &deps.outbox, Some(deps.spool.clone())).await };
         let addr = ctx.address();
         actix::spawn(async move {
             fut.await;
@@ -282,10 +274,11 @@ impl SessionActor {
         let site_id = self.site_id;
         async move {
             flushed.await;
-            segment::retry("index_end_session", &id, || {
-                deps.index.end_session(&id, ended_at)
-            })
-            .await;
+            let op = OutboxOp::EndSession {
+                session_id: id.clone(),
+                ended_at,
+            };
+            segment::retry("end_session", &id, || deps.outbox.write(&op)).await;
             let _ = deps
                 .bus
                 .publish(
@@ -435,9 +428,20 @@ impl Handler<Attach> for SessionActor {
             async move { index.tab_next_seq(&session, &tab_id).await }
                 .into_actor(self)
                 .map(move |res, act, _| {
-                    let stored = res.map_err(|e| {
-                        AttachError::Refused(Refusal::new(ErrorCode::Internal, e.to_string()))
-                    })?;
+                    let stored = match res {
+                        Ok(stored) => stored,
+                        // The index is down: the client's ack is what is known.
+                        Err(StoreError::Unavailable(e)) => {
+                            tracing::warn!(session_id = %act.id, error = %e, "index unavailable, tab continues from the client's ack");
+                            0
+                        }
+                        Err(e) => {
+                            return Err(AttachError::Refused(Refusal::new(
+                                ErrorCode::Internal,
+                                e.to_string(),
+                            )))
+                        }
+                    };
                     let tab = act.tabs.entry(msg.tab).or_default();
                     tab.next_seq = tab.next_seq.max(stored).max(floor);
                     Ok(tab.next_seq)
@@ -562,13 +566,14 @@ impl Handler<Identify> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Identify, _: &mut Context<Self>) {
-        let index = self.deps.index.clone();
-        let id = self.id.clone();
+        let deps = self.deps.clone();
+        let op = OutboxOp::Identify {
+            session_id: self.id.clone(),
+            user_id: msg.user_id,
+            traits: msg.traits,
+        };
         actix::spawn(async move {
-            segment::retry("index_identify", &id, || {
-                index.identify(&id, &msg.user_id, &msg.traits)
-            })
-            .await;
+            segment::retry("identify", op.session_id(), || deps.outbox.write(&op)).await;
         });
     }
 }

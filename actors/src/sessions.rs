@@ -11,7 +11,8 @@ use reel_protocol::{ErrorCode, Hello, Limits};
 use tokio::sync::{mpsc, OnceCell};
 
 use crate::session::{Attach, AttachError, Control, FlushAll, Refusal, SessionActor};
-use crate::traits::{BlobStore, Bus, Index, NewSession, SiteRecord, Spool};
+use crate::outbox::Outbox;
+use crate::traits::{Bus, Index, NewSession, OutboxOp, SiteRecord, Spool, StoreError};
 
 /// Session behaviour a node is configured with.
 #[derive(Debug, Clone)]
@@ -41,8 +42,9 @@ impl Default for SessionsConfig {
 
 /// What session actors share: storage, config and the registry.
 pub struct Deps {
-    pub blob: Arc<dyn BlobStore>,
     pub index: Arc<dyn Index>,
+    /// Every index and blob write goes through here.
+    pub outbox: Arc<Outbox>,
     pub bus: Arc<dyn Bus>,
     pub spool: Arc<dyn Spool>,
     pub config: SessionsConfig,
@@ -96,7 +98,7 @@ pub fn new_id(len: usize) -> String {
 
 impl Sessions {
     pub fn new(
-        blob: Arc<dyn BlobStore>,
+        outbox: Arc<Outbox>,
         index: Arc<dyn Index>,
         bus: Arc<dyn Bus>,
         spool: Arc<dyn Spool>,
@@ -104,7 +106,7 @@ impl Sessions {
     ) -> Sessions {
         Sessions {
             deps: Arc::new(Deps {
-                blob,
+                outbox,
                 index,
                 bus,
                 spool,
@@ -190,7 +192,12 @@ impl Sessions {
             lang: hello.lang.clone(),
             tz: hello.tz.clone(),
         };
-        self.deps.index.open_session(&new).await.map_err(internal)?;
+        // The row goes in now, or into the outbox while the index is down.
+        self.deps
+            .outbox
+            .write(&OutboxOp::OpenSession(new.clone()))
+            .await
+            .map_err(internal)?;
         metrics::counter!("reel_sessions_started_total").increment(1);
         let actor = SessionActor::new(
             self.deps.clone(),
@@ -244,12 +251,22 @@ impl Sessions {
         let limits = &self.deps.config.limits;
         let res = slot
             .get_or_try_init(|| async {
-                let rec = self
-                    .deps
-                    .index
-                    .find_session(sid)
-                    .await
-                    .map_err(Restore::Store)?;
+                let rec = match self.deps.index.find_session(sid).await {
+                    Ok(Some(r)) => Some(r),
+                    // A row still in the outbox.
+                    Ok(None) => self.deps.outbox.opening(sid).map(record_of),
+                    Err(StoreError::Unavailable(e)) => match self.deps.outbox.opening(sid) {
+                        Some(n) => Some(record_of(n)),
+                        None => {
+                            // The index cannot say whether the session may
+                            // continue: a new one starts (nothing is lost,
+                            // the visit is split in two).
+                            tracing::warn!(session_id = sid, error = %e, "index unavailable, starting a new session");
+                            None
+                        }
+                    },
+                    Err(e) => return Err(Restore::Store(e)),
+                };
                 let now = crate::now_ms();
                 match rec {
                     Some(r)
@@ -298,6 +315,19 @@ impl Sessions {
             .collect();
         // A stopped actor has already committed its buffers.
         let _ = futures_util::future::join_all(addrs.iter().map(|a| a.send(FlushAll))).await;
+    }
+}
+
+/// A session row still in the outbox, as the index would return it.
+fn record_of(n: NewSession) -> crate::traits::SessionRecord {
+    crate::traits::SessionRecord {
+        id: n.id,
+        site_id: n.site_id,
+        visitor_id: n.visitor_id,
+        started_at: n.started_at,
+        last_activity_at: n.started_at,
+        ended_at: None,
+        raw_bytes: 0,
     }
 }
 

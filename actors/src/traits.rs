@@ -33,6 +33,11 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn get(&self, key: &str) -> StoreResult<Bytes>;
     /// Is the store reachable?
     async fn check(&self) -> StoreResult<()>;
+    /// A URL that reads the object at `key` without credentials, when the
+    /// store can sign one (S3 with presigning configured).
+    async fn presign_get(&self, _key: &str) -> StoreResult<Option<String>> {
+        Ok(None)
+    }
 }
 
 /// A session as the index knows it, enough to continue it.
@@ -48,7 +53,7 @@ pub struct SessionRecord {
 }
 
 /// What a new session's row starts with.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct NewSession {
     pub id: String,
     pub site_id: i64,
@@ -192,8 +197,56 @@ pub struct SpoolBatch {
     pub stats: BatchStats,
 }
 
-/// Names one appended batch, so that it can be trimmed once its segment is
-/// committed. Tickets grow in append order.
+/// A write to the index or the blob store that waits in the outbox (on the
+/// node's spool) until storage takes it. Applying one twice changes nothing
+/// the second time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum OutboxOp {
+    /// Insert a session's row.
+    OpenSession(NewSession),
+    /// Put a segment's blob, then commit its index row.
+    Segment {
+        record: SegmentRecord,
+        delta: SegmentDelta,
+        /// The zstd-compressed segment.
+        #[serde(with = "serde_bytes")]
+        blob: Vec<u8>,
+    },
+    /// Link a session to a user.
+    Identify {
+        session_id: String,
+        user_id: String,
+        traits: BTreeMap<String, String>,
+    },
+    /// Set a session's end.
+    EndSession { session_id: String, ended_at: i64 },
+}
+
+impl OutboxOp {
+    /// The session the write belongs to (writes of one session apply in order).
+    pub fn session_id(&self) -> &str {
+        match self {
+            OutboxOp::OpenSession(n) => &n.id,
+            OutboxOp::Segment { record, .. } => &record.session_id,
+            OutboxOp::Identify { session_id, .. } | OutboxOp::EndSession { session_id, .. } => {
+                session_id
+            }
+        }
+    }
+
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OutboxOp::OpenSession(_) => "open_session",
+            OutboxOp::Segment { .. } => "segment",
+            OutboxOp::Identify { .. } => "identify",
+            OutboxOp::EndSession { .. } => "end_session",
+        }
+    }
+}
+
+/// Names one appended record (a batch or an outbox write), so that it can be
+/// trimmed once it is in storage. Tickets grow in append order.
 pub type SpoolTicket = u64;
 
 /// Resolves when an appended batch is durable (fsynced).
@@ -205,6 +258,13 @@ pub trait Spool: Send + Sync + 'static {
     fn append(&self, batch: &SpoolBatch) -> (SpoolTicket, Durable);
     /// Resolves once everything appended before it is durable.
     fn barrier(&self) -> Durable;
-    /// These batches are in committed segments: the spool may forget them.
+    /// These records are in storage: the spool may forget them.
     fn release(&self, tickets: &[SpoolTicket]);
+    /// Appends an outbox write; the future resolves once it is fsynced.
+    fn append_op(&self, op: &OutboxOp) -> (SpoolTicket, Durable);
+    /// Reads back an appended outbox write (blocking file I/O: call it off
+    /// the async threads).
+    fn read_op(&self, ticket: SpoolTicket) -> StoreResult<OutboxOp>;
+    /// Bytes the spool holds on disk.
+    fn bytes(&self) -> u64;
 }

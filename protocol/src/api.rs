@@ -43,6 +43,31 @@ pub struct SessionInfo {
     pub tz: String,
     /// The session has not ended: more segments may come.
     pub live: bool,
+    /// Writes of this session (segments, its end) are waiting on the
+    /// answering node for storage that is down: the replay is not complete
+    /// yet, and what is missing arrives once storage is back.
+    #[serde(default)]
+    pub writing: bool,
+}
+
+/// One stored segment of a session, for clients that fetch segments
+/// themselves (`GET /api/v1/sessions/{session}/segments`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct SegmentInfo {
+    pub tab: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// First and last event timestamps (ms).
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub event_count: u64,
+    /// Compressed size.
+    pub stored_bytes: u64,
+    /// The object's key in the blob store: zstd-compressed NDJSON.
+    pub key: String,
+    /// A presigned URL to GET the object straight from S3 (or a CDN in
+    /// front of it), when the node is configured to sign them.
+    pub url: Option<String>,
 }
 
 /// A page of the session list.

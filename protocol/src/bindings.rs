@@ -5,7 +5,7 @@
 
 use ts_rs::TS;
 
-use crate::api::{SessionFilter, SessionInfo, SessionPage, SiteInfo, SiteList};
+use crate::api::{SegmentInfo, SessionFilter, SessionInfo, SessionPage, SiteInfo, SiteList};
 use crate::error::{ErrorBody, ErrorCode};
 use crate::messages::{ClientMessageWire, Hello, Identify, Page, Screen, ServerMessage};
 use crate::settings::Settings;
@@ -26,6 +26,7 @@ pub fn typescript() -> String {
         ErrorBody::decl(),
         ServerMessage::decl(),
         SessionInfo::decl(),
+        SegmentInfo::decl(),
         SessionPage::decl(),
         SessionFilter::decl(),
         SiteInfo::decl(),

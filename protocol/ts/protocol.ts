@@ -72,7 +72,32 @@ started_at: number, last_activity_at: number, ended_at: number | null, duration_
 /**
  * The session has not ended: more segments may come.
  */
-live: boolean, };
+live: boolean, 
+/**
+ * Writes of this session (segments, its end) are waiting on the
+ * answering node for storage that is down: the replay is not complete
+ * yet, and what is missing arrives once storage is back.
+ */
+writing: boolean, };
+
+export type SegmentInfo = { tab: string, first_seq: number, last_seq: number, 
+/**
+ * First and last event timestamps (ms).
+ */
+first_ts: number, last_ts: number, event_count: number, 
+/**
+ * Compressed size.
+ */
+stored_bytes: number, 
+/**
+ * The object's key in the blob store: zstd-compressed NDJSON.
+ */
+key: string, 
+/**
+ * A presigned URL to GET the object straight from S3 (or a CDN in
+ * front of it), when the node is configured to sign them.
+ */
+url: string | null, };
 
 export type SessionPage = { sessions: Array<SessionInfo>, 
 /**

@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::stream::{self, Stream};
 use reel_actors::traits::{BlobStore, SegmentRecord, TokenRecord};
-use reel_protocol::api::{SessionFilter, SiteInfo, SiteList};
+use reel_protocol::api::{SegmentInfo, SessionFilter, SessionInfo, SiteInfo, SiteList};
 use reel_protocol::{ErrorCode, EventHeader};
 use serde::Deserialize;
 
@@ -60,12 +60,7 @@ pub async fn session_events(
 ) -> Result<HttpResponse, ApiError> {
     let token = authenticate(&req, &state).await?;
     let session_id = path.into_inner();
-    let info = state
-        .index
-        .session_info(token.org_id, &session_id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(not_found)?;
+    let info = session_row(&state, token.org_id, &session_id).await?;
     let segments = state
         .index
         .segments(&session_id)
@@ -73,7 +68,8 @@ pub async fn session_events(
         .map_err(ApiError::internal)?;
     let mut res = HttpResponse::Ok();
     res.content_type("application/x-ndjson")
-        .insert_header(("X-Reel-Session-Live", info.live.to_string()));
+        .insert_header(("X-Reel-Session-Live", info.live.to_string()))
+        .insert_header(("X-Reel-Session-Writing", info.writing.to_string()));
     let blob = state.blob.clone();
     Ok(match query.into_inner().tab {
         Some(tab) => {
@@ -227,13 +223,63 @@ pub async fn session(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let token = authenticate(&req, &state).await?;
-    let info = state
+    let info = session_row(&state, token.org_id, &path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(info))
+}
+
+/// The session's row, with `writing` set when this node still holds
+/// writes of it for storage.
+async fn session_row(
+    state: &AppState,
+    org_id: i64,
+    session_id: &str,
+) -> Result<SessionInfo, ApiError> {
+    let mut info = state
         .index
-        .session_info(token.org_id, &path.into_inner())
+        .session_info(org_id, session_id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(info))
+    info.writing = state.outbox.has_pending(session_id);
+    Ok(info)
+}
+
+/// `GET /api/v1/sessions/{session}/segments`: the session's stored
+/// segments, each with a presigned URL when the blob store signs them.
+pub async fn session_segments(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = authenticate(&req, &state).await?;
+    let session_id = path.into_inner();
+    let info = session_row(&state, token.org_id, &session_id).await?;
+    let segments = state
+        .index
+        .segments(&info.id)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut out = Vec::with_capacity(segments.len());
+    for s in segments {
+        out.push(SegmentInfo {
+            url: state
+                .blob
+                .presign_get(&s.blob_key)
+                .await
+                .map_err(ApiError::internal)?,
+            tab: s.tab_id,
+            first_seq: s.first_seq,
+            last_seq: s.last_seq,
+            first_ts: s.first_ts,
+            last_ts: s.last_ts,
+            event_count: s.event_count,
+            stored_bytes: s.stored_bytes,
+            key: s.blob_key,
+        });
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header(("X-Reel-Session-Writing", info.writing.to_string()))
+        .json(out))
 }
 
 /// `GET /api/v1/sites`: the token's organisation's sites.

@@ -15,7 +15,8 @@ use reel_actors::session::{
 };
 use reel_actors::sessions::ClientInfo;
 use reel_actors::stats::BatchStats;
-use reel_actors::traits::{SiteRecord, StoreResult};
+use dashmap::DashMap;
+use reel_actors::traits::{Index, SiteRecord, StoreResult};
 use reel_protocol::messages::{ClientMessage, EventsBatch, Hello};
 use reel_protocol::{decode_message, frame_json, ErrorCode, Frame, ServerMessage};
 use serde::Deserialize;
@@ -27,6 +28,55 @@ use super::{ApiError, AppState, ConnCounts, ConnSlot, Phase};
 pub struct IngestQuery {
     site: Option<String>,
     visitor: Option<String>,
+}
+
+/// `Retry-After` when the spool is full (s).
+pub const SPOOL_FULL_RETRY_S: u64 = 30;
+/// `Retry-After` when the index is down and the site is not cached (s).
+pub const INDEX_DOWN_RETRY_S: u64 = 10;
+/// How long a site looked up in the index is used without asking again.
+pub const SITE_CACHE_TTL: Duration = Duration::from_secs(30);
+/// Sites kept in the cache at most; when full, it starts over (a bound
+/// against a flood of distinct keys).
+pub const SITE_CACHE_MAX: usize = 10_000;
+
+/// Sites by key, so that ingest goes on while the index is down: a site
+/// seen within [`SITE_CACHE_TTL`] is not looked up again, and a site seen
+/// at all is used as last known while the index does not answer.
+#[derive(Default)]
+pub struct SiteCache {
+    sites: DashMap<String, (SiteRecord, Instant)>,
+}
+
+impl SiteCache {
+    /// The site with `key`, or `None` when no site has it; an error only
+    /// when the index is down and the site was never seen.
+    pub async fn get(&self, index: &dyn Index, key: &str) -> StoreResult<Option<SiteRecord>> {
+        let cached = self.sites.get(key).map(|e| e.value().clone());
+        if let Some((site, at)) = &cached {
+            if at.elapsed() < SITE_CACHE_TTL {
+                return Ok(Some(site.clone()));
+            }
+        }
+        match index.site_by_key(key).await {
+            Ok(Some(site)) => {
+                if self.sites.len() >= SITE_CACHE_MAX {
+                    self.sites.clear();
+                }
+                self.sites
+                    .insert(key.to_owned(), (site.clone(), Instant::now()));
+                Ok(Some(site))
+            }
+            Ok(None) => {
+                self.sites.remove(key);
+                Ok(None)
+            }
+            Err(e) => match cached {
+                Some((site, _)) => Ok(Some(site)),
+                None => Err(e),
+            },
+        }
+    }
 }
 
 /// Checks the site, origin, node phase and connection limits, then upgrades.
@@ -52,13 +102,26 @@ pub async fn ingest(
             })
         }
     }
+    let spooled = state.spool.bytes();
+    if spooled >= state.config.spool.max_bytes {
+        metrics::counter!("reel_spool_full_refusals_total").increment(1);
+        return Err(ApiError {
+            retry_after: Some(SPOOL_FULL_RETRY_S),
+            ..ApiError::new(
+                ErrorCode::Unavailable,
+                "this node's spool is full while storage is unreachable",
+            )
+        });
+    }
     let key = query.site.as_deref().unwrap_or("");
     let site = if reel_protocol::ids::check_id(key).is_ok() {
-        state
-            .index
-            .site_by_key(key)
-            .await
-            .map_err(ApiError::internal)?
+        state.sites.get(&*state.index, key).await.map_err(|e| {
+            tracing::warn!(error = %e, "site lookup failed: index unreachable");
+            ApiError {
+                retry_after: Some(INDEX_DOWN_RETRY_S),
+                ..ApiError::new(ErrorCode::Unavailable, "the index is unreachable")
+            }
+        })?
     } else {
         None
     };

@@ -8,7 +8,7 @@ pub mod web;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -16,7 +16,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web as aweb, HttpResponse, ResponseError};
 use dashmap::DashMap;
-use reel_actors::traits::{BlobStore, Index};
+use reel_actors::traits::{BlobStore, Index, StoreError};
 use reel_actors::Sessions;
 use reel_protocol::error::ErrorBody;
 use reel_protocol::ErrorCode;
@@ -41,6 +41,11 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub index: Arc<dyn Index>,
     pub blob: Arc<dyn BlobStore>,
+    /// Index and blob writes waiting for storage.
+    pub outbox: Arc<reel_actors::outbox::Outbox>,
+    pub spool: Arc<dyn reel_actors::traits::Spool>,
+    /// Sites by key, for ingest while the index is down.
+    pub sites: ingest::SiteCache,
     pub sessions: Sessions,
     pub phase: watch::Sender<Phase>,
     pub conns: ConnCounts,
@@ -212,13 +217,28 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the index and the blob store answer.
+/// A dependency that does not answer a readiness check within this is down.
+pub const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `GET /readyz`: each dependency's state (index, blob store, bus), the
+/// spool's fill against its bound and the outbox's backlog. 503 unless the
+/// index and blob store answer, the node runs and the spool is not full.
 pub async fn readyz(state: aweb::Data<AppState>) -> HttpResponse {
-    let index = state.index.check().await;
-    let blob = state.blob.check().await;
+    let (index, blob) = tokio::join!(
+        tokio::time::timeout(READY_CHECK_TIMEOUT, state.index.check()),
+        tokio::time::timeout(READY_CHECK_TIMEOUT, state.blob.check()),
+    );
+    let flatten = |r: Result<Result<(), StoreError>, _>| match r {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Unavailable("no answer in time".into())),
+    };
+    let (index, blob) = (flatten(index), flatten(blob));
     let phase = state.phase();
-    let ok = index.is_ok() && blob.is_ok() && phase == Phase::Running;
-    let show = |r: &Result<(), reel_actors::traits::StoreError>| match r {
+    let spool_bytes = state.spool.bytes();
+    let spool_max = state.config.spool.max_bytes;
+    let spool_full = spool_bytes >= spool_max;
+    let ok = index.is_ok() && blob.is_ok() && phase == Phase::Running && !spool_full;
+    let show = |r: &Result<(), StoreError>| match r {
         Ok(()) => "ok".to_string(),
         Err(e) => e.to_string(),
     };
@@ -227,6 +247,12 @@ pub async fn readyz(state: aweb::Data<AppState>) -> HttpResponse {
         "index": show(&index),
         "blob_store": show(&blob),
         "bus": "ok",
+        "spool": {
+            "bytes": spool_bytes,
+            "max_bytes": spool_max,
+            "state": if spool_full { "full" } else if spool_bytes as f64 >= spool_max as f64 * state.config.spool.warn_ratio { "warning" } else { "ok" },
+        },
+        "outbox": { "queued": state.outbox.queued() },
         "phase": format!("{phase:?}").to_lowercase(),
         "node": state.node_id,
     });
@@ -267,6 +293,10 @@ pub fn routes(cfg: &mut aweb::ServiceConfig) {
                 .route(
                     "/sessions/{session}/events",
                     aweb::get().to(api::session_events),
+                )
+                .route(
+                    "/sessions/{session}/segments",
+                    aweb::get().to(api::session_segments),
                 )
                 .route("/sessions/{session}", aweb::get().to(api::session))
                 .route("/sites", aweb::get().to(api::list_sites))

@@ -1,5 +1,8 @@
-//! Index adapters: SQLite (embedded defaults) behind the `Index` trait.
+//! Index adapters behind the `Index` trait: SQLite (embedded defaults) and
+//! Postgres, sharing one SQL implementation.
 
+pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use sha2::{Digest, Sha256};
@@ -34,3 +37,92 @@ pub fn like_escape(s: &str) -> String {
 
 /// The default organisation of `reel site create` and `reel token create`.
 pub const DEFAULT_ORG: &str = "default";
+
+/// The configured index: SQLite or Postgres, chosen by the URL's scheme.
+pub enum SqlIndex {
+    Sqlite(sqlite::SqliteIndex),
+    Postgres(postgres::PgIndex),
+}
+
+macro_rules! both {
+    ($self:ident, $i:ident => $e:expr) => {
+        match $self {
+            SqlIndex::Sqlite($i) => $e,
+            SqlIndex::Postgres($i) => $e,
+        }
+    };
+}
+
+impl SqlIndex {
+    /// Connects to `url`: `postgres://` or `postgresql://` selects Postgres,
+    /// `sqlite:` SQLite.
+    pub async fn connect(url: &str) -> anyhow::Result<SqlIndex> {
+        if is_postgres(url) {
+            Ok(SqlIndex::Postgres(postgres::PgIndex::connect(url).await?))
+        } else {
+            Ok(SqlIndex::Sqlite(sqlite::SqliteIndex::connect(url).await?))
+        }
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        both!(self, i => i.migrate().await)
+    }
+
+    /// Creates a site in `org` (created on first use); returns its id and key.
+    pub async fn create_site(
+        &self,
+        org: &str,
+        name: &str,
+        origins: &[String],
+    ) -> anyhow::Result<(i64, String)> {
+        both!(self, i => i.create_site(org, name, origins).await)
+    }
+
+    /// The site named `name` in `org`, created when missing.
+    pub async fn ensure_site(&self, org: &str, name: &str) -> anyhow::Result<(i64, String)> {
+        both!(self, i => i.ensure_site(org, name).await)
+    }
+
+    /// Creates an API token in `org`; returns the token.
+    pub async fn create_token(&self, org: &str, name: &str, role: &str) -> anyhow::Result<String> {
+        both!(self, i => i.create_token(org, name, role).await)
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        both!(self, i => i.pool().close().await)
+    }
+
+    /// The index behind the `Index` trait.
+    pub fn into_dyn(self) -> std::sync::Arc<dyn reel_actors::traits::Index> {
+        match self {
+            SqlIndex::Sqlite(i) => std::sync::Arc::new(i),
+            SqlIndex::Postgres(i) => std::sync::Arc::new(i),
+        }
+    }
+}
+
+/// Does `url` name a Postgres database?
+pub fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Does `e` say the database cannot be reached (as opposed to refusing a
+/// statement)? Such writes wait in the outbox.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Postgres: connection exceptions (08), insufficient resources
+        // (53), operator intervention (57: shutdown, cannot connect now).
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("53") || c.starts_with("57P")),
+        _ => false,
+    }
+}

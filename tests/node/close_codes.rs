@@ -232,6 +232,12 @@ async fn maintenance_closes_with_4503_and_refuses_with_503() {
 #[actix_web::test]
 async fn a_server_fault_closes_with_1011_and_others_keep_recording() {
     use sqlx::Connection;
+    if on_postgres_s3() {
+        // The fault provoked here is SQLite's write lock held by another
+        // process; the Postgres run covers outages in tests/storage.
+        eprintln!("skipped: the fault provoked is SQLite's lock");
+        return;
+    }
     let app = spawn_app().await;
     let (stop, control) = control_session(&app).await;
     // Another process holds SQLite's write lock: a new session cannot be

@@ -19,9 +19,10 @@ struct Proc {
 }
 
 impl Proc {
-    fn start(dir: &Path) -> Proc {
+    fn start(dir: &Path, storage: &TestStorage) -> Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_reel"))
             .arg("serve")
+            .envs(storage.env())
             .env("REEL_DATA_DIR", dir)
             .env("REEL_LISTEN", "127.0.0.1:0")
             .env("REEL_WORKERS", "2")
@@ -83,9 +84,10 @@ impl Drop for Proc {
     }
 }
 
-fn cli(dir: &Path, args: &[&str]) -> Value {
+fn cli(dir: &Path, storage: &TestStorage, args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_reel"))
         .args(args)
+        .envs(storage.env())
         .env("REEL_DATA_DIR", dir)
         .env("REEL_LOG", "warn")
         .output()
@@ -122,17 +124,19 @@ fn batch(seq: u64) -> Vec<String> {
 async fn sigkill_loses_no_acked_batch() {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
-    let site = cli(dir.path(), &["site", "create", "--name", "crash"]);
+    let storage = TestStorage::new().await;
+    let site = cli(dir.path(), &storage, &["site", "create", "--name", "crash"]);
     let key = site["site_key"].as_str().unwrap().to_string();
     let token = cli(
         dir.path(),
+        &storage,
         &["token", "create", "--name", "t", "--role", "admin"],
     )["token"]
         .as_str()
         .unwrap()
         .to_string();
 
-    let mut node = Proc::start(dir.path());
+    let mut node = Proc::start(dir.path(), &storage);
     // Two sessions; one keeps sending without waiting for acks when the
     // node dies.
     let mut a = Tracker::connect(&node.ingest_url(&key, "va"), None)
@@ -169,7 +173,7 @@ async fn sigkill_loses_no_acked_batch() {
     node.child.wait().unwrap();
     drop(node);
 
-    let node = Proc::start(dir.path());
+    let node = Proc::start(dir.path(), &storage);
     let got_a = get_text(
         &node.addr,
         &token,
@@ -209,11 +213,12 @@ async fn sigkill_loses_no_acked_batch() {
 async fn sigterm_flushes_every_session_and_exits_zero() {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
-    let key = cli(dir.path(), &["site", "create", "--name", "term"])["site_key"]
+    let storage = TestStorage::new().await;
+    let key = cli(dir.path(), &storage, &["site", "create", "--name", "term"])["site_key"]
         .as_str()
         .unwrap()
         .to_string();
-    let mut node = Proc::start(dir.path());
+    let mut node = Proc::start(dir.path(), &storage);
     let mut trackers = Vec::new();
     let mut sessions = Vec::new();
     for i in 0..3 {
@@ -241,27 +246,24 @@ async fn sigterm_flushes_every_session_and_exits_zero() {
     let status = node.wait_exit(Duration::from_secs(20));
     assert!(status.success(), "exit status {status:?}");
 
-    // Every batch is in a committed segment: read the index and blobs as
-    // they are on disk, with the node stopped and the spool untouched.
-    use sqlx::Connection;
-    let url = format!("sqlite://{}", dir.path().join("index.db").display());
-    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    // Every batch is in a committed segment: read the index and blob store
+    // as they are, with the node stopped and the spool untouched.
+    let mut config = reel::config::Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    storage.apply(&mut config);
+    let index = reel::app::open_index(&config).await.unwrap().into_dyn();
+    let blob = reel::app::open_blob_store(&config).await.unwrap();
     for s in &sessions {
-        let (segments, last): (i64, Option<i64>) =
-            sqlx::query_as("SELECT COUNT(*), MAX(last_seq) FROM segments WHERE session_id = ?1")
-                .bind(s)
-                .fetch_one(&mut db)
-                .await
-                .unwrap();
-        assert!(segments >= 1);
-        assert_eq!(last, Some(4));
-        let key: String = sqlx::query_scalar("SELECT blob_key FROM segments WHERE session_id = ?1")
-            .bind(s)
-            .fetch_one(&mut db)
-            .await
-            .unwrap();
-        let blob = std::fs::read(dir.path().join("blobs").join(&key)).unwrap();
-        let text = String::from_utf8(zstd::decode_all(&blob[..]).unwrap()).unwrap();
+        let segments = index.segments(s).await.unwrap();
+        assert!(!segments.is_empty());
+        assert_eq!(segments.iter().map(|g| g.last_seq).max(), Some(4));
+        let mut text = String::new();
+        for g in &segments {
+            let data = blob.get(&g.blob_key).await.unwrap();
+            text.push_str(&String::from_utf8(zstd::decode_all(&data[..]).unwrap()).unwrap());
+        }
         assert_eq!(text, ndjson(&(0..5).flat_map(batch).collect::<Vec<_>>()));
     }
 }

@@ -1,0 +1,254 @@
+//! The outbox: every write a session makes to the index or the blob store
+//! (its row, its segments, identify, its end) goes through here. While
+//! storage answers, a write is applied at once. When it does not (Postgres
+//! or S3 down), the write is appended to the node's spool (fsynced, so it
+//! survives `kill -9`) and applied later, in order per session, by a lane
+//! worker that retries with backoff until storage is back. Ingestion and
+//! acks never wait for an outage.
+//!
+//! Ordering: writes of one session go to one lane, in the order they were
+//! queued. Once anything is queued, every later write queues too until the
+//! outbox is empty again, so a session's writes never overtake each other
+//! across an outage. (Segment commits of one session commute: each adds its
+//! own counters once.)
+//!
+//! Bounds: the queues hold only tickets and session ids; the bytes are in
+//! the spool files on disk, bounded by `spool.max_bytes` (new ingest
+//! connections are refused with 503 at that bound, see the server's
+//! ingest route).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use tokio::sync::mpsc;
+
+use crate::segment;
+use crate::traits::{
+    BlobStore, Index, NewSession, OutboxOp, Spool, SpoolTicket, StoreError, StoreResult,
+};
+
+/// Lanes applying queued writes in parallel (sessions hash onto lanes).
+pub const LANES: usize = 8;
+/// A write tried at once gives up after this long and is queued instead.
+pub const DIRECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One queued write, as a lane knows it (the write itself is on disk).
+struct Queued {
+    ticket: SpoolTicket,
+    session: String,
+    kind: &'static str,
+}
+
+/// How a write went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Storage took it.
+    Now,
+    /// It is durable in the spool and will be applied when storage answers.
+    Queued,
+}
+
+/// The node's outbox.
+pub struct Outbox {
+    /// Where segments go.
+    blob: Arc<dyn BlobStore>,
+    /// Where rows go.
+    index: Arc<dyn Index>,
+    /// Where queued writes wait.
+    spool: Arc<dyn Spool>,
+    /// One sender per lane. Unbounded: an entry is a ticket and a session id
+    /// (tens of bytes); what it names is on disk under the spool's bound.
+    lanes: Vec<mpsc::UnboundedSender<Queued>>,
+    /// Queued writes not yet applied.
+    queued: AtomicU64,
+    /// Queued writes per session.
+    per_session: DashMap<String, u64>,
+    /// Sessions whose row is queued, so that they can be continued while
+    /// the index cannot say.
+    opening: DashMap<String, NewSession>,
+}
+
+impl Outbox {
+    /// Starts the lane workers (on the current tokio runtime).
+    pub fn start(
+        blob: Arc<dyn BlobStore>,
+        index: Arc<dyn Index>,
+        spool: Arc<dyn Spool>,
+    ) -> Arc<Outbox> {
+        let mut senders = Vec::with_capacity(LANES);
+        let mut receivers = Vec::with_capacity(LANES);
+        for _ in 0..LANES {
+            let (tx, rx) = mpsc::unbounded_channel();
+            senders.push(tx);
+            receivers.push(rx);
+        }
+        let outbox = Arc::new(Outbox {
+            blob,
+            index,
+            spool,
+            lanes: senders,
+            queued: AtomicU64::new(0),
+            per_session: DashMap::new(),
+            opening: DashMap::new(),
+        });
+        metrics::gauge!("reel_outbox_queued").set(0.0);
+        for rx in receivers {
+            // The lane holds a weak handle: it ends when the node drops the outbox.
+            tokio::spawn(lane(Arc::downgrade(&outbox), rx));
+        }
+        outbox
+    }
+
+    /// Writes not yet applied.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Has `session` writes waiting?
+    pub fn has_pending(&self, session: &str) -> bool {
+        self.per_session.contains_key(session)
+    }
+
+    /// The queued row of `session`, if its row is not in the index yet.
+    pub fn opening(&self, session: &str) -> Option<NewSession> {
+        self.opening.get(session).map(|n| n.clone())
+    }
+
+    /// Applies `op` now when storage answers and nothing is queued; queues
+    /// it durably when storage is unreachable or something is queued
+    /// already. Fails when storage refuses the write for another reason
+    /// (the caller retries or reports a fault) or the spool cannot write.
+    pub async fn write(&self, op: &OutboxOp) -> StoreResult<Applied> {
+        if self.queued() == 0 {
+            match tokio::time::timeout(DIRECT_TIMEOUT, self.apply(op)).await {
+                Ok(Ok(())) => return Ok(Applied::Now),
+                Ok(Err(StoreError::Unavailable(e))) => {
+                    tracing::warn!(session_id = %op.session_id(), op = op.kind(), error = %e, "storage unreachable, write queued in the outbox");
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    tracing::warn!(session_id = %op.session_id(), op = op.kind(), "storage write timed out, queued in the outbox");
+                }
+            }
+        }
+        self.enqueue(op).await?;
+        Ok(Applied::Queued)
+    }
+
+    /// Queues `op` without trying it first (a restarted node's leftovers).
+    pub async fn enqueue(&self, op: &OutboxOp) -> StoreResult<()> {
+        let (ticket, durable) = self.spool.append_op(op);
+        durable.await?;
+        let session = op.session_id().to_owned();
+        if let OutboxOp::OpenSession(n) = &op {
+            self.opening.insert(session.clone(), n.clone());
+        }
+        *self.per_session.entry(session.clone()).or_insert(0) += 1;
+        let n = self.queued.fetch_add(1, Ordering::AcqRel) + 1;
+        metrics::gauge!("reel_outbox_queued").set(n as f64);
+        metrics::counter!("reel_outbox_queued_total", "op" => op.kind()).increment(1);
+        let lane = lane_of(&session);
+        // A lane ends only when the outbox is dropped.
+        let _ = self.lanes[lane].send(Queued {
+            ticket,
+            session,
+            kind: op.kind(),
+        });
+        Ok(())
+    }
+
+    /// Applies one write to storage (idempotent).
+    async fn apply(&self, op: &OutboxOp) -> StoreResult<()> {
+        match op {
+            OutboxOp::OpenSession(n) => self.index.open_session(n).await,
+            OutboxOp::Segment {
+                record,
+                delta,
+                blob,
+            } => {
+                // Blob first: an index row never names a missing object.
+                self.blob
+                    .put(&record.blob_key, Bytes::copy_from_slice(blob))
+                    .await?;
+                self.index.commit_segment(record, delta).await
+            }
+            OutboxOp::Identify {
+                session_id,
+                user_id,
+                traits,
+            } => self.index.identify(session_id, user_id, traits).await,
+            OutboxOp::EndSession {
+                session_id,
+                ended_at,
+            } => self.index.end_session(session_id, *ended_at).await,
+        }
+    }
+
+    /// A queued write was applied.
+    fn done(&self, q: &Queued) {
+        self.spool.release(&[q.ticket]);
+        if let dashmap::mapref::entry::Entry::Occupied(mut e) =
+            self.per_session.entry(q.session.clone())
+        {
+            *e.get_mut() -= 1;
+            if *e.get() == 0 {
+                e.remove();
+            }
+        }
+        if q.kind == "open_session" {
+            self.opening.remove(&q.session);
+        }
+        let n = self.queued.fetch_sub(1, Ordering::AcqRel) - 1;
+        metrics::gauge!("reel_outbox_queued").set(n as f64);
+        metrics::counter!("reel_outbox_applied_total", "op" => q.kind).increment(1);
+        if n == 0 {
+            tracing::info!("outbox drained: storage is taking writes again");
+        }
+    }
+}
+
+/// The lane a session's writes go to.
+fn lane_of(session: &str) -> usize {
+    // FNV-1a: stable and cheap; any spread will do.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in session.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % LANES as u64) as usize
+}
+
+/// Applies one lane's queued writes in order, each retried until storage takes it.
+async fn lane(outbox: std::sync::Weak<Outbox>, mut rx: mpsc::UnboundedReceiver<Queued>) {
+    while let Some(q) = rx.recv().await {
+        let Some(ob) = outbox.upgrade() else { return };
+        let spool = ob.spool.clone();
+        let ticket = q.ticket;
+        let op = segment::retry("outbox_read", &q.session, || {
+            let spool = spool.clone();
+            async move {
+                tokio::task::spawn_blocking(move || spool.read_op(ticket))
+                    .await
+                    .map_err(|e| StoreError::Other(e.to_string()))?
+            }
+        })
+        .await;
+        segment::retry(q.kind, &q.session, || ob.apply(&op)).await;
+        ob.done(&q);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_always_maps_to_the_same_lane() {
+        assert_eq!(lane_of("abc"), lane_of("abc"));
+        let spread: std::collections::HashSet<usize> =
+            (0..100).map(|i| lane_of(&format!("s{i}"))).collect();
+        assert_eq!(spread.len(), LANES);
+    }
+}

@@ -1,0 +1,550 @@
+//! The SQL index shared by SQLite and Postgres: one implementation of the
+//! `Index` trait, instantiated per database by [`sql_index!`]. SQL is kept
+//! portable (numbered parameters, ON CONFLICT, CASE instead of MAX(), 64-bit
+//! integers everywhere); only connecting and migrating differ per database.
+
+/// Implements the shared index methods and `Index` for `$name`, a struct
+/// with a `pool: sqlx::Pool<$db>` field. `$like` is the case-insensitive
+/// LIKE operator of the database.
+macro_rules! sql_index {
+    ($name:ident, $db:ty, $row:ty, $like:literal) => {
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use reel_actors::stats::SegmentDelta;
+use reel_actors::traits::{
+    Index, NewSession, SegmentRecord, SessionRecord, SiteRecord, StoreError, StoreResult,
+    TokenRecord,
+};
+use reel_protocol::api::{
+    SessionFilter, SessionInfo, SessionPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
+};
+use sqlx::{QueryBuilder, Row};
+
+use super::{like_escape, new_site_key, new_token, token_hash};
+
+fn db_err(e: sqlx::Error) -> StoreError {
+    if super::is_unavailable(&e) {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::Other(e.to_string())
+    }
+}
+
+const SESSION_COLUMNS: &str = "s.id, s.site_id, s.visitor_id, s.user_id, s.user_traits, s.started_at, \
+    s.last_activity_at, s.ended_at, s.active_ms, s.page_loads, s.first_url, s.referrer, s.clicks, \
+    s.keypresses, s.console_errors, s.events, s.raw_bytes, s.stored_bytes, s.segments, s.browser, s.os, \
+    s.device, s.screen_w, s.screen_h, s.lang, s.tz";
+
+fn session_from_row(r: &$row) -> Result<SessionInfo, sqlx::Error> {
+    let started_at: i64 = r.try_get("started_at")?;
+    let last: i64 = r.try_get("last_activity_at")?;
+    let ended_at: Option<i64> = r.try_get("ended_at")?;
+    let traits: String = r.try_get("user_traits")?;
+    Ok(SessionInfo {
+        id: r.try_get("id")?,
+        site_id: r.try_get("site_id")?,
+        visitor_id: r.try_get("visitor_id")?,
+        user_id: r.try_get("user_id")?,
+        user_traits: serde_json::from_str(&traits).unwrap_or_default(),
+        started_at,
+        last_activity_at: last,
+        ended_at,
+        duration_ms: ended_at.unwrap_or(last).max(last) - started_at,
+        active_ms: r.try_get("active_ms")?,
+        page_loads: r.try_get("page_loads")?,
+        first_url: r.try_get("first_url")?,
+        urls: Vec::new(),
+        referrer: r.try_get("referrer")?,
+        clicks: r.try_get("clicks")?,
+        keypresses: r.try_get("keypresses")?,
+        console_errors: r.try_get("console_errors")?,
+        events: r.try_get("events")?,
+        raw_bytes: r.try_get("raw_bytes")?,
+        stored_bytes: r.try_get("stored_bytes")?,
+        segments: r.try_get("segments")?,
+        tabs: Vec::new(),
+        browser: r.try_get("browser")?,
+        os: r.try_get("os")?,
+        device: r.try_get("device")?,
+        screen_w: r.try_get("screen_w")?,
+        screen_h: r.try_get("screen_h")?,
+        lang: r.try_get("lang")?,
+        tz: r.try_get("tz")?,
+        live: ended_at.is_none(),
+        writing: false,
+    })
+}
+
+fn segment_from_row(r: &$row) -> Result<SegmentRecord, sqlx::Error> {
+    Ok(SegmentRecord {
+        session_id: r.try_get("session_id")?,
+        tab_id: r.try_get("tab_id")?,
+        first_seq: r.try_get::<i64, _>("first_seq")? as u64,
+        last_seq: r.try_get::<i64, _>("last_seq")? as u64,
+        first_ts: r.try_get("first_ts")?,
+        last_ts: r.try_get("last_ts")?,
+        event_count: r.try_get::<i64, _>("event_count")? as u64,
+        raw_bytes: r.try_get::<i64, _>("raw_bytes")? as u64,
+        stored_bytes: r.try_get::<i64, _>("stored_bytes")? as u64,
+        blob_key: r.try_get("blob_key")?,
+        received_at: r.try_get("received_at")?,
+    })
+}
+
+fn site_from_row(r: &$row) -> Result<SiteRecord, sqlx::Error> {
+    let origins: String = r.try_get("allowed_origins")?;
+    let settings: String = r.try_get("settings")?;
+    Ok(SiteRecord {
+        id: r.try_get("id")?,
+        org_id: r.try_get("org_id")?,
+        name: r.try_get("name")?,
+        key: r.try_get("site_key")?,
+        allowed_origins: serde_json::from_str(&origins).unwrap_or_default(),
+        settings: serde_json::from_str(&settings).unwrap_or_default(),
+    })
+}
+
+/// Cursor of the session list: the last row's `started_at` and id.
+fn encode_cursor(started_at: i64, id: &str) -> String {
+    format!("{started_at}_{id}")
+}
+
+fn decode_cursor(c: &str) -> Option<(i64, String)> {
+    let (ts, id) = c.split_once('_')?;
+    Some((ts.parse().ok()?, id.to_owned()))
+}
+
+impl $name {
+    async fn org_id(&self, name: &str) -> anyhow::Result<i64> {
+        sqlx::query("INSERT INTO organizations (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(reel_actors::now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(
+            sqlx::query_scalar("SELECT id FROM organizations WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Creates a site in `org` (created on first use); returns its id and key.
+    pub async fn create_site(
+        &self,
+        org: &str,
+        name: &str,
+        origins: &[String],
+    ) -> anyhow::Result<(i64, String)> {
+        let org_id = self.org_id(org).await?;
+        let key = new_site_key();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sites (org_id, name, site_key, allowed_origins, settings, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(org_id)
+        .bind(name)
+        .bind(&key)
+        .bind(serde_json::to_string(origins)?)
+        .bind(serde_json::to_string(&reel_protocol::Settings::default())?)
+        .bind(reel_actors::now_ms())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((id, key))
+    }
+
+    /// The site named `name` in `org`, created (any origin) when missing;
+    /// returns its id and key.
+    pub async fn ensure_site(&self, org: &str, name: &str) -> anyhow::Result<(i64, String)> {
+        let org_id = self.org_id(org).await?;
+        let found: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, site_key FROM sites WHERE org_id = $1 AND name = $2 ORDER BY id LIMIT 1",
+        )
+        .bind(org_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        match found {
+            Some(site) => Ok(site),
+            None => self.create_site(org, name, &[]).await,
+        }
+    }
+
+    /// Creates an API token in `org`; returns the token (stored only hashed).
+    pub async fn create_token(&self, org: &str, name: &str, role: &str) -> anyhow::Result<String> {
+        let org_id = self.org_id(org).await?;
+        let token = new_token();
+        sqlx::query("INSERT INTO api_tokens (org_id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(org_id)
+            .bind(name)
+            .bind(role)
+            .bind(token_hash(&token))
+            .bind(reel_actors::now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(token)
+    }
+
+    pub fn pool(&self) -> &sqlx::Pool<$db> {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Index for $name {
+    async fn check(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    async fn site_by_key(&self, key: &str) -> StoreResult<Option<SiteRecord>> {
+        let row = sqlx::query("SELECT * FROM sites WHERE site_key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| site_from_row(&r)).transpose().map_err(db_err)
+    }
+
+    async fn site_by_id(&self, org_id: i64, site_id: i64) -> StoreResult<Option<SiteRecord>> {
+        let row = sqlx::query("SELECT * FROM sites WHERE id = $1 AND org_id = $2")
+            .bind(site_id)
+            .bind(org_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| site_from_row(&r)).transpose().map_err(db_err)
+    }
+
+    async fn sites(&self, org_id: i64) -> StoreResult<Vec<SiteRecord>> {
+        let rows = sqlx::query("SELECT * FROM sites WHERE org_id = $1 ORDER BY id")
+            .bind(org_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(site_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(db_err)
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
+        let row = sqlx::query("SELECT id, org_id, name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| -> Result<TokenRecord, sqlx::Error> {
+            Ok(TokenRecord {
+                id: r.try_get("id")?,
+                org_id: r.try_get("org_id")?,
+                name: r.try_get("name")?,
+                role: r.try_get("role")?,
+            })
+        })
+        .transpose()
+        .map_err(db_err)
+    }
+
+    async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
+        let row = sqlx::query(
+            "SELECT id, site_id, visitor_id, started_at, last_activity_at, ended_at, raw_bytes FROM sessions WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| -> Result<SessionRecord, sqlx::Error> {
+            Ok(SessionRecord {
+                id: r.try_get("id")?,
+                site_id: r.try_get("site_id")?,
+                visitor_id: r.try_get("visitor_id")?,
+                started_at: r.try_get("started_at")?,
+                last_activity_at: r.try_get("last_activity_at")?,
+                ended_at: r.try_get("ended_at")?,
+                raw_bytes: r.try_get("raw_bytes")?,
+            })
+        })
+        .transpose()
+        .map_err(db_err)
+    }
+
+    async fn open_session(&self, s: &NewSession) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, site_id, visitor_id, started_at, last_activity_at, first_url, referrer, \
+             user_agent, browser, os, device, screen_w, screen_h, lang, tz) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&s.id)
+        .bind(s.site_id)
+        .bind(&s.visitor_id)
+        .bind(s.started_at)
+        .bind(&s.first_url)
+        .bind(&s.referrer)
+        .bind(&s.user_agent)
+        .bind(&s.browser)
+        .bind(&s.os)
+        .bind(&s.device)
+        .bind(s.screen_w)
+        .bind(s.screen_h)
+        .bind(&s.lang)
+        .bind(&s.tz)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+    }
+
+    async fn tab_next_seq(&self, session_id: &str, tab_id: &str) -> StoreResult<u64> {
+        let max: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(last_seq) FROM segments WHERE session_id = $1 AND tab_id = $2",
+        )
+        .bind(session_id)
+        .bind(tab_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(max.map_or(0, |m| m as u64 + 1))
+    }
+
+    async fn commit_segment(&self, seg: &SegmentRecord, d: &SegmentDelta) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let inserted = sqlx::query(
+            "INSERT INTO segments (session_id, tab_id, first_seq, last_seq, first_ts, last_ts, event_count, \
+             raw_bytes, stored_bytes, blob_key, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (session_id, tab_id, first_seq) DO NOTHING",
+        )
+        .bind(&seg.session_id)
+        .bind(&seg.tab_id)
+        .bind(seg.first_seq as i64)
+        .bind(seg.last_seq as i64)
+        .bind(seg.first_ts)
+        .bind(seg.last_ts)
+        .bind(seg.event_count as i64)
+        .bind(seg.raw_bytes as i64)
+        .bind(seg.stored_bytes as i64)
+        .bind(&seg.blob_key)
+        .bind(seg.received_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        if inserted == 1 {
+            sqlx::query(
+                "UPDATE sessions SET events = events + $1, raw_bytes = raw_bytes + $2, stored_bytes = stored_bytes + $3, \
+                 page_loads = page_loads + $4, clicks = clicks + $5, keypresses = keypresses + $6, \
+                 console_errors = console_errors + $7, active_ms = active_ms + $8, segments = segments + 1, \
+                 last_activity_at = CASE WHEN $9 > last_activity_at THEN $9 ELSE last_activity_at END \
+                 WHERE id = $10",
+            )
+            .bind(d.events as i64)
+            .bind(d.raw_bytes as i64)
+            .bind(d.stored_bytes as i64)
+            .bind(d.page_loads as i64)
+            .bind(d.clicks as i64)
+            .bind(d.keypresses as i64)
+            .bind(d.console_errors as i64)
+            .bind(d.active_ms)
+            .bind(d.last_activity_at)
+            .bind(&seg.session_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            for (url, seen_at) in &d.urls {
+                sqlx::query(
+                    "INSERT INTO session_pages (session_id, url, first_seen_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (session_id, url) DO UPDATE SET first_seen_at = CASE \
+                     WHEN excluded.first_seen_at < session_pages.first_seen_at \
+                     THEN excluded.first_seen_at ELSE session_pages.first_seen_at END",
+                )
+                .bind(&seg.session_id)
+                .bind(url)
+                .bind(seen_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            }
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn identify(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        traits: &BTreeMap<String, String>,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET user_id = $1, user_traits = $2 WHERE id = $3")
+            .bind(user_id)
+            .bind(serde_json::to_string(traits).unwrap_or_else(|_| "{}".into()))
+            .bind(session_id)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    async fn end_session(&self, session_id: &str, ended_at: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE sessions SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+            .bind(ended_at)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    async fn end_stale_sessions(
+        &self,
+        inactive_before: i64,
+        started_before: i64,
+        keep: &[String],
+    ) -> StoreResult<u64> {
+        let mut q: QueryBuilder<$db> = QueryBuilder::new(
+            "UPDATE sessions SET ended_at = last_activity_at WHERE ended_at IS NULL AND (last_activity_at < ",
+        );
+        q.push_bind(inactive_before)
+            .push(" OR started_at < ")
+            .push_bind(started_before)
+            .push(")");
+        if !keep.is_empty() {
+            q.push(" AND id NOT IN (");
+            let mut sep = q.separated(", ");
+            for id in keep {
+                sep.push_bind(id);
+            }
+            q.push(")");
+        }
+        q.build()
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db_err)
+    }
+
+    async fn session_info(
+        &self,
+        org_id: i64,
+        session_id: &str,
+    ) -> StoreResult<Option<SessionInfo>> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN sites ON sites.id = s.site_id \
+             WHERE s.id = $1 AND sites.org_id = $2"
+        ))
+        .bind(session_id)
+        .bind(org_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut info = session_from_row(&row).map_err(db_err)?;
+        info.urls = sqlx::query_scalar(
+            "SELECT url FROM session_pages WHERE session_id = $1 ORDER BY first_seen_at, url",
+        )
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        info.tabs = sqlx::query_scalar(
+            "SELECT tab_id FROM segments WHERE session_id = $1 GROUP BY tab_id ORDER BY MIN(received_at), tab_id",
+        )
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(Some(info))
+    }
+
+    async fn segments(&self, session_id: &str) -> StoreResult<Vec<SegmentRecord>> {
+        let rows =
+            sqlx::query("SELECT * FROM segments WHERE session_id = $1 ORDER BY tab_id, first_seq")
+                .bind(session_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+        rows.iter()
+            .map(segment_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(db_err)
+    }
+
+    async fn list_sessions(
+        &self,
+        org_id: i64,
+        site_id: i64,
+        f: &SessionFilter,
+    ) -> StoreResult<SessionPage> {
+        let limit = f.limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE) as i64;
+        let mut q: QueryBuilder<$db> = QueryBuilder::new(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN sites ON sites.id = s.site_id WHERE s.site_id = "
+        ));
+        q.push_bind(site_id)
+            .push(" AND sites.org_id = ")
+            .push_bind(org_id);
+        if let Some(from) = f.from {
+            q.push(" AND s.started_at >= ").push_bind(from);
+        }
+        if let Some(to) = f.to {
+            q.push(" AND s.started_at < ").push_bind(to);
+        }
+        if let Some(min) = f.min_duration_ms {
+            q.push(" AND (COALESCE(s.ended_at, s.last_activity_at) - s.started_at) >= ")
+                .push_bind(min);
+        }
+        if let Some(user) = &f.user_id {
+            q.push(" AND s.user_id = ").push_bind(user.clone());
+        }
+        if let Some(has) = f.has_errors {
+            q.push(if has {
+                " AND s.console_errors > 0"
+            } else {
+                " AND s.console_errors = 0"
+            });
+        }
+        if let Some(url) = &f.url {
+            q.push(concat!(" AND (s.first_url ", $like, " "))
+                .push_bind(format!("%{}%", like_escape(url)))
+                .push(concat!(" ESCAPE '\\' OR EXISTS (SELECT 1 FROM session_pages p WHERE p.session_id = s.id AND p.url ", $like, " "))
+                .push_bind(format!("%{}%", like_escape(url)))
+                .push(" ESCAPE '\\'))");
+        }
+        if let Some(c) = &f.cursor {
+            let (ts, id) =
+                decode_cursor(c).ok_or_else(|| StoreError::Other("bad cursor".into()))?;
+            q.push(" AND (s.started_at < ")
+                .push_bind(ts)
+                .push(" OR (s.started_at = ")
+                .push_bind(ts)
+                .push(" AND s.id < ")
+                .push_bind(id)
+                .push("))");
+        }
+        q.push(" ORDER BY s.started_at DESC, s.id DESC LIMIT ")
+            .push_bind(limit + 1);
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        let mut sessions: Vec<SessionInfo> = rows
+            .iter()
+            .map(session_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(db_err)?;
+        let next_cursor = if sessions.len() as i64 > limit {
+            sessions.truncate(limit as usize);
+            sessions.last().map(|s| encode_cursor(s.started_at, &s.id))
+        } else {
+            None
+        };
+        Ok(SessionPage {
+            sessions,
+            next_cursor,
+        })
+    }
+}
+    };
+}
+
+pub(crate) use sql_index;
