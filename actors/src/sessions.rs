@@ -205,7 +205,8 @@ impl Sessions {
             site.id,
             new.visitor_id.clone(),
             now,
-            now,
+            // Active from now: the row's write may have waited on the index.
+            crate::now_ms(),
             0,
         );
         let addr = actor.start();

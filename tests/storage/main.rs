@@ -1,0 +1,10 @@
+//! Storage under failure, on real services: a Postgres server and an S3
+//! path of the test's own, stopped and cut while trackers record; the
+//! spool's bound; and a schema migration applied while a node ingests.
+
+#[path = "../node/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+mod downtime;
+mod migration;
+mod services;
