@@ -20,11 +20,11 @@ const PAGE_BATCHES: u64 = 40;
 /// Pace of each tracker.
 const BATCH_EVERY: Duration = Duration::from_millis(25);
 /// PROTOCOL.md §1: batch received -> ack, at most.
-const ACK_DEADLINE: Duration = Duration::from_secs(5);
+pub const ACK_DEADLINE: Duration = Duration::from_secs(5);
 /// Longest the test waits for the node to catch up after the outages.
 const CATCH_UP: Duration = Duration::from_secs(120);
 
-fn batch(visitor: &str, seq: u64) -> Vec<String> {
+pub fn batch(visitor: &str, seq: u64) -> Vec<String> {
     let ts = T0 + seq as i64 * 100;
     vec![
         ev::click(ts, seq as u32),
@@ -32,17 +32,17 @@ fn batch(visitor: &str, seq: u64) -> Vec<String> {
     ]
 }
 
-struct Recorded {
-    visitor: String,
-    session: String,
-    batches: u64,
+pub struct Recorded {
+    pub visitor: String,
+    pub session: String,
+    pub batches: u64,
     /// (phase, batch sent -> ack).
-    acks: Vec<(&'static str, Duration)>,
+    pub acks: Vec<(&'static str, Duration)>,
 }
 
 /// One visitor's tab: identifies, sends batches at a steady pace with a
 /// page load every [`PAGE_BATCHES`], until `stop`; then `end`.
-async fn visitor(
+pub async fn visitor(
     url: String,
     visitor: String,
     phase: watch::Receiver<&'static str>,
@@ -89,13 +89,13 @@ async fn visitor(
     }
 }
 
-async fn readyz(http: &reqwest::Client, base: &str) -> (u16, Value) {
+pub async fn readyz(http: &reqwest::Client, base: &str) -> (u16, Value) {
     let r = http.get(format!("{base}/readyz")).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
 /// Polls `/readyz` (bounded) until `cond` holds.
-async fn wait_ready(http: &reqwest::Client, base: &str, what: &str, cond: impl Fn(u16, &Value) -> bool) -> Value {
+pub async fn wait_ready(http: &reqwest::Client, base: &str, what: &str, cond: impl Fn(u16, &Value) -> bool) -> Value {
     let deadline = Instant::now() + CATCH_UP;
     loop {
         let (status, v) = readyz(http, base).await;
@@ -287,5 +287,92 @@ async fn postgres_then_s3_outage_loses_no_acked_batch() {
     }
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/downtime-report.json");
     let _ = std::fs::write(out, serde_json::to_string_pretty(&report).unwrap());
+    node.shutdown().await;
+}
+
+/// The spool's bound, crossed: with S3 cut off, segments wait in the
+/// spool; past `warn_ratio` the node says so and still takes connections;
+/// at the bound new connections get 503 `unavailable` with `Retry-After`
+/// while the open one keeps recording; once S3 is back and the spool has
+/// drained, connections are taken again and nothing is lost.
+#[actix_web::test]
+async fn a_full_spool_refuses_new_connections_until_storage_drains_it() {
+    init_logs();
+    let storage = TestStorage::postgres_s3().await;
+    let proxy = Proxy::start(s3_target()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    storage.apply(&mut config);
+    config.s3.endpoint = Some(format!("http://{}", proxy.addr));
+    config.spool.file_bytes = 64 * 1024;
+    config.spool.max_bytes = 512 * 1024;
+    config.spool.warn_ratio = 0.5;
+    config.segments.max_bytes = 16 * 1024;
+    // One tracker fills the spool as fast as acks come.
+    config.limits.session_messages_per_sec = 100_000;
+    config.limits.session_messages_burst = 100_000;
+    let (_, key, token) = bootstrap(&config, &[]).await;
+    let mut node = Node::start(config).await.unwrap();
+    actix_web::rt::spawn(node.take_server().unwrap());
+    let (addr, base) = (node.addr, format!("http://{}", node.addr));
+    let url = |v: &str| format!("ws://{addr}/v1/ingest?site={key}&visitor={v}");
+    let http = reqwest::Client::new();
+
+    proxy.cut();
+    let mut t = Tracker::connect(&url("filler"), None).await.unwrap();
+    let session = t.hello("filler", None, "tab", None).await["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut seq = 0u64;
+    let mut warned = false;
+    loop {
+        t.batch_acked(seq, &batch("filler", seq)).await;
+        seq += 1;
+        let (_, ready) = readyz(&http, &base).await;
+        match ready["spool"]["state"].as_str().unwrap() {
+            "ok" => {}
+            "warning" if !warned => {
+                warned = true;
+                // Warned, not refusing yet.
+                let mut other = Tracker::connect(&url("early"), None).await.unwrap();
+                other.hello("early", None, "tab", None).await;
+                other.close().await;
+            }
+            "warning" => {}
+            "full" => break,
+            other => panic!("spool state {other}"),
+        }
+        assert!(seq < 10_000, "the spool never filled: {ready}");
+    }
+    assert!(warned, "no warning before the spool was full");
+    let (status, ready) = readyz(&http, &base).await;
+    assert_eq!(status, 503, "{ready}");
+    let refused = Tracker::connect(&url("late"), None).await.err().unwrap();
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.body["error"], "unavailable");
+    assert_eq!(refused.retry_after.as_deref(), Some("30"));
+    // The open connection keeps recording.
+    for _ in 0..5 {
+        t.batch_acked(seq, &batch("filler", seq)).await;
+        seq += 1;
+    }
+
+    proxy.restore();
+    t.end(seq - 1).await;
+    wait_ready(&http, &base, "the spool to drain", |s, v| {
+        s == 200 && v["outbox"]["queued"] == 0 && v["spool"]["state"] == "ok"
+    })
+    .await;
+    let mut again = Tracker::connect(&url("late"), None).await.unwrap();
+    again.hello("late", None, "tab", None).await;
+    let res = http
+        .get(format!("{base}/api/v1/sessions/{session}/events?tab=tab"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let want: Vec<String> = (0..seq).flat_map(|s| batch("filler", s)).collect();
+    assert!(res.text().await.unwrap() == ndjson(&want), "every acked batch is stored");
     node.shutdown().await;
 }
