@@ -29,9 +29,7 @@ const SHUTDOWN_MARGIN: Duration = Duration::from_millis(1500);
 /// Opens the configured index (and migrates it when asked).
 pub async fn open_index(config: &Config) -> anyhow::Result<SqlIndex> {
     let url = config.database_url();
-    SqlIndex::connect(&url)
-        .await
-        .context("opening the index")
+    SqlIndex::connect(&url).await.context("opening the index")
 }
 
 /// Opens the configured blob store: S3 when a bucket is set, else the
@@ -278,7 +276,10 @@ async fn watch_spool(state: web::Data<AppState>) {
                 );
             }
         } else if last_warned.take().is_some() {
-            tracing::info!(spool_bytes = bytes as u64, "spool back below its warning level");
+            tracing::info!(
+                spool_bytes = bytes as u64,
+                "spool back below its warning level"
+            );
         }
     }
 }

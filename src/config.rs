@@ -295,7 +295,9 @@ pub const ENV_VARS: &[(&str, Setter)] = &[
         Ok(())
     }),
     ("REEL_SPOOL_MAX_BYTES", |c, v| {
-        c.spool.max_bytes = v.parse().context("REEL_SPOOL_MAX_BYTES must be a number of bytes")?;
+        c.spool.max_bytes = v
+            .parse()
+            .context("REEL_SPOOL_MAX_BYTES must be a number of bytes")?;
         Ok(())
     }),
     ("REEL_MIGRATE_ON_START", |c, v| {
@@ -367,7 +369,9 @@ impl Config {
         if self.s3.part_size < 5 * 1024 * 1024 {
             bail!("s3.part_size must be at least 5 MiB (S3's minimum part)");
         }
-        if self.spool.max_bytes < self.spool.file_bytes || !(0.0..=1.0).contains(&self.spool.warn_ratio) {
+        if self.spool.max_bytes < self.spool.file_bytes
+            || !(0.0..=1.0).contains(&self.spool.warn_ratio)
+        {
             bail!("spool.max_bytes must be at least spool.file_bytes, and spool.warn_ratio within 0..=1");
         }
         if self.redis_url.is_some() {

@@ -352,10 +352,13 @@ impl Writer {
             File::open(&self.dir)?.sync_all()?;
             self.current = Some((id, file, 0));
             self.starts.insert(ticket, id);
-            self.files.insert(id, FileState {
-                pending: 0,
-                size: 0,
-            });
+            self.files.insert(
+                id,
+                FileState {
+                    pending: 0,
+                    size: 0,
+                },
+            );
             metrics::gauge!("reel_spool_files").set(self.files.len() as f64);
         }
         // unwrap: `current` was set just above when it was empty.
@@ -403,11 +406,7 @@ impl Writer {
             return;
         }
         if let Some(state) = self.files.remove(&id) {
-            let total = self
-                .shared
-                .bytes
-                .fetch_sub(state.size, Ordering::Relaxed)
-                - state.size;
+            let total = self.shared.bytes.fetch_sub(state.size, Ordering::Relaxed) - state.size;
             metrics::gauge!("reel_spool_bytes").set(total as f64);
         }
         self.starts.retain(|_, f| *f != id);

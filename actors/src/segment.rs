@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-
 use crate::outbox::{Applied, Outbox};
 use crate::stats::{InputSpan, SegmentDelta};
 use crate::traits::{OutboxOp, SegmentRecord, Spool, SpoolBatch, SpoolTicket, StoreError};

@@ -10,8 +10,8 @@ use rand::Rng;
 use reel_protocol::{ErrorCode, Hello, Limits};
 use tokio::sync::{mpsc, OnceCell};
 
-use crate::session::{Attach, AttachError, Control, FlushAll, Refusal, SessionActor};
 use crate::outbox::Outbox;
+use crate::session::{Attach, AttachError, Control, FlushAll, Refusal, SessionActor};
 use crate::traits::{Bus, Index, NewSession, OutboxOp, SiteRecord, Spool, StoreError};
 
 /// Session behaviour a node is configured with.

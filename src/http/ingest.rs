@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use dashmap::DashMap;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use reel_actors::session::{
     Batch, Control, Detach, EndTab, Identify, Refusal, SessionActor, CONTROL_CAPACITY,
 };
 use reel_actors::sessions::ClientInfo;
 use reel_actors::stats::BatchStats;
-use dashmap::DashMap;
 use reel_actors::traits::{Index, SiteRecord, StoreResult};
 use reel_protocol::messages::{ClientMessage, EventsBatch, Hello};
 use reel_protocol::{decode_message, frame_json, ErrorCode, Frame, ServerMessage};

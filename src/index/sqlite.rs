@@ -50,7 +50,6 @@ impl SqliteIndex {
         migrator.run(&self.pool).await?;
         Ok(())
     }
-
 }
 
 super::sql::sql_index!(SqliteIndex, Sqlite, SqliteRow, "LIKE");

@@ -174,7 +174,8 @@ pub struct TestNode {
     pub token: String,
     pub dir: TempDir,
     pub http: reqwest::Client,
-    /// Dropped after the node (fields drop in order).
+    /// Dropped after the node (fields drop in order): held for its `Drop`.
+    #[allow(dead_code)]
     pub storage: TestStorage,
 }
 

@@ -52,8 +52,10 @@ pub async fn visitor(
     let mut t = Tracker::connect(&url, None).await.unwrap();
     let w = t.hello(&visitor, None, "tab", None).await;
     let session = w["session"].as_str().unwrap().to_string();
-    t.send_json(&json!({"t": "identify", "user_id": format!("user-{visitor}"), "traits": {"plan": "pro"}}))
-        .await;
+    t.send_json(
+        &json!({"t": "identify", "user_id": format!("user-{visitor}"), "traits": {"plan": "pro"}}),
+    )
+    .await;
     let mut acks = Vec::new();
     let mut seq = 0u64;
     let mut every = tokio::time::interval(BATCH_EVERY);
@@ -65,10 +67,12 @@ pub async fn visitor(
         if *stop.borrow() || seq == max_batches {
             break;
         }
-        if seq > 0 && seq % PAGE_BATCHES == 0 {
+        if seq > 0 && seq.is_multiple_of(PAGE_BATCHES) {
             t.close().await;
             t = Tracker::connect(&url, None).await.unwrap();
-            let w = t.hello(&visitor, Some(&session), "tab", Some(seq - 1)).await;
+            let w = t
+                .hello(&visitor, Some(&session), "tab", Some(seq - 1))
+                .await;
             assert_eq!(w["session"], session.as_str(), "{visitor} continued: {w}");
             assert_eq!(w["next_seq"], seq, "{visitor}: {w}");
         }
@@ -95,14 +99,22 @@ pub async fn readyz(http: &reqwest::Client, base: &str) -> (u16, Value) {
 }
 
 /// Polls `/readyz` (bounded) until `cond` holds.
-pub async fn wait_ready(http: &reqwest::Client, base: &str, what: &str, cond: impl Fn(u16, &Value) -> bool) -> Value {
+pub async fn wait_ready(
+    http: &reqwest::Client,
+    base: &str,
+    what: &str,
+    cond: impl Fn(u16, &Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + CATCH_UP;
     loop {
         let (status, v) = readyz(http, base).await;
         if cond(status, &v) {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {status} {v}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {status} {v}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -176,7 +188,10 @@ async fn postgres_then_s3_outage_loses_no_acked_batch() {
     )));
     tokio::time::sleep(Duration::from_millis(6000)).await;
     assert!(
-        readyz(&http, &base).await.1["outbox"]["queued"].as_u64().unwrap() > 0,
+        readyz(&http, &base).await.1["outbox"]["queued"]
+            .as_u64()
+            .unwrap()
+            > 0,
         "writes queued while Postgres is down"
     );
 
@@ -195,7 +210,10 @@ async fn postgres_then_s3_outage_loses_no_acked_batch() {
     }
     tokio::time::sleep(Duration::from_millis(5000)).await;
     assert!(
-        readyz(&http, &base).await.1["outbox"]["queued"].as_u64().unwrap() > 0,
+        readyz(&http, &base).await.1["outbox"]["queued"]
+            .as_u64()
+            .unwrap()
+            > 0,
         "segments queued while S3 is down"
     );
     proxy.restore();
@@ -217,7 +235,12 @@ async fn postgres_then_s3_outage_loses_no_acked_batch() {
         let http = http.clone();
         let (base, token) = (base.clone(), token.clone());
         async move {
-            let r = http.get(format!("{base}{path}")).bearer_auth(&token).send().await.unwrap();
+            let r = http
+                .get(format!("{base}{path}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 200, "{path}");
             r
         }
@@ -225,7 +248,11 @@ async fn postgres_then_s3_outage_loses_no_acked_batch() {
     for r in &recorded {
         let deadline = Instant::now() + CATCH_UP;
         let info: Value = loop {
-            let v: Value = api(format!("/api/v1/sessions/{}", r.session)).await.json().await.unwrap();
+            let v: Value = api(format!("/api/v1/sessions/{}", r.session))
+                .await
+                .json()
+                .await
+                .unwrap();
             if !v["ended_at"].is_null() && v["writing"] == false {
                 break v;
             }
@@ -283,7 +310,10 @@ async fn postgres_then_s3_outage_loses_no_acked_batch() {
         assert!(max < ACK_DEADLINE, "an ack took {max:?} while {p}");
     }
     for p in ["normal", "postgres_down", "s3_down"] {
-        assert!(by_phase.get(p).is_some_and(|v| v.len() > 50), "too few acks while {p}");
+        assert!(
+            by_phase.get(p).is_some_and(|v| v.len() > 50),
+            "too few acks while {p}"
+        );
     }
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/downtime-report.json");
     let _ = std::fs::write(out, serde_json::to_string_pretty(&report).unwrap());
@@ -373,6 +403,9 @@ async fn a_full_spool_refuses_new_connections_until_storage_drains_it() {
         .await
         .unwrap();
     let want: Vec<String> = (0..seq).flat_map(|s| batch("filler", s)).collect();
-    assert!(res.text().await.unwrap() == ndjson(&want), "every acked batch is stored");
+    assert!(
+        res.text().await.unwrap() == ndjson(&want),
+        "every acked batch is stored"
+    );
     node.shutdown().await;
 }

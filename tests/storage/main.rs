@@ -2,9 +2,9 @@
 //! path of the test's own, stopped and cut while trackers record; the
 //! spool's bound; and a schema migration applied while a node ingests.
 
+mod downtime;
 #[path = "../node/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
-mod downtime;
 mod migration;
 mod services;

@@ -132,23 +132,41 @@ async fn reel_migrate_runs_while_a_node_on_the_previous_schema_ingests() {
         during.len(),
         max.as_secs_f64() * 1e3
     );
-    assert!(!during.is_empty(), "batches were acked during the migration");
-    assert!(max < ACK_DEADLINE, "an ack took {max:?} during the migration");
+    assert!(
+        !during.is_empty(),
+        "batches were acked during the migration"
+    );
+    assert!(
+        max < ACK_DEADLINE,
+        "an ack took {max:?} during the migration"
+    );
     // Every batch is stored, and the URL search the new indexes serve works.
-    wait_ready(&http, &base, "storage", |s, v| s == 200 && v["outbox"]["queued"] == 0).await;
+    wait_ready(&http, &base, "storage", |s, v| {
+        s == 200 && v["outbox"]["queued"] == 0
+    })
+    .await;
     assert_eq!(readyz(&http, &base).await.0, 200);
     for r in &recorded {
         let res = http
-            .get(format!("{base}/api/v1/sessions/{}/events?tab=tab", r.session))
+            .get(format!(
+                "{base}/api/v1/sessions/{}/events?tab=tab",
+                r.session
+            ))
             .bearer_auth(&token)
             .send()
             .await
             .unwrap();
         let want: Vec<String> = (0..r.batches).flat_map(|s| batch(&r.visitor, s)).collect();
-        assert!(res.text().await.unwrap() == ndjson(&want), "{} complete", r.visitor);
+        assert!(
+            res.text().await.unwrap() == ndjson(&want),
+            "{} complete",
+            r.visitor
+        );
     }
     let page: serde_json::Value = http
-        .get(format!("{base}/api/v1/sites/{site_id}/sessions?url=products/1234&limit=500"))
+        .get(format!(
+            "{base}/api/v1/sites/{site_id}/sessions?url=products/1234&limit=500"
+        ))
         .bearer_auth(&token)
         .send()
         .await

@@ -48,7 +48,9 @@ fn pg_bin() -> PathBuf {
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(0)
     });
-    found.pop().expect("no initdb under /usr/lib/postgresql/*/bin")
+    found
+        .pop()
+        .expect("no initdb under /usr/lib/postgresql/*/bin")
 }
 
 fn is_root() -> bool {
@@ -118,7 +120,10 @@ impl OwnPostgres {
             self.dir.path().display()
         );
         let log = self.dir.path().join("postgres.log").display().to_string();
-        self.run("pg_ctl", &["-D", &data, "-o", &opts, "-l", &log, "-w", "start"]);
+        self.run(
+            "pg_ctl",
+            &["-D", &data, "-o", &opts, "-l", &log, "-w", "start"],
+        );
     }
 
     /// Stops the server (fast shutdown: connections are cut).
