@@ -2,6 +2,7 @@
 //! path of the test's own, stopped and cut while trackers record; the
 //! spool's bound; and a schema migration applied while a node ingests.
 
+mod adapters;
 mod downtime;
 #[path = "../node/helpers.rs"]
 #[allow(dead_code)]

@@ -1,0 +1,182 @@
+//! The storage adapters' contract, written once and run on both backends:
+//! SQLite + the local blob directory, and Postgres + S3. The outbox relies
+//! on every write here being idempotent.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use reel::app::{open_blob_store, open_index};
+use reel::config::Config;
+use reel_actors::stats::SegmentDelta;
+use reel_actors::traits::{BlobStore, Index, NewSession, SegmentRecord, StoreError};
+use reel_protocol::api::SessionFilter;
+
+use crate::helpers::*;
+
+struct Backend {
+    index: Arc<dyn Index>,
+    blob: Arc<dyn BlobStore>,
+    site_id: i64,
+    org_id: i64,
+    _storage: TestStorage,
+    _dir: tempfile::TempDir,
+}
+
+async fn backend(storage: TestStorage) -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    storage.apply(&mut config);
+    let sql = open_index(&config).await.unwrap();
+    sql.migrate().await.unwrap();
+    let (site_id, key) = sql.create_site("acme", "shop", &[]).await.unwrap();
+    let index = sql.into_dyn();
+    let org_id = index.site_by_key(&key).await.unwrap().unwrap().org_id;
+    Backend {
+        index,
+        blob: open_blob_store(&config).await.unwrap(),
+        site_id,
+        org_id,
+        _storage: storage,
+        _dir: dir,
+    }
+}
+
+fn new_session(id: &str, site_id: i64, started_at: i64, url: &str) -> NewSession {
+    NewSession {
+        id: id.into(),
+        site_id,
+        visitor_id: format!("v-{id}"),
+        started_at,
+        first_url: url.into(),
+        ..NewSession::default()
+    }
+}
+
+fn segment(session: &str, first_seq: u64, last_seq: u64) -> (SegmentRecord, SegmentDelta) {
+    let record = SegmentRecord {
+        session_id: session.into(),
+        tab_id: "tab".into(),
+        first_seq,
+        last_seq,
+        first_ts: 1_000,
+        last_ts: 2_000,
+        event_count: 10,
+        raw_bytes: 500,
+        stored_bytes: 100,
+        blob_key: format!("1/2026-11-23/{session}/tab/{first_seq:020}.ndjson.zst"),
+        received_at: 1_000,
+    };
+    let delta = SegmentDelta {
+        events: 10,
+        raw_bytes: 500,
+        stored_bytes: 100,
+        clicks: 2,
+        last_activity_at: 2_000 + first_seq as i64,
+        urls: vec![("https://shop.example/Cart".into(), 1_500)],
+        ..SegmentDelta::default()
+    };
+    (record, delta)
+}
+
+/// The contract, on one backend.
+async fn contract(b: Backend) {
+    let (index, site, org) = (&b.index, b.site_id, b.org_id);
+    // Opening a session twice (an outbox write applied again) changes nothing.
+    let s = new_session("s1", site, 1_000, "https://shop.example/Home");
+    index.open_session(&s).await.unwrap();
+    index.open_session(&s).await.unwrap();
+    // A segment committed twice adds its counters once.
+    let (rec, delta) = segment("s1", 0, 4);
+    index.commit_segment(&rec, &delta).await.unwrap();
+    index.commit_segment(&rec, &delta).await.unwrap();
+    let (rec2, delta2) = segment("s1", 5, 9);
+    index.commit_segment(&rec2, &delta2).await.unwrap();
+    let info = index.session_info(org, "s1").await.unwrap().unwrap();
+    assert_eq!((info.events, info.clicks, info.segments), (20, 4, 2));
+    assert_eq!(info.raw_bytes, 1_000);
+    assert_eq!(info.last_activity_at, 2_005);
+    assert_eq!(info.urls, vec!["https://shop.example/Cart".to_string()]);
+    assert_eq!(index.tab_next_seq("s1", "tab").await.unwrap(), 10);
+    assert_eq!(index.tab_next_seq("s1", "other").await.unwrap(), 0);
+    // identify, end: the end is set once.
+    let traits = BTreeMap::from([("plan".to_string(), "pro".to_string())]);
+    index.identify("s1", "u-1", &traits).await.unwrap();
+    index.end_session("s1", 3_000).await.unwrap();
+    index.end_session("s1", 9_000).await.unwrap();
+    let info = index.session_info(org, "s1").await.unwrap().unwrap();
+    assert_eq!(info.user_id.as_deref(), Some("u-1"));
+    assert_eq!(info.user_traits, traits);
+    assert_eq!(info.ended_at, Some(3_000));
+    assert!(!info.live);
+    // 64-bit values survive: timestamps past 2^32 ms and seqs past 2^32.
+    let big = new_session("s2", site, 4_102_444_800_000, "https://shop.example/home");
+    index.open_session(&big).await.unwrap();
+    let (mut rec, delta) = segment("s2", 5_000_000_000, 5_000_000_001);
+    rec.first_ts = 4_102_444_800_000;
+    index.commit_segment(&rec, &delta).await.unwrap();
+    assert_eq!(
+        index.tab_next_seq("s2", "tab").await.unwrap(),
+        5_000_000_002
+    );
+    // The list: newest first, the URL search is a case-insensitive
+    // substring match on the first URL or any URL loaded.
+    let list = |url: &str| SessionFilter {
+        url: Some(url.into()),
+        ..SessionFilter::default()
+    };
+    let ids = |page: reel_protocol::api::SessionPage| {
+        page.sessions.into_iter().map(|s| s.id).collect::<Vec<_>>()
+    };
+    let all = index
+        .list_sessions(org, site, &SessionFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(ids(all), vec!["s2", "s1"]);
+    assert_eq!(
+        ids(index.list_sessions(org, site, &list("HOME")).await.unwrap()),
+        vec!["s2", "s1"]
+    );
+    assert_eq!(
+        ids(index.list_sessions(org, site, &list("cart")).await.unwrap()),
+        vec!["s2", "s1"]
+    );
+    assert_eq!(
+        ids(index.list_sessions(org, site, &list("100%")).await.unwrap()),
+        Vec::<String>::new()
+    );
+    assert!(index
+        .list_sessions(org + 1, site, &SessionFilter::default())
+        .await
+        .unwrap()
+        .sessions
+        .is_empty());
+
+    // Blobs: round trip, overwrite (a segment written again), not found.
+    let blob = &b.blob;
+    blob.check().await.unwrap();
+    blob.put("1/x/a.ndjson.zst", Bytes::from_static(b"one"))
+        .await
+        .unwrap();
+    blob.put("1/x/a.ndjson.zst", Bytes::from_static(b"two"))
+        .await
+        .unwrap();
+    assert_eq!(&blob.get("1/x/a.ndjson.zst").await.unwrap()[..], b"two");
+    assert!(matches!(
+        blob.get("1/x/missing").await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn storage_contract_on_sqlite_and_local_blobs() {
+    contract(backend(TestStorage::embedded()).await).await;
+}
+
+#[tokio::test]
+async fn storage_contract_on_postgres_and_s3() {
+    contract(backend(TestStorage::postgres_s3().await).await).await;
+}
