@@ -209,3 +209,44 @@ async fn health_ready_and_metrics() {
     }
     assert!(text.contains(r#"route="/healthz""#));
 }
+
+/// `GET /api/v1/sessions/{id}/segments`: the stored objects, readable as
+/// zstd NDJSON; on S3 with presigning, each has a URL that fetches it
+/// without credentials.
+#[actix_web::test]
+async fn segments_are_listed_with_presigned_urls_where_the_store_signs() {
+    let app = spawn_app_with(|c| c.s3.presign_ttl_s = Some(300)).await;
+    let events = vec![ev::full_snapshot(T0, "home"), ev::click(T0 + 1, 1)];
+    let session = record(&app, "v", &events, None).await;
+    let res = app
+        .get(&format!("/api/v1/sessions/{session}/segments"))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-reel-session-writing"], "false");
+    let segments: Vec<Value> = res.json().await.unwrap();
+    assert_eq!(segments.len(), 1, "{segments:?}");
+    let seg = &segments[0];
+    assert_eq!(seg["tab"], "tab");
+    assert_eq!(
+        (seg["first_seq"].as_u64(), seg["last_seq"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(seg["event_count"], 2);
+    assert!(seg["key"]
+        .as_str()
+        .unwrap()
+        .ends_with("/tab/00000000000000000000.ndjson.zst"));
+    match seg["url"].as_str() {
+        // Embedded defaults: the local blob store signs nothing.
+        None => assert!(!on_postgres_s3(), "S3 with presign_ttl_s signs URLs"),
+        Some(url) => {
+            assert!(on_postgres_s3());
+            // No bearer token: the signature is the credential.
+            let body = reqwest::get(url).await.unwrap();
+            assert_eq!(body.status(), 200);
+            let bytes = body.bytes().await.unwrap();
+            let text = String::from_utf8(zstd::decode_all(&bytes[..]).unwrap()).unwrap();
+            assert_eq!(text, ndjson(&events));
+        }
+    }
+}

@@ -216,6 +216,35 @@ async fn postgres_then_s3_outage_loses_no_acked_batch() {
             > 0,
         "segments queued while S3 is down"
     );
+    // The replay API says a session is still being written.
+    let list: Value = http
+        .get(format!("{base}/api/v1/sites/1/sessions?limit=100"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a0 = list["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["visitor_id"] == "a0")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let row: Value = http
+        .get(format!("{base}/api/v1/sessions/{a0}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(row["writing"], true, "{row}");
     proxy.restore();
     phase_tx.send_replace("s3_back");
     tokio::time::sleep(Duration::from_millis(1000)).await;
