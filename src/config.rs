@@ -436,6 +436,23 @@ mod tests {
     }
 
     #[test]
+    fn storage_settings_are_checked() {
+        let with = |f: fn(&mut Config)| {
+            let mut c = Config::default();
+            f(&mut c);
+            c.validate()
+        };
+        assert!(with(|c| c.database_url = Some(Secret::new("postgres://u@h/db"))).is_ok());
+        assert!(with(|c| c.database_url = Some(Secret::new("postgresql://u@h/db"))).is_ok());
+        let err = with(|c| c.database_url = Some(Secret::new("mysql://u:pw@h/db"))).unwrap_err();
+        assert!(!err.to_string().contains("pw"), "the URL is a secret: {err}");
+        assert!(with(|c| c.s3.part_size = 4 * 1024 * 1024).is_err());
+        assert!(with(|c| c.spool.max_bytes = c.spool.file_bytes - 1).is_err());
+        assert!(with(|c| c.spool.warn_ratio = 1.5).is_err());
+        assert!(with(|c| c.redis_url = Some(Secret::new("redis://h"))).is_err());
+    }
+
+    #[test]
     fn default_database_is_sqlite_in_data_dir() {
         let c = Config::default();
         assert_eq!(c.database_url(), "sqlite://./reel-data/index.db");
