@@ -445,7 +445,10 @@ mod tests {
         assert!(with(|c| c.database_url = Some(Secret::new("postgres://u@h/db"))).is_ok());
         assert!(with(|c| c.database_url = Some(Secret::new("postgresql://u@h/db"))).is_ok());
         let err = with(|c| c.database_url = Some(Secret::new("mysql://u:pw@h/db"))).unwrap_err();
-        assert!(!err.to_string().contains("pw"), "the URL is a secret: {err}");
+        assert!(
+            !err.to_string().contains("pw"),
+            "the URL is a secret: {err}"
+        );
         assert!(with(|c| c.s3.part_size = 4 * 1024 * 1024).is_err());
         assert!(with(|c| c.spool.max_bytes = c.spool.file_bytes - 1).is_err());
         assert!(with(|c| c.spool.warn_ratio = 1.5).is_err());

@@ -148,6 +148,13 @@ async fn postgres_then_s3_outage_loses_no_acked_batch() {
     // Visitors who stop end within the outage.
     config.limits.inactivity_timeout_ms = 4_000;
     let (_, key, token) = bootstrap(&config, &[]).await;
+    // A site no tracker has used yet: the node has never looked it up.
+    let unseen = {
+        let index = reel::app::open_index(&config).await.unwrap();
+        let (_, unseen) = index.create_site("default", "unseen", &[]).await.unwrap();
+        index.close().await;
+        unseen
+    };
     let mut node = Node::start(config).await.unwrap();
     actix_web::rt::spawn(node.take_server().unwrap());
     let base = format!("http://{}", node.addr);
@@ -173,6 +180,17 @@ async fn postgres_then_s3_outage_loses_no_acked_batch() {
     assert_eq!(status, 503, "{ready}");
     assert_ne!(ready["index"], "ok", "{ready}");
     assert_eq!(ready["blob_store"], "ok", "{ready}");
+    // A site the node has not seen cannot be checked: 503, try later.
+    let refused = Tracker::connect(
+        &format!("ws://{addr}/v1/ingest?site={unseen}&visitor=u"),
+        None,
+    )
+    .await
+    .err()
+    .unwrap();
+    assert_eq!(refused.status, 503, "{:?}", refused.body);
+    assert_eq!(refused.body["error"], "unavailable");
+    assert_eq!(refused.retry_after.as_deref(), Some("10"));
     // New visitors start sessions the index cannot take yet.
     for i in 0..3 {
         tabs.push(spawn(format!("b{i}"), stop.clone()));
