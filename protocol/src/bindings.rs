@@ -7,6 +7,7 @@ use ts_rs::TS;
 
 use crate::api::{SegmentInfo, SessionFilter, SessionInfo, SessionPage, SiteInfo, SiteList};
 use crate::error::{ErrorBody, ErrorCode};
+use crate::live::{LiveClientMessage, LiveServerMessage, Presence};
 use crate::messages::{ClientMessageWire, Hello, Identify, Page, Screen, ServerMessage};
 use crate::settings::Settings;
 
@@ -31,6 +32,9 @@ pub fn typescript() -> String {
         SessionFilter::decl(),
         SiteInfo::decl(),
         SiteList::decl(),
+        Presence::decl(),
+        LiveClientMessage::decl(),
+        LiveServerMessage::decl(),
     ];
     let mut out = String::from(
         "// Generated from the Rust `reel-protocol` crate (protocol/src/bindings.rs).\n\

@@ -11,6 +11,7 @@
 //! - [`limits`]: the `Limits` struct with the documented defaults.
 //! - [`settings`]: the settings a tracker receives in `welcome`.
 //! - [`api`]: JSON shapes of the replay API (§2).
+//! - [`live`]: the live dashboard socket (§4): presence and watching.
 
 pub mod api;
 pub mod bindings;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod limits;
+pub mod live;
 pub mod messages;
 pub mod settings;
 

@@ -135,5 +135,31 @@ allowed_origins: Array<string>, };
 
 export type SiteList = { sites: Array<SiteInfo>, };
 
+export type Presence = { session: string, visitor: string, user_id: string | null, 
+/**
+ * The visitor's current page.
+ */
+url: string, title: string, 
+/**
+ * `desktop`, `mobile`, `tablet` or `unknown`.
+ */
+device: string, 
+/**
+ * ms since the epoch.
+ */
+started_at: number, last_activity_at: number, 
+/**
+ * The node the session is recorded on.
+ */
+node: string, };
+
+export type LiveClientMessage = { "t": "presence", site: number, } | { "t": "watch", session: string, } | { "t": "unwatch", session: string, };
+
+export type LiveServerMessage = { "t": "presence_snapshot", site: number, sessions: Array<Presence>, } | { "t": "presence_join", site: number, session: Presence, } | { "t": "presence_update", site: number, session: Presence, } | { "t": "presence_leave", site: number, session: string, } | { "t": "events", session: string, tab: string, 
+/**
+ * rrweb events, as the tracker sent them.
+ */
+events: unknown[], } | { "t": "watch_ended", session: string, reason: string, } | { "t": "error", code: string, message: string, };
+
 /** Largest seq and acked (2^53 - 1). */
 export const MAX_SEQ = 9007199254740991;
