@@ -9,8 +9,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use reel_actors::bus::InProcessBus;
+use reel_actors::live::InMemoryPresence;
 use reel_actors::outbox::Outbox;
-use reel_actors::traits::{BlobStore, Index, OutboxOp, Spool};
+use reel_actors::traits::{BlobStore, Bus, Index, OutboxOp, PresenceStore, Spool};
 use reel_actors::{Sessions, SessionsConfig};
 use tokio::sync::watch;
 
@@ -19,6 +20,7 @@ use crate::config::Config;
 use crate::http::web::WebAssets;
 use crate::http::{self, AppState, ConnCounts, Phase};
 use crate::index::SqlIndex;
+use crate::redis::{RedisBus, RedisPresence};
 use crate::spool::{remove_files, FileSpool};
 
 /// How often the node ends sessions that no node holds any more.
@@ -139,10 +141,29 @@ impl Node {
         }
         end_orphans(&index, &config, &[]).await;
 
+        let (bus, presence): (Arc<dyn Bus>, Arc<dyn PresenceStore>) = match &config.redis_url {
+            Some(url) => (
+                Arc::new(
+                    RedisBus::connect(url.expose(), &node_id)
+                        .await
+                        .context("connecting to Redis (bus)")?,
+                ),
+                Arc::new(
+                    RedisPresence::connect(url.expose())
+                        .await
+                        .context("connecting to Redis (presence)")?,
+                ),
+            ),
+            None => (
+                Arc::new(InProcessBus::default()),
+                Arc::new(InMemoryPresence::default()),
+            ),
+        };
         let sessions = Sessions::new(
             outbox.clone(),
             index.clone(),
-            Arc::new(InProcessBus::default()),
+            bus,
+            presence,
             spool.clone(),
             SessionsConfig {
                 limits: config.limits.clone(),
@@ -152,6 +173,7 @@ impl Node {
                 node_id: node_id.clone(),
             },
         );
+        sessions.serve_watches();
         let phase = if config.maintenance {
             Phase::Maintenance
         } else {

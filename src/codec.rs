@@ -1,5 +1,6 @@
 //! The one place bincode (pinned `=2.0.1`) is used: records of the local
-//! spool. Recordings in the blob store are zstd NDJSON, never bincode.
+//! spool, and the envelope of messages between nodes on the bus.
+//! Recordings in the blob store are zstd NDJSON, never bincode.
 //!
 //! A record is `[len: u32 LE][crc32 of payload: u32 LE][payload]`, where the
 //! payload is a version byte then the bincode encoding: version 1 holds a
@@ -52,6 +53,30 @@ pub fn encode_record(record: SpoolRecordRef<'_>) -> Vec<u8> {
     out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
     out.extend_from_slice(&payload);
     out
+}
+
+/// Version byte of bus envelopes. A node drops envelopes of a version it
+/// does not know (and counts them), so nodes of two versions can share a
+/// bus during a rolling upgrade.
+pub const BUS_VERSION: u8 = 1;
+
+/// A bus message as it travels between nodes: `[version][bincode]`.
+pub fn encode_bus(msg: &reel_actors::traits::BusMessage) -> Vec<u8> {
+    let mut out = vec![BUS_VERSION];
+    // unwrap: encoding plain structs into a Vec does not fail.
+    bincode::serde::encode_into_std_write(msg, &mut out, config()).unwrap();
+    out
+}
+
+/// Decodes a bus envelope.
+pub fn decode_bus(buf: &[u8]) -> Result<reel_actors::traits::BusMessage, RecordError> {
+    match buf.first() {
+        Some(&BUS_VERSION) => bincode::serde::decode_from_slice(&buf[1..], config())
+            .map(|(m, _)| m)
+            .map_err(|e| RecordError::Decode(e.to_string())),
+        Some(&v) => Err(RecordError::Version(v)),
+        None => Err(RecordError::Decode("empty envelope".into())),
+    }
 }
 
 /// Why a record could not be read.
@@ -136,6 +161,21 @@ mod tests {
         };
         let rec = encode_record(SpoolRecordRef::Op(&op));
         assert_eq!(decode_record(&rec).unwrap().0, SpoolRecord::Op(op));
+    }
+
+    #[test]
+    fn bus_envelopes_round_trip_and_unknown_versions_are_refused() {
+        let msg = reel_actors::traits::BusMessage::LiveEvents {
+            session: "s".into(),
+            tab: "t".into(),
+            ndjson: b"{\"type\":2}\n".to_vec(),
+        };
+        let env = encode_bus(&msg);
+        assert_eq!(decode_bus(&env).unwrap(), msg);
+        let mut future = env.clone();
+        future[0] = 9;
+        assert_eq!(decode_bus(&future).unwrap_err(), RecordError::Version(9));
+        assert!(decode_bus(&env[..env.len() - 1]).is_err());
     }
 
     #[test]

@@ -195,7 +195,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://...` or `postgres://...`; default a SQLite file in `data_dir`.
     pub database_url: Option<Secret>,
-    /// Selects the Redis bus (not yet supported).
+    /// Selects the Redis bus and presence (`redis://...`); default the
+    /// in-process bus of one node.
     pub redis_url: Option<Secret>,
     pub s3: S3Config,
     /// This node's id; default random.
@@ -374,8 +375,11 @@ impl Config {
         {
             bail!("spool.max_bytes must be at least spool.file_bytes, and spool.warn_ratio within 0..=1");
         }
-        if self.redis_url.is_some() {
-            bail!("REEL_REDIS_URL is set, but this build has only the in-process bus; unset it");
+        if let Some(url) = &self.redis_url {
+            let url = url.expose();
+            if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                bail!("REEL_REDIS_URL must start with redis:// or rediss://");
+            }
         }
         if let Some(url) = &self.database_url {
             let url = url.expose();
@@ -452,7 +456,8 @@ mod tests {
         assert!(with(|c| c.s3.part_size = 4 * 1024 * 1024).is_err());
         assert!(with(|c| c.spool.max_bytes = c.spool.file_bytes - 1).is_err());
         assert!(with(|c| c.spool.warn_ratio = 1.5).is_err());
-        assert!(with(|c| c.redis_url = Some(Secret::new("redis://h"))).is_err());
+        assert!(with(|c| c.redis_url = Some(Secret::new("redis://h"))).is_ok());
+        assert!(with(|c| c.redis_url = Some(Secret::new("h:6379"))).is_err());
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - [`spool`]: the fsynced, group-committed local spool.
 //! - [`blob`]: the local blob directory.
 //! - [`s3`]: the S3 blob store (AWS or S3-compatible).
-//! - [`index`]: the SQLite index.
+//! - [`redis`]: the Redis bus (pub/sub with a self-probe) and presence.
+//! - [`index`]: the SQLite and Postgres index.
 //! - [`http`]: ingest, replay API, health and metrics routes.
 //! - [`app`]: building, running and gracefully stopping a node.
 //! - [`cli`]: `reel serve | migrate | site create | token create`.
@@ -21,6 +22,7 @@ pub mod codec;
 pub mod config;
 pub mod http;
 pub mod index;
+pub mod redis;
 pub mod s3;
 pub mod spool;
 pub mod telemetry;

@@ -28,8 +28,14 @@ impl InProcessBus {
 #[async_trait]
 impl Bus for InProcessBus {
     async fn publish(&self, topic: &str, msg: BusMessage) -> StoreResult<()> {
-        // No subscriber is not an error: nobody is listening.
-        let _ = self.sender(topic).send(msg);
+        // No subscriber is not an error: nobody is listening, and the topic
+        // is forgotten (topics are per session: they must not pile up).
+        let Some(tx) = self.topics.get(topic).map(|t| t.clone()) else {
+            return Ok(());
+        };
+        if tx.send(msg).is_err() {
+            self.topics.remove_if(topic, |_, t| t.receiver_count() == 0);
+        }
         Ok(())
     }
 
@@ -45,22 +51,22 @@ mod tests {
     #[tokio::test]
     async fn subscribers_get_later_messages() {
         let bus = InProcessBus::default();
-        let mut rx = bus.subscribe("site:1");
-        let msg = BusMessage::SessionEnded {
-            site_id: 1,
+        let mut rx = bus.subscribe("presence:1");
+        let msg = BusMessage::PresenceLeave {
+            site: 1,
             session: "s".into(),
         };
-        bus.publish("site:1", msg.clone()).await.unwrap();
-        bus.publish(
-            "site:2",
-            BusMessage::SessionEnded {
-                site_id: 2,
-                session: "x".into(),
-            },
-        )
-        .await
-        .unwrap();
+        bus.publish("presence:1", msg.clone()).await.unwrap();
+        let other = BusMessage::PresenceLeave {
+            site: 2,
+            session: "x".into(),
+        };
+        bus.publish("presence:2", other).await.unwrap();
         assert_eq!(rx.recv().await.unwrap(), msg);
         assert!(rx.try_recv().is_err());
+        // A topic nobody listens to any more is forgotten.
+        drop(rx);
+        bus.publish("presence:1", msg).await.unwrap();
+        assert!(bus.topics.is_empty());
     }
 }

@@ -14,8 +14,11 @@
 //! - [`recovery`]: draining a restarted node's spool into segments.
 //! - [`ratelimit`]: token buckets.
 //! - [`bus`]: the in-process bus of the embedded defaults.
+//! - [`live`]: presence (in-memory store, timings) and the live tail a
+//!   joining viewer starts from.
 
 pub mod bus;
+pub mod live;
 pub mod outbox;
 pub mod ratelimit;
 pub mod recovery;

@@ -11,11 +11,13 @@ use actix::prelude::*;
 use reel_protocol::{ErrorCode, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::live::{LiveTail, PRESENCE_GRACE, PRESENCE_HEARTBEAT, PRESENCE_TTL, WATCH_LEASE};
 use crate::ratelimit::TokenBucket;
 use crate::segment::{self, TabBuffer};
 use crate::sessions::Deps;
 use crate::stats::BatchStats;
-use crate::traits::{BusMessage, Durable, OutboxOp, SpoolBatch, StoreError};
+use crate::traits::{topics, BusMessage, Durable, OutboxOp, SpoolBatch, StoreError};
+use reel_protocol::live::Presence;
 
 /// Messages waiting in a session's mailbox before senders wait
 /// (backpressure onto the connections' read loops).
@@ -23,6 +25,9 @@ pub const MAILBOX_CAPACITY: usize = 256;
 /// Control messages waiting for one connection; when full, the newest is
 /// dropped (they are advisory: snapshot requests, settings).
 pub const CONTROL_CAPACITY: usize = 16;
+/// Presence writes waiting for the store and bus; when full, one is
+/// dropped (the next heartbeat writes the current state again).
+pub const PRESENCE_QUEUE: usize = 16;
 
 /// What a session tells one of its connections.
 #[derive(Debug, Clone)]
@@ -61,6 +66,11 @@ pub struct Attach {
     pub tab: String,
     pub acked: Option<u64>,
     pub control: mpsc::Sender<Control>,
+    /// The page the connection is on, for presence.
+    pub url: String,
+    pub title: String,
+    /// `desktop`, `mobile`, `tablet` or `unknown`.
+    pub device: String,
 }
 
 /// Why a connection could not attach.
@@ -89,6 +99,9 @@ pub struct Batch {
     pub wire_bytes: u64,
     pub ndjson: Vec<u8>,
     pub stats: BatchStats,
+    /// Where a live tail restarts in `ndjson` (the batch holds a full
+    /// snapshot); see [`crate::live::snapshot_from`].
+    pub snapshot_from: Option<usize>,
 }
 
 /// A batch was taken: ack `seq` once `durable` resolves.
@@ -112,6 +125,13 @@ pub struct Identify {
 pub struct EndTab {
     pub tab: String,
 }
+
+/// Someone watches the session: publish its events for a lease. A new
+/// watch first gets each tab's live tail, and the trackers are asked for
+/// a fresh snapshot.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Watch;
 
 /// Node shutdown: commit every buffer; resolves when all are committed.
 #[derive(Message)]
@@ -138,6 +158,14 @@ struct TabState {
     in_flight: usize,
     /// `end` callers waiting for the in-flight segments.
     waiters: Vec<oneshot::Sender<()>>,
+    /// The latest Meta and full snapshot and the events after them.
+    tail: LiveTail,
+}
+
+/// A presence write, applied in order by the session's presence task.
+enum PresenceOp {
+    Put(Presence, Option<BusMessage>),
+    Remove(BusMessage),
 }
 
 /// A live session.
@@ -164,6 +192,21 @@ pub struct SessionActor {
     messages_bucket: TokenBucket,
     /// Set once the session is ending: no new connection attaches.
     ending: bool,
+    /// The session as presence shows it.
+    presence: Presence,
+    /// It is in presence now.
+    presence_shown: bool,
+    /// Changed since last published.
+    presence_dirty: bool,
+    /// Last refresh of the presence entry.
+    presence_refreshed: Option<Instant>,
+    /// Since when no connection is open.
+    alone_since: Option<Instant>,
+    /// Presence writes, in order. Bounded by [`PRESENCE_QUEUE`]: when full,
+    /// an update is dropped (the next heartbeat repeats it).
+    presence_tx: Option<mpsc::Sender<PresenceOp>>,
+    /// Events are published to watchers until then.
+    watched_until: Option<Instant>,
     /// Storage, config and the registry.
     deps: Arc<Deps>,
 }
@@ -192,17 +235,110 @@ impl SessionActor {
                 limits.session_messages_burst,
                 now,
             ),
+            tabs: HashMap::new(),
+            conns: HashMap::new(),
+            ending: false,
+            presence: Presence {
+                session: id.clone(),
+                visitor: visitor.clone(),
+                user_id: None,
+                url: String::new(),
+                title: String::new(),
+                device: String::new(),
+                started_at,
+                last_activity_at,
+                node: deps.config.node_id.clone(),
+            },
+            presence_shown: false,
+            presence_dirty: false,
+            presence_refreshed: None,
+            alone_since: None,
+            presence_tx: None,
+            watched_until: None,
             id,
             site_id,
             visitor,
             started_at,
             last_activity_at,
             raw_bytes,
-            tabs: HashMap::new(),
-            conns: HashMap::new(),
-            ending: false,
             deps,
         }
+    }
+
+    fn presence_op(&mut self, op: PresenceOp) {
+        if let Some(tx) = &self.presence_tx {
+            if tx.try_send(op).is_err() {
+                metrics::counter!("reel_presence_dropped_total").increment(1);
+            }
+        }
+    }
+
+    /// Brings presence up to date: shown while a connection is open (and
+    /// for [`PRESENCE_GRACE`] after the last closes), refreshed every
+    /// [`PRESENCE_HEARTBEAT`], updates published when something changed.
+    fn sync_presence(&mut self) {
+        let now = Instant::now();
+        let site = self.site_id;
+        if self.conns.is_empty() && !self.ending {
+            let since = *self.alone_since.get_or_insert(now);
+            if self.presence_shown && now.duration_since(since) >= PRESENCE_GRACE {
+                self.presence_shown = false;
+                let leave = BusMessage::PresenceLeave {
+                    site,
+                    session: self.id.clone(),
+                };
+                self.presence_op(PresenceOp::Remove(leave));
+            }
+            return;
+        }
+        self.alone_since = None;
+        if self.ending {
+            return;
+        }
+        self.presence.last_activity_at = self.last_activity_at;
+        if !self.presence_shown {
+            self.presence_shown = true;
+            self.presence_dirty = false;
+            self.presence_refreshed = Some(now);
+            let p = self.presence.clone();
+            let join = BusMessage::PresenceJoin {
+                site,
+                presence: p.clone(),
+            };
+            self.presence_op(PresenceOp::Put(p, Some(join)));
+        } else if self.presence_dirty
+            || self
+                .presence_refreshed
+                .is_none_or(|t| now.duration_since(t) >= PRESENCE_HEARTBEAT)
+        {
+            self.presence_dirty = false;
+            self.presence_refreshed = Some(now);
+            let p = self.presence.clone();
+            let update = BusMessage::PresenceUpdate {
+                site,
+                presence: p.clone(),
+            };
+            self.presence_op(PresenceOp::Put(p, Some(update)));
+        }
+    }
+
+    /// Is someone watching?
+    fn watched(&self) -> bool {
+        self.watched_until.is_some_and(|t| t > Instant::now())
+    }
+
+    /// Publishes events of `tab` to the session's watchers.
+    fn publish_live(&self, tab: &str, ndjson: Vec<u8>) {
+        let deps = self.deps.clone();
+        let msg = BusMessage::LiveEvents {
+            session: self.id.clone(),
+            tab: tab.to_owned(),
+            ndjson,
+        };
+        let topic = topics::live(&self.id);
+        actix::spawn(async move {
+            let _ = deps.bus.publish(&topic, msg).await;
+        });
     }
 
     /// Commits `tab`'s buffer as a segment, off the actor's thread.
@@ -279,16 +415,17 @@ impl SessionActor {
                 ended_at,
             };
             segment::retry("end_session", &id, || deps.outbox.write(&op)).await;
-            let _ = deps
-                .bus
-                .publish(
-                    &format!("site:{site_id}"),
-                    BusMessage::SessionEnded {
-                        site_id,
-                        session: id.clone(),
-                    },
-                )
-                .await;
+            let _ = deps.presence.remove(site_id, &id).await;
+            let leave = BusMessage::PresenceLeave {
+                site: site_id,
+                session: id.clone(),
+            };
+            let _ = deps.bus.publish(&topics::presence(site_id), leave).await;
+            let ended = BusMessage::WatchEnded {
+                session: id.clone(),
+                reason: reel_protocol::live::WATCH_SESSION_ENDED.into(),
+            };
+            let _ = deps.bus.publish(&topics::live(&id), ended).await;
         }
         .into_actor(self)
         .map(|_, _, ctx| ctx.stop())
@@ -300,6 +437,10 @@ impl SessionActor {
     fn tick(&mut self, ctx: &mut Context<Self>) {
         if self.ending {
             return;
+        }
+        self.sync_presence();
+        if self.watched_until.is_some() && !self.watched() {
+            self.watched_until = None;
         }
         let cfg = &self.deps.config;
         let now = crate::now_ms();
@@ -342,20 +483,30 @@ impl Actor for SessionActor {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
         ctx.run_interval(self.deps.config.sweep_interval, |act, ctx| act.tick(ctx));
         metrics::gauge!("reel_live_sessions").increment(1.0);
+        // Presence writes go out in order, off the actor.
+        let (tx, mut rx) = mpsc::channel::<PresenceOp>(PRESENCE_QUEUE);
+        self.presence_tx = Some(tx);
         let deps = self.deps.clone();
-        let (site_id, session, node) = (self.site_id, self.id.clone(), deps.config.node_id.clone());
+        let (site, session) = (self.site_id, self.id.clone());
         actix::spawn(async move {
-            let _ = deps
-                .bus
-                .publish(
-                    &format!("site:{site_id}"),
-                    BusMessage::SessionStarted {
-                        site_id,
-                        session,
-                        node,
-                    },
-                )
-                .await;
+            let topic = topics::presence(site);
+            while let Some(op) = rx.recv().await {
+                let msg = match op {
+                    PresenceOp::Put(p, msg) => {
+                        if let Err(e) = deps.presence.put(site, &p, PRESENCE_TTL).await {
+                            tracing::debug!(session_id = %session, error = %e, "presence write failed");
+                        }
+                        msg
+                    }
+                    PresenceOp::Remove(msg) => {
+                        let _ = deps.presence.remove(site, &session).await;
+                        Some(msg)
+                    }
+                };
+                if let Some(msg) = msg {
+                    let _ = deps.bus.publish(&topic, msg).await;
+                }
+            }
         });
     }
 
@@ -406,7 +557,20 @@ impl Handler<Attach> for SessionActor {
         // Reconnecting tabs replace nothing: several connections of one tab
         // (a page load racing its predecessor's close) all feed the session.
         self.conns
-            .insert(msg.conn_id, (msg.tab.clone(), msg.control));
+            .insert(msg.conn_id, (msg.tab.clone(), msg.control.clone()));
+        if self.presence.url != msg.url || self.presence.title != msg.title {
+            self.presence.url = msg.url.clone();
+            self.presence.title = msg.title.clone();
+            self.presence_dirty = true;
+        }
+        if self.presence.device.is_empty() {
+            self.presence.device = msg.device.clone();
+        }
+        self.sync_presence();
+        if self.watched() {
+            // A watched tab's new page: its first batch will hold a snapshot.
+            let _ = msg.control.try_send(Control::Send(ServerMessage::Snapshot));
+        }
         let floor = msg.acked.map_or(0, |a| a.saturating_add(1));
         let barrier = self.deps.spool.barrier();
         if let Some(tab) = self.tabs.get_mut(&msg.tab) {
@@ -461,6 +625,7 @@ impl Handler<Detach> for SessionActor {
         let Some((tab, _)) = self.conns.remove(&msg.conn_id) else {
             return;
         };
+        self.sync_presence();
         if !self.conns.values().any(|(t, _)| *t == tab) {
             self.flush_tab(&tab, ctx);
         }
@@ -546,12 +711,23 @@ impl Handler<Batch> for SessionActor {
         let tab = self.tabs.get_mut(&msg.tab).unwrap();
         tab.next_seq += 1;
         tab.buffer.push(&batch, Some(ticket), now);
+        tab.tail.push(&batch.ndjson, msg.snapshot_from);
+        let full = tab.buffer.ndjson.len() as u64 >= self.deps.config.segment_max_bytes;
+        if let Some((url, _)) = batch.stats.urls.last() {
+            if *url != self.presence.url {
+                self.presence.url = url.clone();
+                self.presence_dirty = true;
+            }
+        }
+        if self.watched() {
+            self.publish_live(&msg.tab, batch.ndjson.clone());
+        }
         self.raw_bytes = new_total;
         self.last_activity_at = self.last_activity_at.max(received_at);
         metrics::counter!("reel_batches_total").increment(1);
         metrics::counter!("reel_events_total").increment(batch.stats.events);
         metrics::counter!("reel_event_bytes_total").increment(batch.stats.raw_bytes);
-        if tab.buffer.ndjson.len() as u64 >= self.deps.config.segment_max_bytes {
+        if full {
             self.flush_tab(&msg.tab, ctx);
         }
         Ok(BatchAccepted {
@@ -566,6 +742,9 @@ impl Handler<Identify> for SessionActor {
     type Result = ();
 
     fn handle(&mut self, msg: Identify, _: &mut Context<Self>) {
+        self.presence.user_id = Some(msg.user_id.clone());
+        self.presence_dirty = true;
+        self.sync_presence();
         let deps = self.deps.clone();
         let op = OutboxOp::Identify {
             session_id: self.id.clone(),
@@ -593,6 +772,32 @@ impl Handler<EndTab> for SessionActor {
             let _ = wait.await;
             last
         })
+    }
+}
+
+/// Starts or renews a watch. A new watch gets each tab's live tail first,
+/// and every connection is asked for a fresh snapshot.
+impl Handler<Watch> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Watch, _: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        let fresh = !self.watched();
+        self.watched_until = Some(Instant::now() + WATCH_LEASE);
+        if !fresh {
+            return;
+        }
+        metrics::counter!("reel_watches_started_total").increment(1);
+        for (tab, state) in &self.tabs {
+            if let Some(tail) = state.tail.catch_up() {
+                self.publish_live(tab, tail.to_vec());
+            }
+        }
+        for (_, tx) in self.conns.values() {
+            let _ = tx.try_send(Control::Send(ServerMessage::Snapshot));
+        }
     }
 }
 

@@ -12,7 +12,10 @@ use tokio::sync::{mpsc, OnceCell};
 
 use crate::outbox::Outbox;
 use crate::session::{Attach, AttachError, Control, FlushAll, Refusal, SessionActor};
-use crate::traits::{Bus, Index, NewSession, OutboxOp, SiteRecord, Spool, StoreError};
+use crate::traits::{
+    topics, Bus, BusMessage, Index, NewSession, OutboxOp, PresenceStore, SiteRecord, Spool,
+    StoreError,
+};
 
 /// Session behaviour a node is configured with.
 #[derive(Debug, Clone)]
@@ -46,6 +49,8 @@ pub struct Deps {
     /// Every index and blob write goes through here.
     pub outbox: Arc<Outbox>,
     pub bus: Arc<dyn Bus>,
+    /// Presence of this node's live sessions.
+    pub presence: Arc<dyn PresenceStore>,
     pub spool: Arc<dyn Spool>,
     pub config: SessionsConfig,
     registry: DashMap<String, Slot>,
@@ -101,6 +106,7 @@ impl Sessions {
         outbox: Arc<Outbox>,
         index: Arc<dyn Index>,
         bus: Arc<dyn Bus>,
+        presence: Arc<dyn PresenceStore>,
         spool: Arc<dyn Spool>,
         config: SessionsConfig,
     ) -> Sessions {
@@ -109,6 +115,7 @@ impl Sessions {
                 outbox,
                 index,
                 bus,
+                presence,
                 spool,
                 config,
                 registry: DashMap::new(),
@@ -150,6 +157,9 @@ impl Sessions {
             tab: hello.tab.as_str().to_owned(),
             acked,
             control,
+            url: hello.page.url.clone(),
+            title: hello.page.title.clone(),
+            device: client.device.clone(),
         };
         if let Some(sid) = &hello.session {
             let sid = sid.as_str();
@@ -303,6 +313,41 @@ impl Sessions {
                 }
             }
         }
+    }
+
+    /// The bus and presence store the sessions publish to.
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        &self.deps.bus
+    }
+
+    pub fn presence(&self) -> &Arc<dyn PresenceStore> {
+        &self.deps.presence
+    }
+
+    /// Serves watch requests addressed to this node: each renews (or
+    /// starts) the watch of a session live here. Runs until the bus ends.
+    pub fn serve_watches(&self) {
+        let mut rx = self
+            .deps
+            .bus
+            .subscribe(&topics::node(&self.deps.config.node_id));
+        let deps = self.deps.clone();
+        actix::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(BusMessage::WatchRequest { session }) => {
+                        let addr = deps.registry.get(&session).and_then(|s| s.get().cloned());
+                        if let Some(addr) = addr {
+                            addr.do_send(crate::session::Watch);
+                        }
+                    }
+                    Ok(_) => {}
+                    // Missed requests are renewed within the lease.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     /// Commits every live session's buffers (shutdown). Sessions stay open

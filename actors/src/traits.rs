@@ -7,6 +7,7 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use bytes::Bytes;
 use reel_protocol::api::{SessionFilter, SessionInfo, SessionPage};
+use reel_protocol::live::Presence;
 use serde::{Deserialize, Serialize};
 
 use crate::stats::{BatchStats, SegmentDelta};
@@ -159,17 +160,47 @@ pub trait Index: Send + Sync + 'static {
     ) -> StoreResult<SessionPage>;
 }
 
-/// A message between nodes or from a session to its watchers.
+/// A message between nodes, or from a session to its watchers. On Redis it
+/// travels in the versioned envelope of the server's codec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum BusMessage {
-    /// A session started on `node`.
-    SessionStarted {
-        site_id: i64,
+    /// A session appeared on a site's presence (topic `presence:{site}`).
+    PresenceJoin { site: i64, presence: Presence },
+    /// A live session's presence changed (page, user, activity).
+    PresenceUpdate { site: i64, presence: Presence },
+    /// A session left the site's presence.
+    PresenceLeave { site: i64, session: String },
+    /// Someone watches `session`: its node publishes its events for the
+    /// next lease (topic `node:{node}`). Sent again before the lease ends.
+    WatchRequest { session: String },
+    /// Events of a watched session (topic `live:{session}`): rrweb events
+    /// as NDJSON, exactly as received.
+    LiveEvents {
         session: String,
-        node: String,
+        tab: String,
+        #[serde(with = "serde_bytes")]
+        ndjson: Vec<u8>,
     },
-    /// A session ended.
-    SessionEnded { site_id: i64, session: String },
+    /// The watched session ended (topic `live:{session}`).
+    WatchEnded { session: String, reason: String },
+    /// A node checking that its own subscription still delivers.
+    Probe { node: String, nonce: u64 },
+}
+
+/// Topic names of the bus.
+pub mod topics {
+    /// Presence deltas of a site.
+    pub fn presence(site: i64) -> String {
+        format!("presence:{site}")
+    }
+    /// Requests to one node.
+    pub fn node(node: &str) -> String {
+        format!("node:{node}")
+    }
+    /// A watched session's events.
+    pub fn live(session: &str) -> String {
+        format!("live:{session}")
+    }
 }
 
 /// Publish/subscribe between nodes: in-process on one node, Redis in a cluster.
@@ -179,6 +210,22 @@ pub trait Bus: Send + Sync + 'static {
     /// Receives every later message on `topic`. A slow receiver loses the
     /// oldest messages (bounded), and learns how many it lost.
     fn subscribe(&self, topic: &str) -> tokio::sync::broadcast::Receiver<BusMessage>;
+    /// Is the bus delivering? (`/readyz`; a node whose bus is down keeps
+    /// recording.)
+    fn state(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Where presence lives: each node keeps its own sessions' entries, which
+/// expire unless refreshed (a dead node's sessions vanish by themselves).
+#[async_trait]
+pub trait PresenceStore: Send + Sync + 'static {
+    /// Adds or refreshes `p` on `site` for `ttl`.
+    async fn put(&self, site: i64, p: &Presence, ttl: std::time::Duration) -> StoreResult<()>;
+    async fn remove(&self, site: i64, session: &str) -> StoreResult<()>;
+    /// The site's unexpired entries.
+    async fn list(&self, site: i64) -> StoreResult<Vec<Presence>>;
 }
 
 /// One batch as the spool keeps it until its segment is committed.

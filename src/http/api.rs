@@ -20,26 +20,68 @@ use crate::index::token_hash;
 /// Bytes of NDJSON sent per chunk of a merged stream.
 const CHUNK_BYTES: usize = 64 * 1024;
 
-/// The token of the request, or 401.
+/// The dashboard's session cookie: set by `POST /api/v1/login`, it
+/// authenticates what a browser cannot send a header with (the live
+/// WebSocket). HttpOnly, SameSite=Strict.
+pub const SESSION_COOKIE: &str = "reel_session";
+/// How long the session cookie lasts.
+pub const SESSION_COOKIE_MAX_AGE: actix_web::cookie::time::Duration =
+    actix_web::cookie::time::Duration::days(7);
+
+/// The token of the request (bearer header, else the session cookie), or 401.
 pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<TokenRecord, ApiError> {
     let header = req
         .headers()
         .get("authorization")
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(token) = header.filter(|t| !t.is_empty()) else {
+        .map(|t| t.trim().to_owned());
+    let cookie = || req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
+    let Some(token) = header.or_else(cookie).filter(|t| !t.is_empty()) else {
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
-            "an Authorization: Bearer token is required",
+            "an Authorization: Bearer token (or the dashboard's session cookie) is required",
         ));
     };
+    let token = token.as_str();
     state
         .index
         .token_by_hash(&token_hash(token))
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "unknown or revoked token"))
+}
+
+/// `POST /api/v1/login`: sets the session cookie for the bearer token.
+pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    authenticate(&req, &state).await?;
+    let token = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_owned())
+        .or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
+        .unwrap_or_default();
+    let cookie = actix_web::cookie::Cookie::build(SESSION_COOKIE, token)
+        .path("/")
+        .http_only(true)
+        .secure(req.connection_info().scheme() == "https")
+        .same_site(actix_web::cookie::SameSite::Strict)
+        .max_age(SESSION_COOKIE_MAX_AGE)
+        .finish();
+    Ok(HttpResponse::NoContent().cookie(cookie).finish())
+}
+
+/// `POST /api/v1/logout`: clears the session cookie.
+pub async fn logout() -> HttpResponse {
+    let mut cookie = actix_web::cookie::Cookie::build(SESSION_COOKIE, "")
+        .path("/")
+        .http_only(true)
+        .same_site(actix_web::cookie::SameSite::Strict)
+        .finish();
+    cookie.make_removal();
+    HttpResponse::NoContent().cookie(cookie).finish()
 }
 
 fn not_found() -> ApiError {

@@ -522,11 +522,19 @@ fn to_batch(tab: &str, batch: EventsBatch<'_>, wire_bytes: u64) -> Batch {
             .iter()
             .zip(batch.events.iter().map(|e| e.get().len())),
     );
+    let snapshot_from = reel_actors::live::snapshot_from(
+        batch
+            .headers
+            .iter()
+            .map(|h| h.kind)
+            .zip(batch.events.iter().map(|e| e.get().len())),
+    );
     Batch {
         tab: tab.to_owned(),
         seq: batch.seq,
         wire_bytes,
         ndjson,
         stats,
+        snapshot_from,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod ingest;
+pub mod live;
 pub mod web;
 
 use std::net::IpAddr;
@@ -246,7 +247,10 @@ pub async fn readyz(state: aweb::Data<AppState>) -> HttpResponse {
         "status": if ok { "ready" } else { "not_ready" },
         "index": show(&index),
         "blob_store": show(&blob),
-        "bus": "ok",
+        "bus": match state.sessions.bus().state() {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e,
+        },
         "spool": {
             "bytes": spool_bytes,
             "max_bytes": spool_max,
@@ -279,6 +283,7 @@ fn redirect(to: &'static str) -> HttpResponse {
 /// Every route of the node.
 pub fn routes(cfg: &mut aweb::ServiceConfig) {
     cfg.route("/v1/ingest", aweb::get().to(ingest::ingest))
+        .route("/v1/live", aweb::get().to(live::live))
         .route("/t/loader.js", aweb::get().to(web::loader))
         .route("/t/{file}", aweb::get().to(web::tracker))
         .route("/demo/{page:.*}", aweb::get().to(web::demo))
@@ -304,6 +309,8 @@ pub fn routes(cfg: &mut aweb::ServiceConfig) {
                     "/sites/{site_id}/sessions",
                     aweb::get().to(api::list_sessions),
                 )
+                .route("/login", aweb::post().to(api::login))
+                .route("/logout", aweb::post().to(api::logout))
                 .route("/admin/maintenance", aweb::post().to(api::set_maintenance)),
         );
 }

@@ -1,0 +1,503 @@
+//! `GET /v1/live`: the dashboard's live socket (PROTOCOL.md §4). One task
+//! per connection: it follows sites' presence (a snapshot, then deltas from
+//! the bus, re-checked against the store every [`RESYNC`] so that nothing
+//! is missed across a bus outage and dead nodes' sessions leave), and
+//! watches sessions (it asks the session's node to publish its events, and
+//! forwards them from the first full snapshot on).
+//!
+//! Everything sent to the client goes through one queue of
+//! [`limits::CLIENT_QUEUE`] messages. A client that lets it fill up is too
+//! slow: its watches end (`too_slow`) and it is disconnected, so a slow
+//! viewer costs the node a bounded amount of memory and nobody else waits.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
+use futures_util::StreamExt;
+use reel_actors::live::WATCH_RENEW;
+use reel_actors::traits::{topics, BusMessage};
+use reel_protocol::live::{
+    limits, LiveClientMessage, LiveServerMessage, Presence, WATCH_SESSION_ENDED, WATCH_TOO_SLOW,
+};
+use reel_protocol::{ErrorCode, EventHeader};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::AbortHandle;
+
+use super::api::authenticate;
+use super::{ApiError, AppState};
+
+/// How often presence is re-read from the store and watches renewed.
+pub const RESYNC: Duration = WATCH_RENEW;
+/// How long a too-slow client's goodbye may take before it is dropped.
+const SLOW_CLOSE: Duration = Duration::from_secs(1);
+/// Bus messages waiting for the connection task (from all its topics).
+const INBOUND_CAPACITY: usize = 1024;
+
+/// What the topic forwarders hand the connection task.
+enum Inbound {
+    Bus(BusMessage),
+    /// A topic's receiver lost messages: this client is too slow.
+    Lagged,
+}
+
+/// One followed site.
+struct SiteFollow {
+    forwarder: AbortHandle,
+    known: HashMap<String, Presence>,
+}
+
+/// One watched session.
+struct WatchState {
+    site: i64,
+    node: String,
+    forwarder: AbortHandle,
+    /// Tabs whose stream has begun (with a full snapshot).
+    synced: HashSet<String>,
+}
+
+/// Authenticates (bearer header or the dashboard's session cookie), then
+/// upgrades.
+pub async fn live(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let token = authenticate(&req, &state).await?;
+    let (response, session, stream) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
+    let stream = stream
+        .max_frame_size(limits::CLIENT_MESSAGE_BYTES)
+        .aggregate_continuations()
+        .max_continuation_size(limits::CLIENT_MESSAGE_BYTES);
+    metrics::gauge!("reel_live_clients").increment(1.0);
+    actix_web::rt::spawn(async move {
+        run(state, token.org_id, session, stream).await;
+        metrics::gauge!("reel_live_clients").decrement(1.0);
+    });
+    Ok(response)
+}
+
+/// Forwards a bus topic into the connection task's queue.
+fn forward(mut rx: broadcast::Receiver<BusMessage>, tx: mpsc::Sender<Inbound>) -> AbortHandle {
+    tokio::spawn(async move {
+        loop {
+            let item = match rx.recv().await {
+                Ok(m) => Inbound::Bus(m),
+                Err(broadcast::error::RecvError::Lagged(_)) => Inbound::Lagged,
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            if tx.send(item).await.is_err() {
+                return;
+            }
+        }
+    })
+    .abort_handle()
+}
+
+struct Conn {
+    state: web::Data<AppState>,
+    org: i64,
+    out: mpsc::Sender<String>,
+    inbound: mpsc::Sender<Inbound>,
+    sites: HashMap<i64, SiteFollow>,
+    watches: HashMap<String, WatchState>,
+    /// The client let its queue fill up.
+    too_slow: bool,
+}
+
+async fn run(
+    state: web::Data<AppState>,
+    org: i64,
+    session: Session,
+    mut stream: actix_ws::AggregatedMessageStream,
+) {
+    let (out, mut out_rx) = mpsc::channel::<String>(limits::CLIENT_QUEUE);
+    let mut writer_session = session.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(text) = out_rx.recv().await {
+            if writer_session.text(text).await.is_err() {
+                return;
+            }
+        }
+    });
+    let (inbound, mut inbound_rx) = mpsc::channel(INBOUND_CAPACITY);
+    let mut conn = Conn {
+        state,
+        org,
+        out,
+        inbound,
+        sites: HashMap::new(),
+        watches: HashMap::new(),
+        too_slow: false,
+    };
+    let mut resync = tokio::time::interval(RESYNC);
+    resync.tick().await;
+    let mut pong_session = session.clone();
+    loop {
+        tokio::select! {
+            msg = stream.next() => match msg {
+                Some(Ok(AggregatedMessage::Text(text))) => conn.client_message(&text).await,
+                Some(Ok(AggregatedMessage::Ping(b))) => {
+                    let _ = pong_session.pong(&b).await;
+                }
+                Some(Ok(AggregatedMessage::Binary(_))) => {
+                    conn.error("bad_message", "send text frames of JSON");
+                }
+                Some(Ok(AggregatedMessage::Pong(_))) => {}
+                Some(Ok(AggregatedMessage::Close(_))) | Some(Err(_)) | None => break,
+            },
+            Some(item) = inbound_rx.recv() => conn.inbound(item),
+            _ = resync.tick() => conn.resync().await,
+        }
+        if conn.too_slow {
+            break;
+        }
+    }
+    let too_slow = conn.too_slow;
+    let watched: Vec<String> = conn.watches.keys().cloned().collect();
+    conn.stop_all();
+    drop(conn);
+    drop(pong_session);
+    let mut session = session;
+    if too_slow {
+        metrics::counter!("reel_live_slow_clients_total").increment(1);
+        writer.abort();
+        // Best effort: the client is not reading, so its channel may be
+        // full; dropping the last handle ends the connection either way.
+        let _ = tokio::time::timeout(SLOW_CLOSE, async {
+            for s in watched {
+                let end = LiveServerMessage::WatchEnded {
+                    session: s,
+                    reason: WATCH_TOO_SLOW.into(),
+                };
+                session.text(end.to_json()).await?;
+            }
+            session
+                .close(Some(CloseReason {
+                    code: CloseCode::Policy,
+                    description: Some("too slow: the live queue is full".into()),
+                }))
+                .await
+        })
+        .await;
+    } else {
+        let _ = writer.await;
+        let _ = session.close(None).await;
+    }
+}
+
+impl Conn {
+    /// Queues a message for the client; a full queue marks it too slow.
+    fn send(&mut self, msg: &LiveServerMessage) {
+        self.send_text(msg.to_json());
+    }
+
+    fn send_text(&mut self, text: String) {
+        if self.out.try_send(text).is_err() {
+            self.too_slow = true;
+        }
+    }
+
+    fn error(&mut self, code: &str, message: &str) {
+        self.send(&LiveServerMessage::Error {
+            code: code.into(),
+            message: message.into(),
+        });
+    }
+
+    async fn client_message(&mut self, text: &str) {
+        let msg: LiveClientMessage = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => return self.error("bad_message", &format!("unreadable message: {e}")),
+        };
+        match msg {
+            LiveClientMessage::Presence { site } => self.follow(site).await,
+            LiveClientMessage::Watch { session } => self.watch(session).await,
+            LiveClientMessage::Unwatch { session } => {
+                if let Some(w) = self.watches.remove(&session) {
+                    w.forwarder.abort();
+                }
+            }
+        }
+    }
+
+    /// `presence`: subscribe first (no delta is lost), then the snapshot.
+    async fn follow(&mut self, site: i64) {
+        if self.sites.contains_key(&site) {
+            return self.resync_site(site, true).await;
+        }
+        if self.sites.len() >= limits::SITES_PER_CLIENT {
+            return self.error(
+                "rate_limited",
+                &format!("at most {} sites at once", limits::SITES_PER_CLIENT),
+            );
+        }
+        match self.state.index.site_by_id(self.org, site).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return self.error("not_found", "no such site"),
+            Err(e) => return self.error("unavailable", &e.to_string()),
+        }
+        let rx = self.state.sessions.bus().subscribe(&topics::presence(site));
+        let forwarder = forward(rx, self.inbound.clone());
+        self.sites.insert(
+            site,
+            SiteFollow {
+                forwarder,
+                known: HashMap::new(),
+            },
+        );
+        self.resync_site(site, true).await;
+    }
+
+    /// Re-reads a site's presence: a full snapshot, or the differences
+    /// from what the client knows as joins and leaves.
+    async fn resync_site(&mut self, site: i64, snapshot: bool) {
+        let list = match self.state.sessions.presence().list(site).await {
+            Ok(l) => l,
+            Err(e) => {
+                if snapshot {
+                    self.error("unavailable", &format!("presence: {e}"));
+                }
+                return;
+            }
+        };
+        let Some(follow) = self.sites.get_mut(&site) else {
+            return;
+        };
+        let fresh: HashMap<String, Presence> = list
+            .iter()
+            .map(|p| (p.session.clone(), p.clone()))
+            .collect();
+        let mut msgs = Vec::new();
+        if snapshot {
+            msgs.push(LiveServerMessage::PresenceSnapshot {
+                site,
+                sessions: list,
+            });
+        } else {
+            for gone in follow.known.keys().filter(|k| !fresh.contains_key(*k)) {
+                msgs.push(LiveServerMessage::PresenceLeave {
+                    site,
+                    session: gone.clone(),
+                });
+            }
+            for (id, p) in &fresh {
+                if !follow.known.contains_key(id) {
+                    msgs.push(LiveServerMessage::PresenceJoin {
+                        site,
+                        session: p.clone(),
+                    });
+                }
+            }
+        }
+        follow.known = fresh;
+        for m in msgs {
+            self.send(&m);
+        }
+    }
+
+    /// `watch`: the session must be the organisation's and live; its node
+    /// is asked to publish, and the stream starts at a full snapshot.
+    async fn watch(&mut self, session: String) {
+        if self.watches.contains_key(&session) {
+            return;
+        }
+        if self.watches.len() >= limits::WATCHES_PER_CLIENT {
+            return self.error(
+                "rate_limited",
+                &format!("at most {} watches at once", limits::WATCHES_PER_CLIENT),
+            );
+        }
+        let info = match self.state.index.session_info(self.org, &session).await {
+            Ok(Some(i)) => i,
+            Ok(None) => return self.error("not_found", "no such session"),
+            Err(e) => return self.error("unavailable", &e.to_string()),
+        };
+        let node = match self.state.sessions.presence().list(info.site_id).await {
+            Ok(list) => list
+                .into_iter()
+                .find(|p| p.session == session)
+                .map(|p| p.node),
+            Err(e) => return self.error("unavailable", &format!("presence: {e}")),
+        };
+        let Some(node) = node else {
+            return self.error("not_live", "the session is not live");
+        };
+        let rx = self.state.sessions.bus().subscribe(&topics::live(&session));
+        let forwarder = forward(rx, self.inbound.clone());
+        self.request(&node, &session).await;
+        metrics::counter!("reel_live_watches_total").increment(1);
+        self.watches.insert(
+            session,
+            WatchState {
+                site: info.site_id,
+                node,
+                forwarder,
+                synced: HashSet::new(),
+            },
+        );
+    }
+
+    /// Asks `node` to publish `session`'s events (or renew the lease).
+    async fn request(&self, node: &str, session: &str) {
+        let msg = BusMessage::WatchRequest {
+            session: session.to_owned(),
+        };
+        if let Err(e) = self
+            .state
+            .sessions
+            .bus()
+            .publish(&topics::node(node), msg)
+            .await
+        {
+            tracing::warn!(session_id = session, error = %e, "watch request not sent");
+        }
+    }
+
+    fn inbound(&mut self, item: Inbound) {
+        let msg = match item {
+            Inbound::Lagged => {
+                self.too_slow = true;
+                return;
+            }
+            Inbound::Bus(m) => m,
+        };
+        match msg {
+            BusMessage::PresenceJoin { site, presence }
+            | BusMessage::PresenceUpdate { site, presence } => {
+                let Some(follow) = self.sites.get_mut(&site) else {
+                    return;
+                };
+                let new = follow
+                    .known
+                    .insert(presence.session.clone(), presence.clone())
+                    .is_none();
+                let m = if new {
+                    LiveServerMessage::PresenceJoin {
+                        site,
+                        session: presence,
+                    }
+                } else {
+                    LiveServerMessage::PresenceUpdate {
+                        site,
+                        session: presence,
+                    }
+                };
+                self.send(&m);
+            }
+            BusMessage::PresenceLeave { site, session } => {
+                let Some(follow) = self.sites.get_mut(&site) else {
+                    return;
+                };
+                if follow.known.remove(&session).is_some() {
+                    self.send(&LiveServerMessage::PresenceLeave { site, session });
+                }
+            }
+            BusMessage::LiveEvents {
+                session,
+                tab,
+                ndjson,
+            } => self.events(session, tab, &ndjson),
+            BusMessage::WatchEnded { session, reason } => {
+                if let Some(w) = self.watches.remove(&session) {
+                    w.forwarder.abort();
+                    self.send(&LiveServerMessage::WatchEnded { session, reason });
+                }
+            }
+            BusMessage::WatchRequest { .. } | BusMessage::Probe { .. } => {}
+        }
+    }
+
+    /// Forwards a watched tab's events, from its first full snapshot on.
+    fn events(&mut self, session: String, tab: String, ndjson: &[u8]) {
+        let Some(w) = self.watches.get_mut(&session) else {
+            return;
+        };
+        let from = if w.synced.contains(&tab) {
+            0
+        } else {
+            let kinds = ndjson
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    let kind = serde_json::from_slice::<EventHeader>(l).map_or(0, |h| h.kind);
+                    (kind, l.len())
+                });
+            match reel_actors::live::snapshot_from(kinds) {
+                Some(at) => {
+                    w.synced.insert(tab.clone());
+                    at
+                }
+                // Nothing to render from yet: wait for the snapshot.
+                None => return,
+            }
+        };
+        let lines: Vec<&str> = ndjson[from..]
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .filter_map(|l| std::str::from_utf8(l).ok())
+            .collect();
+        if lines.is_empty() {
+            return;
+        }
+        // Events are stored JSON exactly as received: splice them in.
+        let text = format!(
+            "{{\"t\":\"events\",\"session\":{},\"tab\":{},\"events\":[{}]}}",
+            serde_json::Value::from(session),
+            serde_json::Value::from(tab),
+            lines.join(",")
+        );
+        self.send_text(text);
+    }
+
+    /// Renews watches and re-reads presence.
+    async fn resync(&mut self) {
+        let sites: Vec<i64> = self.sites.keys().copied().collect();
+        for site in sites {
+            self.resync_site(site, false).await;
+        }
+        let watches: Vec<(String, i64, String)> = self
+            .watches
+            .iter()
+            .map(|(s, w)| (s.clone(), w.site, w.node.clone()))
+            .collect();
+        for (session, site, node) in watches {
+            let now = match self.state.sessions.presence().list(site).await {
+                Ok(list) => list
+                    .into_iter()
+                    .find(|p| p.session == session)
+                    .map(|p| p.node),
+                // Presence unreadable: keep the watch, renew where it was.
+                Err(_) => Some(node),
+            };
+            match now {
+                Some(node) => {
+                    self.request(&node, &session).await;
+                    if let Some(w) = self.watches.get_mut(&session) {
+                        w.node = node;
+                    }
+                }
+                None => {
+                    if let Some(w) = self.watches.remove(&session) {
+                        w.forwarder.abort();
+                    }
+                    self.send(&LiveServerMessage::WatchEnded {
+                        session,
+                        reason: WATCH_SESSION_ENDED.into(),
+                    });
+                }
+            }
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for (_, f) in self.sites.drain() {
+            f.forwarder.abort();
+        }
+        for (_, w) in self.watches.drain() {
+            w.forwarder.abort();
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Live presence and live watching (PROTOCOL.md §4): on one node with the
+//! in-process bus, and across nodes sharing a Redis of the test's own.
+
+mod client;
+#[path = "../node/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+mod one_node;
