@@ -2,6 +2,7 @@
 //! in-process bus, and across nodes sharing a Redis of the test's own.
 
 mod client;
+mod cluster;
 #[path = "../node/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;

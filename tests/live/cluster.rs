@@ -1,0 +1,278 @@
+//! Three nodes sharing one Redis (a `redis-server` of the test's own):
+//! presence and watching across nodes, a node killed, Redis restarted.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::client::*;
+use crate::helpers::*;
+
+const T0: i64 = 1_763_000_000_000;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `redis-server` on its own port, keeping nothing on disk.
+struct OwnRedis {
+    child: Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start_on(port: u16) -> OwnRedis {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian's redis-server package)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        OwnRedis { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A `reel serve` child process.
+struct Proc {
+    child: Child,
+    addr: String,
+}
+
+impl Proc {
+    fn start(dir: &Path, node: &str, storage: &TestStorage, redis: &str) -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_reel"))
+            .arg("serve")
+            .envs(storage.env())
+            .env("REEL_REDIS_URL", redis)
+            .env("REEL_NODE_ID", node)
+            .env("REEL_DATA_DIR", dir)
+            .env("REEL_LISTEN", "127.0.0.1:0")
+            .env("REEL_WORKERS", "1")
+            .env(
+                "REEL_LOG",
+                if std::env::var("TEST_LOG").is_ok() {
+                    "info"
+                } else {
+                    "warn"
+                },
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("reel listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Proc { child, addr }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn cli(storage: &TestStorage, dir: &Path, args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .args(args)
+        .envs(storage.env())
+        .env("REEL_DATA_DIR", dir)
+        .env("REEL_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+#[tokio::test]
+async fn presence_and_watching_across_three_nodes_through_redis() {
+    init_logs();
+    let storage = TestStorage::postgres_s3().await;
+    let mut redis = OwnRedis::start_on(free_port());
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let site = cli(
+        &storage,
+        dirs[0].path(),
+        &["site", "create", "--name", "shop"],
+    );
+    let (site_id, key) = (
+        site["site_id"].as_i64().unwrap(),
+        site["site_key"].as_str().unwrap().to_string(),
+    );
+    let token = cli(
+        &storage,
+        dirs[0].path(),
+        &["token", "create", "--name", "t", "--role", "admin"],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = Proc::start(dirs[0].path(), "node-a", &storage, &redis.url());
+    let b = Proc::start(dirs[1].path(), "node-b", &storage, &redis.url());
+    let c = Proc::start(dirs[2].path(), "node-c", &storage, &redis.url());
+
+    // B follows the site's presence.
+    let mut on_b = Live::connect(&b.addr, &token).await;
+    on_b.send(json!({"t": "presence", "site": site_id})).await;
+    assert_eq!(on_b.recv().await["t"], "presence_snapshot");
+
+    // A visitor records on A.
+    let ingest = |addr: &str, v: &str| format!("ws://{addr}/v1/ingest?site={key}&visitor={v}");
+    let mut t = Tracker::connect(&ingest(&a.addr, "va"), None)
+        .await
+        .unwrap();
+    let session = t.hello("va", None, "tab", None).await["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t.batch_acked(
+        0,
+        &[
+            ev::meta(T0, "https://shop.example/"),
+            ev::full_snapshot(T0 + 1, "home"),
+        ],
+    )
+    .await;
+    let join = on_b
+        .until("the visitor on B", |m| m["t"] == "presence_join")
+        .await;
+    assert_eq!(join["session"]["session"], session.as_str());
+    assert_eq!(join["session"]["node"], "node-a");
+
+    // C watches it: the stream starts at the snapshot, then follows live.
+    let mut on_c = Live::connect(&c.addr, &token).await;
+    on_c.send(json!({"t": "watch", "session": session})).await;
+    let first = on_c.until("catch-up", |m| m["t"] == "events").await;
+    assert_eq!(first["events"][1]["type"], 2, "{first}");
+    assert_eq!(t.recv().await, json!({"t": "snapshot"}));
+    // Event entering A -> frame leaving C, as seen by clients on both.
+    let mut lat = Vec::new();
+    for seq in 1..=200u64 {
+        let sent = Instant::now();
+        t.send_batch(seq, &[ev::click(T0 + seq as i64, seq as u32)])
+            .await;
+        let m = on_c.until("the click", |m| m["t"] == "events").await;
+        lat.push(sent.elapsed());
+        assert_eq!(m["events"][0]["data"]["id"], seq, "{m}");
+        assert_eq!(t.recv().await, json!({"t": "ack", "seq": seq}));
+    }
+    lat.sort();
+    println!(
+        "cross-node event -> watcher: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (n={})",
+        percentile(&lat, 0.5).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3,
+        lat.last().unwrap().as_secs_f64() * 1e3,
+        lat.len()
+    );
+
+    // Redis stops and comes back (empty: it keeps nothing): presence
+    // recovers by itself, and a visitor who arrives later is seen on B.
+    let port = redis.port;
+    redis.stop();
+    let mut bus_down = false;
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !bus_down {
+        assert!(Instant::now() < deadline, "A never noticed Redis was gone");
+        let ready: serde_json::Value = http
+            .get(format!("http://{}/readyz", a.addr))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        bus_down = ready["bus"] != "ok";
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Recording goes on meanwhile.
+    t.batch_acked(201, &[ev::click(T0 + 201, 201)]).await;
+    let redis = OwnRedis::start_on(port);
+    let mut t2 = Tracker::connect(&ingest(&a.addr, "vb"), None)
+        .await
+        .unwrap();
+    let s2 = t2.hello("vb", None, "tab", None).await["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    t2.batch_acked(
+        0,
+        &[
+            ev::meta(T0, "https://shop.example/late"),
+            ev::full_snapshot(T0 + 1, "late"),
+        ],
+    )
+    .await;
+    let seen = on_b
+        .until("the later visitor, after Redis came back", |m| {
+            m["t"] == "presence_join" && m["session"]["session"] == s2.as_str()
+        })
+        .await;
+    assert_eq!(seen["session"]["node"], "node-a");
+
+    // A is killed: its visitors leave B's presence within the TTL.
+    let killed = Instant::now();
+    drop(a);
+    let mut gone = std::collections::HashSet::new();
+    while gone.len() < 2 {
+        let m = on_b.until("leaves", |m| m["t"] == "presence_leave").await;
+        gone.insert(m["session"].as_str().unwrap().to_string());
+    }
+    let took = killed.elapsed();
+    println!(
+        "node killed -> its visitors gone from presence: {:.1} s",
+        took.as_secs_f64()
+    );
+    assert!(took < Duration::from_secs(45), "ghosts stayed {took:?}");
+    assert!(gone.contains(&session) && gone.contains(&s2));
+    drop((b, c, redis));
+}
