@@ -1,6 +1,7 @@
 import type { ErrorBody, SessionInfo, SessionPage, SiteList } from './types';
 import type { ListFilter } from './filters';
 import { sessionsQuery } from './filters';
+import { CookieSession, type SessionResult } from './session';
 
 /** localStorage key of the API token. */
 export const TOKEN_KEY = 'reel.token';
@@ -111,4 +112,44 @@ export function openEvents(id: string, tab: string | null, options?: RequestOpti
     ...options,
     accept: 'application/x-ndjson',
   });
+}
+
+/**
+ * POSTs with the stored token (or none); resolves with the HTTP status, 0
+ * when the request got no answer. `keepalive` lets a sign-out's request
+ * finish while the page moves on.
+ */
+async function postStatus(path: string): Promise<number> {
+  const token = getToken();
+  try {
+    const response = await fetch(path, {
+      method: 'POST',
+      headers: token === null ? {} : { Authorization: `Bearer ${token}` },
+      credentials: 'same-origin',
+      keepalive: true,
+    });
+    return response.status;
+  } catch {
+    return 0;
+  }
+}
+
+const cookieSession = new CookieSession(postStatus);
+
+/**
+ * `POST /api/v1/login` with the stored token, once per sign-in (see
+ * `CookieSession`): sets the `reel_session` cookie the live socket needs.
+ * A 401 signs the person out like any other refused call.
+ */
+export async function startCookieSession(refresh = false): Promise<SessionResult> {
+  const result = await cookieSession.start(refresh);
+  if (result === 'unauthorized' && getToken() !== null) {
+    onUnauthorized(new ApiError(401, 'unauthorized', 'The token is no longer accepted.'));
+  }
+  return result;
+}
+
+/** `POST /api/v1/logout`: clears the cookie. */
+export function endCookieSession(): Promise<void> {
+  return cookieSession.end();
 }

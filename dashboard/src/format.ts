@@ -72,3 +72,18 @@ export function fromDateTimeLocal(value: string): number | null {
   const time = date.getTime();
   return Number.isNaN(time) ? null : time;
 }
+
+/**
+ * How long ago `ms` was, for people: `now`, `12s ago`, `3m ago`, `2h ago`,
+ * `4d ago`. A time ahead of `now` (another clock) reads as `now`.
+ */
+export function formatAgo(ms: number, now: number): string {
+  const s = Math.floor((now - ms) / 1000);
+  if (s < 1) return 'now';
+  if (s < 60) return `${s}s ago`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ago`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${h}h ago`;
+  return `${Math.floor(h / 24)}d ago`;
+}

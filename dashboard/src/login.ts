@@ -1,12 +1,13 @@
-import { ApiError, listSites, setToken } from './api';
+import { ApiError, listSites, setToken, startCookieSession } from './api';
 import { h } from './dom';
 import type { PageContext } from './page';
 import { isAbort } from './page';
 
 /**
  * The sign-in page: a token is accepted only once `GET /api/v1/sites`
- * succeeds with it; then it is kept in localStorage and the person goes on
- * to `next` (the page that sent them here) or the sites.
+ * succeeds with it; then it is kept in localStorage, `POST /api/v1/login`
+ * sets the session cookie of the live socket, and the person goes on to
+ * `next` (the page that sent them here) or the sites.
  */
 export function renderLogin(ctx: PageContext, notice: string | null, next: string | null): void {
   const input = h('input', {
@@ -43,6 +44,12 @@ export function renderLogin(ctx: PageContext, notice: string | null, next: strin
         try {
           await listSites({ token, signal: ctx.signal });
           setToken(token);
+          // The cookie that authenticates the live socket. Not having it
+          // (an older server) only affects the live pages, which retry.
+          if ((await startCookieSession()) === 'unauthorized') {
+            showError('This token was not accepted.');
+            return;
+          }
           location.hash = next ?? '#/sites';
         } catch (e) {
           if (isAbort(e)) return;

@@ -1,13 +1,15 @@
 import 'rrweb-player/dist/style.css';
 import './style.css';
-import { getToken, setToken, setUnauthorizedHandler } from './api';
+import { endCookieSession, getToken, setToken, setUnauthorizedHandler, startCookieSession } from './api';
 import { h } from './dom';
+import { renderLive } from './live';
 import { renderLogin } from './login';
 import type { PageContext } from './page';
 import { renderReplay } from './replay';
 import { loginHash, parseRoute } from './route';
 import { renderSessions } from './sessions';
 import { renderSites } from './sites';
+import { renderWatch } from './watch';
 
 /** A message for the sign-in page after a forced sign-out. */
 let notice: string | null = null;
@@ -22,6 +24,8 @@ const signOut = h(
     'data-testid': 'sign-out',
     onclick: () => {
       setToken(null);
+      // Clears the live socket's cookie (the token itself stays valid).
+      void endCookieSession();
       location.hash = '#/login';
     },
   },
@@ -33,6 +37,7 @@ document.body.replaceChildren(h('header', { class: 'top' }, h('a', { class: 'bra
 
 setUnauthorizedHandler(() => {
   setToken(null);
+  void endCookieSession();
   // Several requests of one page may fail together: send the person once.
   if (parseRoute(location.hash).page === 'login') return;
   notice = 'Your token is no longer accepted: sign in again.';
@@ -80,6 +85,14 @@ function render(): void {
       document.title = `Session ${route.sessionId} · reel`;
       renderReplay(ctx, route.sessionId, route.query);
       break;
+    case 'live':
+      document.title = 'Live · reel';
+      renderLive(ctx, route.siteId);
+      break;
+    case 'watch':
+      document.title = `Live ${route.sessionId} · reel`;
+      renderWatch(ctx, route.sessionId, route.siteId);
+      break;
     case 'not-found':
       document.title = 'Not found · reel';
       main.append(h('h1', null, 'Not found'), h('p', null, 'No page here. ', h('a', { href: '#/sites' }, 'Go to the sites.')));
@@ -88,4 +101,7 @@ function render(): void {
 }
 
 window.addEventListener('hashchange', render);
+// Signed in from an earlier visit: set the live socket's cookie once
+// (`POST /api/v1/login`); the sign-in page does it on sign-in.
+if (getToken() !== null) void startCookieSession();
 render();

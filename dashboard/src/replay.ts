@@ -6,7 +6,7 @@ import { formatBytes, formatCount, formatDateTime, formatDuration } from './form
 import { readEvents, StartGate } from './ndjson';
 import type { PageContext } from './page';
 import { isAbort } from './page';
-import { hashOf, sessionPath, sitePath } from './route';
+import { hashOf, sessionPath, sitePath, watchHash } from './route';
 import { Timeline } from './timeline';
 import { EventType, type RRwebEvent, type SessionInfo } from './types';
 
@@ -52,7 +52,14 @@ export function renderReplay(ctx: PageContext, sessionId: string, query: URLSear
   getSession(sessionId, { signal: ctx.signal }).then(
     (session) => {
       setChildren(crumbs, h('a', { href: hashOf(sitePath(session.site_id)) }, '← Sessions'));
-      if (session.live) title.append(' ', h('span', { class: 'badge live', 'data-testid': 'live-badge' }, 'live'));
+      if (session.live) {
+        title.append(
+          ' ',
+          h('span', { class: 'badge live', 'data-testid': 'live-badge' }, 'live'),
+          ' ',
+          h('a', { href: watchHash(session.id, session.site_id), class: 'watch', 'data-testid': 'watch-live' }, 'Watch live'),
+        );
+      }
       status.remove();
       showSession(ctx, session, selectedTab(session, query));
     },
@@ -220,7 +227,7 @@ async function stream(ctx: PageContext, sessionId: string, tab: string | null, o
 }
 
 /** Fits the replay in the page, keeping the recorded viewport's shape. */
-function playerSize(box: HTMLElement, events: readonly RRwebEvent[]): { width: number; height: number } {
+export function playerSize(box: HTMLElement, events: readonly RRwebEvent[]): { width: number; height: number } {
   const measured = box.clientWidth;
   if (measured <= 0) return FALLBACK_SIZE;
   const width = Math.min(measured, MAX_PLAYER_WIDTH);

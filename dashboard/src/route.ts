@@ -4,9 +4,14 @@ export type Route =
   | { page: 'sites' }
   | { page: 'sessions'; siteId: number; query: URLSearchParams }
   | { page: 'replay'; sessionId: string; query: URLSearchParams }
+  | { page: 'live'; siteId: number }
+  | { page: 'watch'; sessionId: string; siteId: number | null }
   | { page: 'not-found'; path: string };
 
-/** Parses `location.hash`: `#/login`, `#/sites`, `#/sites/{id}?...`, `#/sessions/{id}?...`. */
+/**
+ * Parses `location.hash`: `#/login`, `#/sites`, `#/sites/{id}?...`,
+ * `#/sites/{id}/live`, `#/sessions/{id}?...`, `#/live/{session}?site={id}`.
+ */
 export function parseRoute(hash: string): Route {
   const raw = hash.startsWith('#') ? hash.slice(1) : hash;
   const q = raw.indexOf('?');
@@ -20,8 +25,15 @@ export function parseRoute(hash: string): Route {
   if (parts.length === 2 && head === 'sites' && /^\d+$/.test(id!)) {
     return { page: 'sessions', siteId: Number(id), query };
   }
+  if (parts.length === 3 && head === 'sites' && /^\d+$/.test(id!) && parts[2] === 'live') {
+    return { page: 'live', siteId: Number(id) };
+  }
   if (parts.length === 2 && head === 'sessions') {
     return { page: 'replay', sessionId: safeDecode(id!), query };
+  }
+  if (parts.length === 2 && head === 'live') {
+    const site = query.get('site');
+    return { page: 'watch', sessionId: safeDecode(id!), siteId: site !== null && /^\d+$/.test(site) ? Number(site) : null };
   }
   return { page: 'not-found', path };
 }
@@ -38,6 +50,17 @@ export function sitePath(siteId: number): string {
 
 export function sessionPath(sessionId: string): string {
   return `/sessions/${encodeURIComponent(sessionId)}`;
+}
+
+/** A site's live page: who is on the site now. */
+export function liveSitePath(siteId: number): string {
+  return `/sites/${siteId}/live`;
+}
+
+/** The live player of a session; `siteId` (when known) links back to the site's live page. */
+export function watchHash(sessionId: string, siteId?: number | null): string {
+  const query = siteId === undefined || siteId === null ? undefined : new URLSearchParams({ site: String(siteId) });
+  return hashOf(`/live/${encodeURIComponent(sessionId)}`, query);
 }
 
 /** The sign-in page's link, coming back to `hash` once signed in. */

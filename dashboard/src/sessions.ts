@@ -5,7 +5,7 @@ import { filterFromQuery, filterToQuery, secondsToMs, type ListFilter } from './
 import { formatDateTime, formatDuration, fromDateTimeLocal, toDateTimeLocal } from './format';
 import type { PageContext } from './page';
 import { isAbort } from './page';
-import { hashOf, sessionPath, sitePath } from './route';
+import { hashOf, liveSitePath, sessionPath, sitePath, watchHash } from './route';
 import type { SessionInfo } from './types';
 
 /**
@@ -123,7 +123,13 @@ export function renderSessions(ctx: PageContext, siteId: number, query: URLSearc
   const pager = h('div', { class: 'pager' });
 
   ctx.main.replaceChildren(
-    h('p', { class: 'crumbs' }, h('a', { href: '#/sites' }, '← Sites')),
+    h(
+      'p',
+      { class: 'crumbs' },
+      h('a', { href: '#/sites' }, '← Sites'),
+      ' · ',
+      h('a', { href: hashOf(liveSitePath(siteId)), 'data-testid': 'site-live' }, 'Who is on the site now'),
+    ),
     title,
     form,
     status,
@@ -192,7 +198,14 @@ function sessionRow(s: SessionInfo): HTMLTableRowElement {
       'td',
       { class: 'nowrap' },
       h('a', { href }, formatDateTime(s.started_at)),
-      s.live ? [' ', h('span', { class: 'badge live', 'data-testid': 'live-badge' }, 'live')] : null,
+      s.live
+        ? [
+            ' ',
+            h('span', { class: 'badge live', 'data-testid': 'live-badge' }, 'live'),
+            ' ',
+            h('a', { href: watchHash(s.id, s.site_id), class: 'watch', 'data-testid': 'watch-live' }, 'Watch live'),
+          ]
+        : null,
     ),
     h('td', { class: 'num' }, formatDuration(s.duration_ms)),
     h('td', { class: 'ellipsis', title: s.user_id ?? '' }, s.user_id ?? h('span', { class: 'muted' }, '—')),

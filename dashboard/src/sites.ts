@@ -3,7 +3,7 @@ import { h } from './dom';
 import { errorText } from './errors';
 import type { PageContext } from './page';
 import { isAbort } from './page';
-import { hashOf, sitePath } from './route';
+import { hashOf, liveSitePath, sitePath } from './route';
 import type { SiteInfo } from './types';
 
 /** The list of the organisation's sites; a row opens the site's sessions. */
@@ -16,7 +16,15 @@ export function renderSites(ctx: PageContext): void {
     h(
       'thead',
       null,
-      h('tr', null, h('th', null, 'Site'), h('th', null, 'ID'), h('th', null, 'Site key'), h('th', null, 'Allowed origins')),
+      h(
+        'tr',
+        null,
+        h('th', null, 'Site'),
+        h('th', null, 'ID'),
+        h('th', null, 'Site key'),
+        h('th', null, 'Allowed origins'),
+        h('th', null, ''),
+      ),
     ),
     tbody,
   );
@@ -57,5 +65,6 @@ function siteRow(site: SiteInfo): HTMLTableRowElement {
     h('td', { class: 'num' }, site.id),
     h('td', null, h('code', null, site.site_key)),
     h('td', null, site.allowed_origins.length === 0 ? h('span', { class: 'muted' }, 'any') : site.allowed_origins.join(', ')),
+    h('td', { class: 'nowrap' }, h('a', { href: hashOf(liveSitePath(site.id)), 'data-testid': 'site-live' }, 'Live now')),
   );
 }

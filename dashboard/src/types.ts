@@ -2,6 +2,9 @@
 // here so the rest of the dashboard has one import path; never redefined.
 export type {
   ErrorBody,
+  LiveClientMessage,
+  LiveServerMessage,
+  Presence,
   SessionFilter,
   SessionInfo,
   SessionPage,

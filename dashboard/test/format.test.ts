@@ -1,9 +1,20 @@
 /// <reference types="node" />
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatBytes, formatClock, formatDuration, fromDateTimeLocal, toDateTimeLocal } from '../src/format';
+import { formatAgo, formatBytes, formatClock, formatDuration, fromDateTimeLocal, toDateTimeLocal } from '../src/format';
 
 describe('format', () => {
+  it('formats times relative to now', () => {
+    const now = 1_000_000_000;
+    assert.equal(formatAgo(now, now), 'now');
+    assert.equal(formatAgo(now + 5_000, now), 'now', 'a clock ahead of ours');
+    assert.equal(formatAgo(now - 999, now), 'now');
+    assert.equal(formatAgo(now - 12_400, now), '12s ago');
+    assert.equal(formatAgo(now - 3 * 60_000 - 59_000, now), '3m ago');
+    assert.equal(formatAgo(now - 2 * 3_600_000, now), '2h ago');
+    assert.equal(formatAgo(now - 4 * 86_400_000, now), '4d ago');
+  });
+
   it('formats durations', () => {
     assert.equal(formatDuration(0), '0s');
     assert.equal(formatDuration(42_400), '42s');

@@ -1,7 +1,7 @@
 /// <reference types="node" />
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { hashOf, loginHash, parseRoute, sessionPath, sitePath } from '../src/route';
+import { hashOf, liveSitePath, loginHash, parseRoute, sessionPath, sitePath, watchHash } from '../src/route';
 
 describe('parseRoute', () => {
   it('knows every page', () => {
@@ -17,6 +17,19 @@ describe('parseRoute', () => {
     const replay = parseRoute('#/sessions/abc_-1?tab=t2');
     assert.equal(replay.page === 'replay' && replay.sessionId, 'abc_-1');
     assert.equal(replay.page === 'replay' && replay.query.get('tab'), 't2');
+  });
+
+  it('knows the live pages', () => {
+    assert.deepEqual(parseRoute('#/sites/12/live'), { page: 'live', siteId: 12 });
+    assert.deepEqual(parseRoute('#/live/abc_-1?site=12'), { page: 'watch', sessionId: 'abc_-1', siteId: 12 });
+    assert.deepEqual(parseRoute('#/live/abc'), { page: 'watch', sessionId: 'abc', siteId: null });
+    assert.deepEqual(parseRoute('#/live/abc?site=x'), { page: 'watch', sessionId: 'abc', siteId: null });
+    assert.equal(parseRoute('#/sites/x/live').page, 'not-found');
+    assert.equal(parseRoute('#/sites/1/nope').page, 'not-found');
+    assert.equal(hashOf(liveSitePath(4)), '#/sites/4/live');
+    assert.equal(watchHash('s 1', 4), '#/live/s%201?site=4');
+    assert.equal(watchHash('s1'), '#/live/s1');
+    assert.deepEqual(parseRoute(watchHash('s 1', 4)), { page: 'watch', sessionId: 's 1', siteId: 4 });
   });
 
   it('refuses unknown paths', () => {

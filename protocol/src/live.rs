@@ -22,7 +22,8 @@ pub mod limits {
 pub const WATCH_TOO_SLOW: &str = "too_slow";
 /// `watch_ended.reason` when the session ended.
 pub const WATCH_SESSION_ENDED: &str = "session_ended";
-/// `watch_ended.reason` when the session's node went away.
+/// `watch_ended.reason` reserved for a node known lost (today a session
+/// that leaves presence ends its watches with [`WATCH_SESSION_ENDED`]).
 pub const WATCH_NODE_LOST: &str = "node_lost";
 
 /// One live session as presence shows it (`P` in PROTOCOL.md §4).

@@ -1,0 +1,10 @@
+//! Several reel nodes as real processes on shared Postgres and S3, behind a
+//! real nginx configured from the repository's `deploy/nginx.conf`.
+//!
+//! Needs nginx (`scripts/services` installs Debian's), Postgres and an
+//! S3-compatible server (`scripts/services`, `scripts/s3-server`).
+
+#[path = "../node/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+mod nginx;

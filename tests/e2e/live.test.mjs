@@ -1,0 +1,262 @@
+// Support staff watch a visitor of the demo shop live (PROTOCOL.md §4): the
+// site's live page lists the visitor as they arrive (presence over
+// /v1/live), and the live player shows their page and what they do in it
+// while they do it. A second test restarts the node under both live pages.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+
+import {
+  SHOTS,
+  TYPED,
+  api,
+  freePort,
+  launchBrowser,
+  startNode,
+  stopNode,
+  tempDataDir,
+  trackerSettled,
+  waitFor,
+} from "./harness.mjs";
+
+let browser;
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** Records the JSON messages a page sends and receives on /v1/live. */
+function liveFrames(page) {
+  const frames = { sockets: 0, sent: [], received: [] };
+  const parse = (payload) => {
+    try {
+      return JSON.parse(String(payload));
+    } catch {
+      return { unparsable: String(payload).slice(0, 200) };
+    }
+  };
+  page.on("websocket", (ws) => {
+    if (!new URL(ws.url()).pathname.endsWith("/v1/live")) return;
+    frames.sockets++;
+    ws.on("framesent", (f) => frames.sent.push(parse(f.payload)));
+    ws.on("framereceived", (f) => frames.received.push(parse(f.payload)));
+  });
+  return frames;
+}
+
+/** The demo shop's site (id, key). */
+async function demoSite(node) {
+  const { sites } = await api(node, "/api/v1/sites");
+  const site = sites.find((s) => s.name === "Demo shop");
+  assert.ok(site, `the demo site in ${JSON.stringify(sites)}`);
+  return site;
+}
+
+/** Signs in to the dashboard with the node's token; checks the live socket's cookie was set. */
+async function signIn(page, node) {
+  await page.goto(`${node.base}/app/`);
+  await page.fill("[data-testid=token-input]", node.token);
+  await page.click("[data-testid=sign-in]");
+  await page.locator("tr[data-testid=site-row]").first().waitFor();
+  const cookies = await page.context().cookies(node.base);
+  const cookie = cookies.find((c) => c.name === "reel_session");
+  assert.ok(cookie, `POST /api/v1/login set reel_session: ${JSON.stringify(cookies)}`);
+  assert.equal(cookie.httpOnly, true, "the session cookie is HttpOnly");
+  assert.equal(cookie.sameSite, "Strict", "the session cookie is SameSite=Strict");
+  assert.equal(cookie.path, "/");
+}
+
+/** Opens the site's live page from the sites list and waits for its first snapshot. */
+async function openLiveList(page, site) {
+  await page.locator(`tr[data-testid=site-row][data-site-id="${site.id}"] [data-testid=site-live]`).click();
+  await page.waitForURL(`**/app/#/sites/${site.id}/live`);
+  await page.locator("[data-testid=live-connection][data-state=live]").waitFor({ timeout: 15_000 });
+}
+
+/** The visitor's session id, as their tracker holds it. */
+function visitorSession(page) {
+  return waitFor("the visitor's session id", () =>
+    page.evaluate(() => JSON.parse(localStorage.getItem("reel.session") ?? "null")?.id ?? null),
+  );
+}
+
+/** Text of a locator, or "" while it is not there (for polling). */
+async function textOf(locator) {
+  return (await locator.count()) > 0 ? locator.first().innerText({ timeout: 1_000 }) : "";
+}
+
+/** The value of an input in the live player's replay, or null while it is not there. */
+async function replayedValue(frame, selector) {
+  const input = frame.locator(selector);
+  return (await input.count()) > 0 ? input.inputValue({ timeout: 1_000 }) : null;
+}
+
+/** The next seq the page's tracker will give a batch. */
+function nextSeq(page) {
+  return page.evaluate(() => JSON.parse(sessionStorage.getItem("reel.pending") ?? "null")?.next ?? 0);
+}
+
+test("a visitor of the demo shop is listed live and watched while they click and type", async () => {
+  const node = await startNode(tempDataDir(), await freePort());
+  const staff = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const visitors = await browser.newContext();
+  try {
+    const site = await demoSite(node);
+
+    // Support staff sign in (which sets the live socket's cookie) and open
+    // the demo site's live page: it subscribes and gets a snapshot first.
+    const list = await staff.newPage();
+    const listFrames = liveFrames(list);
+    await signIn(list, node);
+    await openLiveList(list, site);
+    assert.deepEqual(listFrames.sent[0], { t: "presence", site: site.id }, "the live page subscribes to the site");
+    assert.equal(listFrames.received[0]?.t, "presence_snapshot", "the first answer is the snapshot");
+
+    // A visitor arrives on the demo shop's product page.
+    const visitor = await visitors.newPage();
+    await visitor.goto(`${node.base}/demo/product.html`);
+    await visitor.locator("#add-to-cart").waitFor();
+    await trackerSettled(visitor, 0);
+    const sessionId = await visitorSession(visitor);
+
+    // They appear in the live list, with the page they are on.
+    const row = list.locator(`tr[data-testid=presence-row][data-session-id="${sessionId}"]`);
+    await row.waitFor({ timeout: 15_000 });
+    await waitFor("the product page's URL in the live list", async () =>
+      (await textOf(row.locator("[data-testid=presence-url]"))).endsWith("/demo/product.html"),
+    );
+    assert.ok(Number(await list.locator("[data-testid=live-count]").getAttribute("data-count")) >= 1);
+    assert.match(await textOf(row.locator("[data-testid=presence-user]")), /^visitor /, "not identified yet");
+    assert.ok(
+      listFrames.received.some((m) => m.t === "presence_join" && m.session?.session === sessionId),
+      "the visitor came in as presence_join",
+    );
+    await list.screenshot({ path: join(SHOTS, "live-list.png"), fullPage: true });
+
+    // Staff open the live player from the visitor's row.
+    const href = await row.locator("[data-testid=watch-live]").getAttribute("href");
+    assert.equal(href, `#/live/${sessionId}?site=${site.id}`);
+    const player = await staff.newPage();
+    const playerFrames = liveFrames(player);
+    await player.goto(`${node.base}/app/${href}`);
+    await player.locator("[data-testid=live-player][data-ready=true]").waitFor({ timeout: 15_000 });
+    const frame = player.frameLocator("[data-testid=live-player] iframe");
+    await frame.getByText("Brass arm, linen shade").first().waitFor({ timeout: 15_000 });
+    await waitFor("the product page's URL above the live player", async () =>
+      (await textOf(player.locator("[data-testid=live-url]"))).endsWith("/demo/product.html"),
+    );
+    await player.locator("[data-testid=live-status][data-state=live]").waitFor({ timeout: 15_000 });
+    assert.deepEqual(playerFrames.sent[0], { t: "watch", session: sessionId });
+    const first = playerFrames.received.find((m) => m.t === "events");
+    assert.equal(first.session, sessionId);
+    assert.deepEqual(
+      first.events.slice(0, 2).map((e) => e.type),
+      [4, 2],
+      "a watch begins with the tab's Meta and full snapshot",
+    );
+    assert.equal(await frame.locator("#cart-status").innerText(), "Your cart is empty.");
+    await player.screenshot({ path: join(SHOTS, "live-player.png"), fullPage: true });
+
+    // The visitor clicks: the live player shows the page changing.
+    await visitor.click("#add-to-cart");
+    await frame.getByText("In your cart: 1 × Desk Lamp").waitFor({ timeout: 15_000 });
+    await player.screenshot({ path: join(SHOTS, "live-player-click.png"), fullPage: true });
+
+    // The visitor goes on to checkout (a new page of the same tab) and types.
+    await visitor.click("#to-checkout");
+    await visitor.locator("#place-order").waitFor();
+    // The tracker records a field's value when it changes (rrweb's input
+    // sampling "last": on `change`, i.e. when the visitor leaves the field).
+    await visitor.fill("#name", TYPED.name);
+    await visitor.fill("#coupon", TYPED.coupon);
+    await visitor.press("#coupon", "Tab");
+    await waitFor("the checkout page's URL above the live player", async () =>
+      (await textOf(player.locator("[data-testid=live-url]"))).endsWith("/demo/checkout.html"),
+    );
+    await waitFor("the coupon typed, in the live player", async () => (await replayedValue(frame, "#coupon")) === TYPED.coupon);
+    const name = await waitFor("the name typed, in the live player", async () => (await replayedValue(frame, "#name")) || null);
+    assert.match(name, /^\*+$/, `the live name field is masked, not ${name}`);
+    await player.screenshot({ path: join(SHOTS, "live-player-typed.png"), fullPage: true });
+
+    // The live list followed: the checkout page, and the user id the demo's
+    // checkout page identifies the visitor with.
+    await waitFor("the checkout page's URL in the live list", async () =>
+      (await textOf(row.locator("[data-testid=presence-url]"))).endsWith("/demo/checkout.html"),
+    );
+    await waitFor("the user id in the live list", async () => (await textOf(row.locator("[data-testid=presence-user]"))) === "demo-user-1");
+    await list.screenshot({ path: join(SHOTS, "live-list-checkout.png"), fullPage: true });
+
+    // Leaving the live player stops the watch.
+    await player.evaluate(() => {
+      location.hash = "#/sites";
+    });
+    await waitFor("unwatch on leaving the live player", () =>
+      playerFrames.sent.some((m) => m.t === "unwatch" && m.session === sessionId),
+    );
+    assert.equal(playerFrames.sockets, 1, "one socket for the live player");
+  } finally {
+    await staff.close();
+    await visitors.close();
+    assert.equal(await stopNode(node), 0, "SIGTERM exits 0");
+  }
+});
+
+test("the live pages reconnect to a restarted node and carry on", async () => {
+  const dataDir = tempDataDir();
+  const port = await freePort();
+  let node = await startNode(dataDir, port);
+  const staff = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const visitors = await browser.newContext();
+  try {
+    const site = await demoSite(node);
+    const list = await staff.newPage();
+    const listFrames = liveFrames(list);
+    await signIn(list, node);
+    await openLiveList(list, site);
+
+    const visitor = await visitors.newPage();
+    await visitor.goto(`${node.base}/demo/product.html`);
+    await visitor.locator("#add-to-cart").waitFor();
+    await trackerSettled(visitor, 0);
+    const sessionId = await visitorSession(visitor);
+    const row = list.locator(`tr[data-testid=presence-row][data-session-id="${sessionId}"]`);
+    await row.waitFor({ timeout: 15_000 });
+
+    const player = await staff.newPage();
+    const playerFrames = liveFrames(player);
+    await player.goto(`${node.base}/app/#/live/${encodeURIComponent(sessionId)}?site=${site.id}`);
+    const frame = player.frameLocator("[data-testid=live-player] iframe");
+    await frame.getByText("Brass arm, linen shade").first().waitFor({ timeout: 15_000 });
+
+    // The node dies: both pages say so and keep trying.
+    await stopNode(node, "SIGKILL");
+    await list.locator("[data-testid=live-connection][data-state=retrying]").waitFor({ timeout: 15_000 });
+    await player.locator("[data-testid=live-status][data-state=retrying]").waitFor({ timeout: 15_000 });
+    await list.screenshot({ path: join(SHOTS, "live-list-reconnecting.png"), fullPage: true });
+
+    // It comes back on the same address; the visitor's tracker reconnects.
+    node = await startNode(dataDir, port);
+    const before = await nextSeq(visitor);
+    await visitor.click("#add-to-cart");
+    await trackerSettled(visitor, before, 60_000);
+
+    // The list subscribed again (a fresh snapshot) and lists the visitor.
+    await list.locator("[data-testid=live-connection][data-state=live]").waitFor({ timeout: 60_000 });
+    assert.ok(listFrames.sockets >= 2, "the live page opened a new socket");
+    assert.ok(listFrames.sent.filter((m) => m.t === "presence").length >= 2, "and subscribed again");
+    await row.waitFor({ timeout: 30_000 });
+
+    // The player watched again and shows the visitor's clicks.
+    await player.locator("[data-testid=live-status][data-state=live]").waitFor({ timeout: 60_000 });
+    assert.ok(playerFrames.sent.filter((m) => m.t === "watch").length >= 2, "the player sent watch again");
+    await visitor.click("#add-to-cart");
+    await frame.getByText("In your cart: 2 × Desk Lamp").waitFor({ timeout: 30_000 });
+    await player.screenshot({ path: join(SHOTS, "live-player-after-restart.png"), fullPage: true });
+  } finally {
+    await staff.close();
+    await visitors.close();
+    assert.equal(await stopNode(node), 0, "SIGTERM exits 0");
+  }
+});
