@@ -131,7 +131,10 @@ pub struct EndTab {
 /// a fresh snapshot.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Watch;
+pub struct Watch {
+    /// A new watcher (not a renewal): it needs the tails.
+    pub fresh: bool,
+}
 
 /// Node shutdown: commit every buffer; resolves when all are committed.
 #[derive(Message)]
@@ -780,11 +783,11 @@ impl Handler<EndTab> for SessionActor {
 impl Handler<Watch> for SessionActor {
     type Result = ();
 
-    fn handle(&mut self, _: Watch, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: Watch, _: &mut Context<Self>) {
         if self.ending {
             return;
         }
-        let fresh = !self.watched();
+        let fresh = msg.fresh || !self.watched();
         self.watched_until = Some(Instant::now() + WATCH_LEASE);
         if !fresh {
             return;

@@ -335,10 +335,10 @@ impl Sessions {
         actix::spawn(async move {
             loop {
                 match rx.recv().await {
-                    Ok(BusMessage::WatchRequest { session }) => {
+                    Ok(BusMessage::WatchRequest { session, fresh }) => {
                         let addr = deps.registry.get(&session).and_then(|s| s.get().cloned());
                         if let Some(addr) = addr {
-                            addr.do_send(crate::session::Watch);
+                            addr.do_send(crate::session::Watch { fresh });
                         }
                     }
                     Ok(_) => {}

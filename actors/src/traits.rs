@@ -171,8 +171,10 @@ pub enum BusMessage {
     /// A session left the site's presence.
     PresenceLeave { site: i64, session: String },
     /// Someone watches `session`: its node publishes its events for the
-    /// next lease (topic `node:{node}`). Sent again before the lease ends.
-    WatchRequest { session: String },
+    /// next lease (topic `node:{node}`). Sent again before the lease ends
+    /// (`fresh: false`); a new watcher's first request (`fresh: true`) also
+    /// gets each tab's live tail published and a snapshot requested.
+    WatchRequest { session: String, fresh: bool },
     /// Events of a watched session (topic `live:{session}`): rrweb events
     /// as NDJSON, exactly as received.
     LiveEvents {

@@ -327,7 +327,7 @@ impl Conn {
         };
         let rx = self.state.sessions.bus().subscribe(&topics::live(&session));
         let forwarder = forward(rx, self.inbound.clone());
-        self.request(&node, &session).await;
+        self.request(&node, &session, true).await;
         metrics::counter!("reel_live_watches_total").increment(1);
         self.watches.insert(
             session,
@@ -340,10 +340,12 @@ impl Conn {
         );
     }
 
-    /// Asks `node` to publish `session`'s events (or renew the lease).
-    async fn request(&self, node: &str, session: &str) {
+    /// Asks `node` to publish `session`'s events: a new watch (`fresh`:
+    /// with the tails first) or a renewal of the lease.
+    async fn request(&self, node: &str, session: &str, fresh: bool) {
         let msg = BusMessage::WatchRequest {
             session: session.to_owned(),
+            fresh,
         };
         if let Err(e) = self
             .state
@@ -474,7 +476,7 @@ impl Conn {
             };
             match now {
                 Some(node) => {
-                    self.request(&node, &session).await;
+                    self.request(&node, &session, false).await;
                     if let Some(w) = self.watches.get_mut(&session) {
                         w.node = node;
                     }

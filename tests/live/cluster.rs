@@ -75,9 +75,18 @@ struct Proc {
 
 impl Proc {
     fn start(dir: &Path, node: &str, storage: &TestStorage, redis: &str) -> Proc {
+        // Rate limits high enough for the slow-watcher part.
+        let config = dir.join("reel.toml");
+        std::fs::write(
+            &config,
+            "[limits]\nsession_bytes_per_sec = 1073741824\nsession_bytes_burst = 1073741824\n\
+             session_messages_per_sec = 100000\nsession_messages_burst = 100000\n",
+        )
+        .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_reel"))
             .arg("serve")
             .envs(storage.env())
+            .env("REEL_CONFIG", &config)
             .env("REEL_REDIS_URL", redis)
             .env("REEL_NODE_ID", node)
             .env("REEL_DATA_DIR", dir)
@@ -214,6 +223,52 @@ async fn presence_and_watching_across_three_nodes_through_redis() {
         lat.len()
     );
 
+    // A watcher on C that does not read is cut off; a watcher on B that
+    // reads gets every event, and the visitor is not slowed down.
+    on_c.send(json!({"t": "unwatch", "session": session})).await;
+    drop(on_c);
+    let mut slow = Live::connect_small_buffer(&c.addr, &token).await;
+    slow.send(json!({"t": "watch", "session": session})).await;
+    let mut fast = Live::connect(&b.addr, &token).await;
+    fast.send(json!({"t": "watch", "session": session})).await;
+    fast.until("catch-up on B", |m| m["t"] == "events").await;
+    const BIG: u64 = 450;
+    let reader = tokio::spawn(async move {
+        let mut got = 0u64;
+        while got < BIG {
+            let m = fast.recv().await;
+            for e in m["events"].as_array().into_iter().flatten() {
+                if e["type"] == 3 && e["data"]["source"] == 5 {
+                    got += 1;
+                }
+            }
+        }
+        got
+    });
+    let big = "x".repeat(200 * 1024);
+    for seq in 201..201 + BIG {
+        t.send_batch(seq, &[ev::input(T0 + seq as i64, 3, &big)])
+            .await;
+        loop {
+            if t.recv().await["t"] == "ack" {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        reader.await.unwrap(),
+        BIG,
+        "the reading watcher on B got every event"
+    );
+    loop {
+        match slow.next(Duration::from_secs(30)).await {
+            None => break,
+            Some(m) if m["t"] == "watch_ended" => assert_eq!(m["reason"], "too_slow"),
+            Some(_) => {}
+        }
+    }
+    let mut seq = 201 + BIG;
+
     // Redis stops and comes back (empty: it keeps nothing): presence
     // recovers by itself, and a visitor who arrives later is seen on B.
     let port = redis.port;
@@ -235,7 +290,9 @@ async fn presence_and_watching_across_three_nodes_through_redis() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // Recording goes on meanwhile.
-    t.batch_acked(201, &[ev::click(T0 + 201, 201)]).await;
+    t.batch_acked(seq, &[ev::click(T0 + seq as i64, 1)]).await;
+    seq += 1;
+    let _ = seq;
     let redis = OwnRedis::start_on(port);
     let mut t2 = Tracker::connect(&ingest(&a.addr, "vb"), None)
         .await
