@@ -117,9 +117,15 @@ test("a demo visit is found by user id and replayed with inputs masked", async (
       const total = p.getMetaData().totalTime;
       p.goto(total, false);
     });
+    // The replayer applies the seek to its iframe's form fields as it
+    // renders: read them until they hold the recorded values (bounded).
     const name = await frame.locator("#name").inputValue({ timeout: 15_000 });
     assert.match(name, /^\*+$/, `the replayed name field is masked, not ${name}`);
-    assert.equal(await frame.locator("#coupon").inputValue(), TYPED.coupon);
+    const coupon = await waitFor("the replayed coupon field", async () => {
+      const v = await frame.locator("#coupon").inputValue();
+      return v === TYPED.coupon ? v : null;
+    }, 15_000);
+    assert.equal(coupon, TYPED.coupon);
     await page.screenshot({ path: join(SHOTS, "replay-end.png"), fullPage: true });
     const facts = await page.locator("[data-testid=facts]").innerText();
     assert.ok(facts.includes("demo-user-1"), facts);
