@@ -407,10 +407,16 @@ impl SessionActor {
         for (_, (_, tx)) in self.conns.drain() {
             let _ = tx.try_send(Control::Close(code, why.to_owned()));
         }
+        // Leave presence now, behind any presence write already queued.
+        self.presence_shown = false;
+        let leave = BusMessage::PresenceLeave {
+            site: self.site_id,
+            session: self.id.clone(),
+        };
+        self.presence_op(PresenceOp::Remove(leave));
         let flushed = self.flush_all(ctx);
         let deps = self.deps.clone();
         let id = self.id.clone();
-        let site_id = self.site_id;
         async move {
             flushed.await;
             let op = OutboxOp::EndSession {
@@ -418,12 +424,6 @@ impl SessionActor {
                 ended_at,
             };
             segment::retry("end_session", &id, || deps.outbox.write(&op)).await;
-            let _ = deps.presence.remove(site_id, &id).await;
-            let leave = BusMessage::PresenceLeave {
-                site: site_id,
-                session: id.clone(),
-            };
-            let _ = deps.bus.publish(&topics::presence(site_id), leave).await;
             let ended = BusMessage::WatchEnded {
                 session: id.clone(),
                 reason: reel_protocol::live::WATCH_SESSION_ENDED.into(),

@@ -233,3 +233,33 @@ async fn a_slow_watcher_is_cut_off_and_others_are_not_affected() {
         "the slow client was counted"
     );
 }
+
+/// A session that ends (here: inactivity) leaves presence at once and ends
+/// its watches with `session_ended`.
+#[actix_web::test]
+async fn an_ending_session_leaves_presence_and_ends_its_watches() {
+    let app = spawn_app_with(|c| c.limits.inactivity_timeout_ms = 1_500).await;
+    let addr = app.node.addr.to_string();
+    let mut live = Live::connect(&addr, &app.token).await;
+    live.send(json!({"t": "presence", "site": app.site_id}))
+        .await;
+    assert_eq!(live.recv().await["t"], "presence_snapshot");
+    let (_t, session) = visitor(&app, "v").await;
+    live.until("join", |m| m["t"] == "presence_join").await;
+    live.send(json!({"t": "watch", "session": session})).await;
+    live.until("catch-up", |m| m["t"] == "events").await;
+    // The tracker stays connected and sends nothing: the session ends.
+    let mut left = false;
+    let mut ended = false;
+    while !(left && ended) {
+        let m = live.recv().await;
+        match m["t"].as_str() {
+            Some("presence_leave") => left = m["session"] == session.as_str(),
+            Some("watch_ended") => {
+                assert_eq!(m["reason"], "session_ended", "{m}");
+                ended = true;
+            }
+            _ => {}
+        }
+    }
+}
