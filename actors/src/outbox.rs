@@ -32,6 +32,8 @@ use crate::traits::{
 
 /// Lanes applying queued writes in parallel (sessions hash onto lanes).
 pub const LANES: usize = 8;
+/// How long a segment commit asks the index what it holds already.
+pub const NEXT_SEQ_TIMEOUT: Duration = Duration::from_secs(2);
 /// A write tried at once gives up after this long and is queued instead.
 pub const DIRECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -115,6 +117,25 @@ impl Outbox {
     /// The queued row of `session`, if its row is not in the index yet.
     pub fn opening(&self, session: &str) -> Option<NewSession> {
         self.opening.get(session).map(|n| n.clone())
+    }
+
+    /// The seq ranges of a tab's segments in storage, when the index
+    /// answers quickly and nothing is queued (else `None`: no trim).
+    pub async fn stored_ranges(&self, session: &str, tab: &str) -> Option<Vec<(u64, u64)>> {
+        if self.queued() > 0 {
+            return None;
+        }
+        let segments = tokio::time::timeout(NEXT_SEQ_TIMEOUT, self.index.segments(session))
+            .await
+            .ok()?
+            .ok()?;
+        Some(
+            segments
+                .into_iter()
+                .filter(|s| s.tab_id == tab)
+                .map(|s| (s.first_seq, s.last_seq))
+                .collect(),
+        )
     }
 
     /// Applies `op` now when storage answers and nothing is queued; queues

@@ -60,6 +60,8 @@ pub struct TabBuffer {
     pub oldest: Option<Instant>,
     pub received_at: i64,
     pub tickets: Vec<SpoolTicket>,
+    /// Each buffered batch's seq and where its lines end in `ndjson`.
+    pub batches: Vec<(u64, usize)>,
     /// The tab's last user input span, carried across segments.
     pub last_input: Option<InputSpan>,
 }
@@ -85,6 +87,7 @@ impl TabBuffer {
             self.last_ts = self.last_ts.max(s.last_ts);
         }
         self.ndjson.extend_from_slice(&batch.ndjson);
+        self.batches.push((batch.seq, self.ndjson.len()));
         self.delta.add(s, self.last_input);
         self.delta.last_activity_at = self.delta.last_activity_at.max(batch.received_at);
         if let Some(input) = s.input {
@@ -127,6 +130,7 @@ impl TabBuffer {
             delta,
             ndjson,
             tickets: std::mem::take(&mut self.tickets),
+            batches: std::mem::take(&mut self.batches),
         })
     }
 }
@@ -138,6 +142,42 @@ pub struct PendingSegment {
     pub delta: SegmentDelta,
     pub ndjson: Vec<u8>,
     pub tickets: Vec<SpoolTicket>,
+    /// Each batch's seq and where its lines end in `ndjson`.
+    pub batches: Vec<(u64, usize)>,
+}
+
+impl PendingSegment {
+    /// Drops the leading batches that a stored segment of the tab already
+    /// holds (another node stored them after a failover in which acks were
+    /// lost). Returns false when nothing is left.
+    pub fn trim_stored(&mut self, stored: &[(u64, u64)]) -> bool {
+        let held = |seq: u64| stored.iter().any(|&(a, b)| (a..=b).contains(&seq));
+        let keep = self.batches.iter().position(|(seq, _)| !held(*seq));
+        let Some(keep) = keep else {
+            return false;
+        };
+        if keep == 0 {
+            return true;
+        }
+        let cut = self.batches[keep - 1].1;
+        let first = self.batches[keep].0;
+        self.ndjson.drain(..cut);
+        for b in &mut self.batches {
+            b.1 = b.1.saturating_sub(cut);
+        }
+        self.batches.drain(..keep);
+        let old = format!("{:020}.ndjson.zst", self.record.first_seq);
+        if let Some(prefix) = self.record.blob_key.strip_suffix(&old) {
+            self.record.blob_key = format!("{prefix}{first:020}.ndjson.zst");
+        }
+        self.record.first_seq = first;
+        self.record.raw_bytes = self.ndjson.len() as u64;
+        self.record.event_count = self.ndjson.iter().filter(|b| **b == b'\n').count() as u64;
+        self.delta.events = self.record.event_count;
+        self.delta.raw_bytes = self.record.raw_bytes;
+        metrics::counter!("reel_segment_batches_trimmed_total").increment(keep as u64);
+        true
+    }
 }
 
 /// Compresses `ndjson` off the async threads.
@@ -185,6 +225,20 @@ pub async fn commit(
     spool: Option<Arc<dyn Spool>>,
 ) -> (SegmentRecord, Applied) {
     let started = Instant::now();
+    // Batches another node has stored since (a failover where acks were
+    // lost in flight) are not stored twice.
+    if let Some(stored) = outbox
+        .stored_ranges(&seg.record.session_id, &seg.record.tab_id)
+        .await
+    {
+        if !seg.trim_stored(&stored) {
+            tracing::info!(key = %seg.record.blob_key, "segment already in storage, not written again");
+            if let Some(spool) = spool {
+                spool.release(&seg.tickets);
+            }
+            return (seg.record, Applied::Now);
+        }
+    }
     let raw = seg.ndjson.len() as u64;
     let ndjson = std::mem::take(&mut seg.ndjson);
     let compressed = match compress(ndjson).await {
@@ -230,6 +284,43 @@ mod tests {
         assert_eq!(utc_date(1_700_000_000_000), "2023-11-14");
         assert_eq!(utc_date(951_782_400_000), "2000-02-29");
         assert_eq!(utc_date(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn batches_another_node_stored_are_trimmed_from_the_front_only() {
+        let mut buf = TabBuffer::default();
+        let now = Instant::now();
+        for seq in 30..35u64 {
+            let b = SpoolBatch {
+                site_id: 1,
+                session_id: "s".into(),
+                session_started_at: 0,
+                tab_id: "t".into(),
+                seq,
+                received_at: 0,
+                ndjson: format!("{{\"seq\":{seq}}}\n").into_bytes(),
+                stats: crate::stats::BatchStats::default(),
+            };
+            buf.push(&b, Some(seq), now);
+        }
+        let mut seg = buf.take(1, 0, "s", "t").unwrap();
+        // A segment of this node still in flight (0..29) is not "stored".
+        assert!(seg.trim_stored(&[(40, 50)]));
+        assert_eq!(seg.record.first_seq, 30);
+        // Another node stored ..=31: the segment starts at 32.
+        assert!(seg.trim_stored(&[(20, 31)]));
+        assert_eq!(seg.record.first_seq, 32);
+        assert_eq!(
+            seg.ndjson,
+            b"{\"seq\":32}\n{\"seq\":33}\n{\"seq\":34}\n".to_vec()
+        );
+        assert!(seg
+            .record
+            .blob_key
+            .ends_with("/00000000000000000032.ndjson.zst"));
+        assert_eq!(seg.record.event_count, 3);
+        // All of it stored: nothing left to write.
+        assert!(!seg.trim_stored(&[(0, 100)]));
     }
 
     #[test]

@@ -739,13 +739,11 @@ async fn failover_through_nginx_continues_the_session() {
 /// still buffers the tab (the usual case: a restart within the 60 s segment
 /// age), drains 30..39 from its spool as well.
 ///
-/// Fails today: the drained segment (seqs 0..39) and the new node's segment
-/// (30..59) overlap, and the events API returns batches 30..39 twice (210
-/// lines for 180). Restarting the killed node only after the new node has
-/// committed the tab passes (the drain skips committed ranges). Run with
-/// `--ignored` to reproduce.
+/// Regression test, named for what broke: the drained segment (seqs 0..39)
+/// and the new node's segment (30..59) overlapped, and the events API
+/// returned batches 30..39 twice. A segment commit now drops the leading
+/// batches a stored segment of the tab already holds.
 #[tokio::test]
-#[ignore = "server bug: a drained spool and the new node's segment of the same tab overlap (duplicates)"]
 async fn failover_with_acks_lost_in_flight() {
     let mut c = Cluster::start().await;
     let visitor = "visitor-lost-acks";
