@@ -26,7 +26,7 @@ pub const WATCH_RENEW: Duration = Duration::from_secs(10);
 /// Bytes of a tab's live tail (latest Meta, full snapshot and the events
 /// after it). Past it the tail is dropped, and a viewer who joins asks the
 /// tracker for a fresh snapshot instead.
-pub const LIVE_TAIL_MAX: usize = 1024 * 1024;
+pub const LIVE_TAIL_MAX: usize = 256 * 1024;
 
 /// One tab's latest Meta and full snapshot and the events after them.
 #[derive(Debug, Default)]
