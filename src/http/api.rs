@@ -28,16 +28,21 @@ pub const SESSION_COOKIE: &str = "reel_session";
 pub const SESSION_COOKIE_MAX_AGE: actix_web::cookie::time::Duration =
     actix_web::cookie::time::Duration::days(7);
 
-/// The token of the request (bearer header, else the session cookie), or 401.
-pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<TokenRecord, ApiError> {
-    let header = req
-        .headers()
+/// The token a request carries: its bearer header, else the dashboard's
+/// session cookie.
+fn request_token(req: &HttpRequest) -> Option<String> {
+    req.headers()
         .get("authorization")
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned());
-    let cookie = || req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned());
-    let Some(token) = header.or_else(cookie).filter(|t| !t.is_empty()) else {
+        .map(|t| t.trim().to_owned())
+        .or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
+        .filter(|t| !t.is_empty())
+}
+
+/// The token of the request (bearer header, else the session cookie), or 401.
+pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<TokenRecord, ApiError> {
+    let Some(token) = request_token(req) else {
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
             "an Authorization: Bearer token (or the dashboard's session cookie) is required",
@@ -55,14 +60,8 @@ pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<TokenRe
 /// `POST /api/v1/login`: sets the session cookie for the bearer token.
 pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     authenticate(&req, &state).await?;
-    let token = req
-        .headers()
-        .get("authorization")
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned())
-        .or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
-        .unwrap_or_default();
+    // authenticate() found it.
+    let token = request_token(&req).unwrap_or_default();
     let cookie = actix_web::cookie::Cookie::build(SESSION_COOKIE, token)
         .path("/")
         .http_only(true)
@@ -100,14 +99,7 @@ pub async fn session_events(
     query: web::Query<EventsQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = authenticate(&req, &state).await?;
-    let session_id = path.into_inner();
-    let info = session_row(&state, token.org_id, &session_id).await?;
-    let segments = state
-        .index
-        .segments(&session_id)
-        .await
-        .map_err(ApiError::internal)?;
+    let (info, segments) = session_and_segments(&req, &state, path.into_inner()).await?;
     let mut res = HttpResponse::Ok();
     res.content_type("application/x-ndjson")
         .insert_header(("X-Reel-Session-Live", info.live.to_string()))
@@ -286,6 +278,22 @@ async fn session_row(
     Ok(info)
 }
 
+/// The authenticated caller's session row and its stored segments.
+async fn session_and_segments(
+    req: &HttpRequest,
+    state: &AppState,
+    session_id: String,
+) -> Result<(SessionInfo, Vec<SegmentRecord>), ApiError> {
+    let token = authenticate(req, state).await?;
+    let info = session_row(state, token.org_id, &session_id).await?;
+    let segments = state
+        .index
+        .segments(&session_id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((info, segments))
+}
+
 /// `GET /api/v1/sessions/{session}/segments`: the session's stored
 /// segments, each with a presigned URL when the blob store signs them.
 pub async fn session_segments(
@@ -293,14 +301,7 @@ pub async fn session_segments(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = authenticate(&req, &state).await?;
-    let session_id = path.into_inner();
-    let info = session_row(&state, token.org_id, &session_id).await?;
-    let segments = state
-        .index
-        .segments(&info.id)
-        .await
-        .map_err(ApiError::internal)?;
+    let (info, segments) = session_and_segments(&req, &state, path.into_inner()).await?;
     let mut out = Vec::with_capacity(segments.len());
     for s in segments {
         out.push(SegmentInfo {
