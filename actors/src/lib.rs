@@ -8,20 +8,26 @@
 //!   durable commit of a segment (blob, then index row, then spool trim).
 //! - [`outbox`]: index and blob writes, applied at once or, while storage
 //!   is down, queued durably in the spool and applied in order later.
+//! - [`deps`]: what session actors share (storage, bus, spool, settings).
+//! - [`registry`]: live actors by id.
 //! - [`session`]: the session actor.
 //! - [`sessions`]: the node's registry of live session actors and how a
 //!   `hello` finds, restores or starts one.
 //! - [`recovery`]: draining a restarted node's spool into segments.
 //! - [`ratelimit`]: token buckets.
+//! - [`retry`]: retrying a storage write with backoff while data waits on disk.
 //! - [`bus`]: the in-process bus of the embedded defaults.
 //! - [`live`]: presence (in-memory store, timings) and the live tail a
 //!   joining viewer starts from.
 
 pub mod bus;
+pub mod deps;
 pub mod live;
 pub mod outbox;
 pub mod ratelimit;
 pub mod recovery;
+pub mod registry;
+pub mod retry;
 pub mod segment;
 pub mod session;
 pub mod sessions;

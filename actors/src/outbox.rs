@@ -25,7 +25,7 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::mpsc;
 
-use crate::segment;
+use crate::retry::retry;
 use crate::traits::{
     BlobStore, Index, NewSession, OutboxOp, Spool, SpoolTicket, StoreError, StoreResult,
 };
@@ -247,7 +247,7 @@ async fn lane(outbox: std::sync::Weak<Outbox>, mut rx: mpsc::UnboundedReceiver<Q
         let Some(ob) = outbox.upgrade() else { return };
         let spool = ob.spool.clone();
         let ticket = q.ticket;
-        let op = segment::retry("outbox_read", &q.session, || {
+        let op = retry("outbox_read", &q.session, || {
             let spool = spool.clone();
             async move {
                 tokio::task::spawn_blocking(move || spool.read_op(ticket))
@@ -256,7 +256,7 @@ async fn lane(outbox: std::sync::Weak<Outbox>, mut rx: mpsc::UnboundedReceiver<Q
             }
         })
         .await;
-        segment::retry(q.kind, &q.session, || ob.apply(&op)).await;
+        retry(q.kind, &q.session, || ob.apply(&op)).await;
         ob.done(&q);
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::outbox::Outbox;
+use crate::retry::retry;
 use crate::segment::{self, TabBuffer};
 use crate::traits::{Index, SegmentRecord, SpoolBatch, StoreResult};
 
@@ -55,7 +56,7 @@ pub async fn drain(
         group.dedup_by_key(|b| b.seq);
         // Batches inside a committed segment are skipped. Segments of a tab
         // may commit out of order, so check ranges, not just the highest seq.
-        let stored = segment::retry("index_segments", &key.0, || index.segments(&key.0)).await;
+        let stored = retry("index_segments", &key.0, || index.segments(&key.0)).await;
         let committed: Vec<(u64, u64)> = stored
             .iter()
             .chain(queued.iter().filter(|s| s.session_id == key.0))

@@ -2,18 +2,15 @@
 //! committed to the blob store, then the index, then trimmed from the spool.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::outbox::{Applied, Outbox};
+use crate::retry::retry;
 use crate::stats::{InputSpan, SegmentDelta};
 use crate::traits::{OutboxOp, SegmentRecord, Spool, SpoolBatch, SpoolTicket, StoreError};
 
 /// zstd level of segments: fast, and NDJSON of rrweb compresses ~10x.
 pub const ZSTD_LEVEL: i32 = 3;
-/// First wait between retries of a failed blob or index write.
-pub const RETRY_BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// Longest wait between retries.
-pub const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// The blob key of a segment. Layout, readable from any language:
 /// `{site_id}/{yyyy-mm-dd of session start, UTC}/{session}/{tab}/{first_seq, 20 digits}.ndjson.zst`.
@@ -186,33 +183,6 @@ pub async fn compress(ndjson: Vec<u8>) -> Result<Vec<u8>, StoreError> {
         .await
         .map_err(|e| StoreError::Other(format!("compression task failed: {e}")))?
         .map_err(|e| StoreError::Other(format!("zstd: {e}")))
-}
-
-/// Runs `op` until it succeeds, backing off between failures. Every failure
-/// is logged; data is safe in the spool meanwhile.
-pub async fn retry<T, F, Fut>(what: &'static str, key: &str, mut op: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, StoreError>>,
-{
-    let mut wait = RETRY_BACKOFF_MIN;
-    let mut attempt = 0u32;
-    loop {
-        match op().await {
-            Ok(v) => return v,
-            Err(e) => {
-                attempt += 1;
-                metrics::counter!("reel_storage_retries_total", "op" => what).increment(1);
-                if attempt == 1 {
-                    tracing::warn!(key, error = %e, "{what} failed, retrying");
-                } else if attempt.is_multiple_of(10) {
-                    tracing::error!(key, attempt, error = %e, "{what} still failing");
-                }
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(RETRY_BACKOFF_MAX);
-            }
-        }
-    }
 }
 
 /// Commits a segment: compress, then write it through the outbox (blob,

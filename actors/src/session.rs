@@ -11,10 +11,12 @@ use actix::prelude::*;
 use reel_protocol::{ErrorCode, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::deps::Deps;
 use crate::live::{LiveTail, PRESENCE_GRACE, PRESENCE_HEARTBEAT, PRESENCE_TTL, WATCH_LEASE};
 use crate::ratelimit::TokenBucket;
+use crate::registry::Registry;
+use crate::retry::retry;
 use crate::segment::{self, TabBuffer};
-use crate::sessions::Deps;
 use crate::stats::BatchStats;
 use crate::traits::{topics, BusMessage, Durable, OutboxOp, SpoolBatch, StoreError};
 use reel_protocol::live::Presence;
@@ -210,14 +212,18 @@ pub struct SessionActor {
     presence_tx: Option<mpsc::Sender<PresenceOp>>,
     /// Events are published to watchers until then.
     watched_until: Option<Instant>,
-    /// Storage, config and the registry.
+    /// Storage, config and the bus.
     deps: Arc<Deps>,
+    /// The node's live sessions, left when the actor stops.
+    registry: Arc<Registry<SessionActor>>,
 }
 
 impl SessionActor {
     /// A session actor for a session the index already holds.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         deps: Arc<Deps>,
+        registry: Arc<Registry<SessionActor>>,
         id: String,
         site_id: i64,
         visitor: String,
@@ -265,6 +271,7 @@ impl SessionActor {
             last_activity_at,
             raw_bytes,
             deps,
+            registry,
         }
     }
 
@@ -423,7 +430,7 @@ impl SessionActor {
                 session_id: id.clone(),
                 ended_at,
             };
-            segment::retry("end_session", &id, || deps.outbox.write(&op)).await;
+            retry("end_session", &id, || deps.outbox.write(&op)).await;
             let ended = BusMessage::WatchEnded {
                 session: id.clone(),
                 reason: reel_protocol::live::WATCH_SESSION_ENDED.into(),
@@ -524,7 +531,7 @@ impl Actor for SessionActor {
 
     fn stopped(&mut self, _: &mut Context<Self>) {
         metrics::gauge!("reel_live_sessions").decrement(1.0);
-        self.deps.deregister(&self.id);
+        self.registry.remove(&self.id);
     }
 }
 
@@ -755,7 +762,7 @@ impl Handler<Identify> for SessionActor {
             traits: msg.traits,
         };
         actix::spawn(async move {
-            segment::retry("identify", op.session_id(), || deps.outbox.write(&op)).await;
+            retry("identify", op.session_id(), || deps.outbox.write(&op)).await;
         });
     }
 }

@@ -2,70 +2,21 @@
 //! `hello` continues, restores or starts a session.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
-use dashmap::DashMap;
 use rand::Rng;
-use reel_protocol::{ErrorCode, Hello, Limits};
-use tokio::sync::{mpsc, OnceCell};
+use reel_protocol::{ErrorCode, Hello};
+use tokio::sync::mpsc;
 
+use crate::deps::Deps;
+pub use crate::deps::SessionsConfig;
 use crate::outbox::Outbox;
+use crate::registry::Registry;
 use crate::session::{Attach, AttachError, Control, FlushAll, Refusal, SessionActor};
 use crate::traits::{
     topics, Bus, BusMessage, Index, NewSession, OutboxOp, PresenceStore, SiteRecord, Spool,
     StoreError,
 };
-
-/// Session behaviour a node is configured with.
-#[derive(Debug, Clone)]
-pub struct SessionsConfig {
-    pub limits: Limits,
-    /// A tab's buffer becomes a segment once its raw bytes reach this.
-    pub segment_max_bytes: u64,
-    /// ... or once its oldest batch has waited this long.
-    pub segment_max_age: Duration,
-    /// How often each session checks its timeouts and buffer ages.
-    pub sweep_interval: Duration,
-    /// This node's id, as shown in presence.
-    pub node_id: String,
-}
-
-impl Default for SessionsConfig {
-    fn default() -> Self {
-        SessionsConfig {
-            limits: Limits::default(),
-            segment_max_bytes: 4 * 1024 * 1024,
-            segment_max_age: Duration::from_secs(60),
-            sweep_interval: Duration::from_secs(5),
-            node_id: "node".into(),
-        }
-    }
-}
-
-/// What session actors share: storage, config and the registry.
-pub struct Deps {
-    pub index: Arc<dyn Index>,
-    /// Every index and blob write goes through here.
-    pub outbox: Arc<Outbox>,
-    pub bus: Arc<dyn Bus>,
-    /// Presence of this node's live sessions.
-    pub presence: Arc<dyn PresenceStore>,
-    pub spool: Arc<dyn Spool>,
-    pub config: SessionsConfig,
-    registry: DashMap<String, Slot>,
-}
-
-/// A registry entry: filled once the actor has started. Concurrent hellos
-/// naming the same session wait on the one start.
-type Slot = Arc<OnceCell<Addr<SessionActor>>>;
-
-impl Deps {
-    /// Removes `session` from the registry (called when its actor stops).
-    pub(crate) fn deregister(&self, session: &str) {
-        self.registry.remove(session);
-    }
-}
 
 /// Facts about the connecting client for a new session's row.
 #[derive(Debug, Clone, Default)]
@@ -87,6 +38,8 @@ pub struct Attached {
 #[derive(Clone)]
 pub struct Sessions {
     deps: Arc<Deps>,
+    /// Live session actors by session id.
+    registry: Arc<Registry<SessionActor>>,
 }
 
 /// Length of generated session ids.
@@ -118,8 +71,8 @@ impl Sessions {
                 presence,
                 spool,
                 config,
-                registry: DashMap::new(),
             }),
+            registry: Arc::default(),
         }
     }
 
@@ -129,12 +82,12 @@ impl Sessions {
 
     /// Live sessions on this node.
     pub fn live_count(&self) -> usize {
-        self.deps.registry.len()
+        self.registry.len()
     }
 
     /// Ids of the sessions live on this node.
     pub fn live_ids(&self) -> Vec<String> {
-        self.deps.registry.iter().map(|e| e.key().clone()).collect()
+        self.registry.ids()
     }
 
     /// Attaches a connection that said `hello`: continues the named session
@@ -211,6 +164,7 @@ impl Sessions {
         metrics::counter!("reel_sessions_started_total").increment(1);
         let actor = SessionActor::new(
             self.deps.clone(),
+            self.registry.clone(),
             new.id.clone(),
             site.id,
             new.visitor_id.clone(),
@@ -220,8 +174,7 @@ impl Sessions {
             0,
         );
         let addr = actor.start();
-        let slot: Slot = Arc::new(OnceCell::new_with(Some(addr.clone())));
-        self.deps.registry.insert(new.id.clone(), slot);
+        self.registry.insert(new.id.clone(), addr.clone());
         match self.attach(&addr, attach(None, control)).await {
             Ok(next_seq) => Ok(Attached {
                 session: new.id,
@@ -253,12 +206,7 @@ impl Sessions {
         site_id: i64,
         visitor: &str,
     ) -> Result<Option<Addr<SessionActor>>, crate::traits::StoreError> {
-        let slot = self
-            .deps
-            .registry
-            .entry(sid.to_owned())
-            .or_insert_with(|| Arc::new(OnceCell::new()))
-            .clone();
+        let slot = self.registry.slot(sid);
         let limits = &self.deps.config.limits;
         let res = slot
             .get_or_try_init(|| async {
@@ -289,6 +237,7 @@ impl Sessions {
                     {
                         let actor = SessionActor::new(
                             self.deps.clone(),
+                            self.registry.clone(),
                             r.id,
                             r.site_id,
                             r.visitor_id,
@@ -306,7 +255,7 @@ impl Sessions {
             Ok(addr) => Ok(Some(addr.clone())),
             Err(e) => {
                 // Leave no empty slot behind.
-                self.deps.registry.remove_if(sid, |_, s| s.get().is_none());
+                self.registry.remove_empty(sid);
                 match e {
                     Restore::No => Ok(None),
                     Restore::Store(s) => Err(s),
@@ -331,12 +280,12 @@ impl Sessions {
             .deps
             .bus
             .subscribe(&topics::node(&self.deps.config.node_id));
-        let deps = self.deps.clone();
+        let registry = self.registry.clone();
         actix::spawn(async move {
             loop {
                 match rx.recv().await {
                     Ok(BusMessage::WatchRequest { session, fresh }) => {
-                        let addr = deps.registry.get(&session).and_then(|s| s.get().cloned());
+                        let addr = registry.get(&session);
                         if let Some(addr) = addr {
                             addr.do_send(crate::session::Watch { fresh });
                         }
@@ -353,12 +302,7 @@ impl Sessions {
     /// Commits every live session's buffers (shutdown). Sessions stay open
     /// in the index: trackers continue them on another node or after restart.
     pub async fn flush_all(&self) {
-        let addrs: Vec<Addr<SessionActor>> = self
-            .deps
-            .registry
-            .iter()
-            .filter_map(|e| e.value().get().cloned())
-            .collect();
+        let addrs = self.registry.addrs();
         // A stopped actor has already committed its buffers.
         let _ = futures_util::future::join_all(addrs.iter().map(|a| a.send(FlushAll))).await;
     }
