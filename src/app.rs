@@ -11,7 +11,7 @@ use anyhow::Context;
 use reel_actors::bus::InProcessBus;
 use reel_actors::live::InMemoryPresence;
 use reel_actors::outbox::Outbox;
-use reel_actors::traits::{BlobStore, Bus, Index, OutboxOp, PresenceStore, Spool};
+use reel_actors::traits::{BlobStore, Bus, Index, PresenceStore};
 use reel_actors::{Sessions, SessionsConfig};
 use tokio::sync::watch;
 
@@ -21,7 +21,7 @@ use crate::http::web::WebAssets;
 use crate::http::{self, AppState, ConnCounts, Phase};
 use crate::index::SqlIndex;
 use crate::redis::{RedisBus, RedisPresence};
-use crate::spool::{remove_files, FileSpool};
+use crate::spool::{self, FileSpool, SpoolOptions};
 
 /// How often the node ends sessions that no node holds any more.
 pub const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -102,43 +102,24 @@ impl Node {
         // Everything acked before a crash reaches storage first: the
         // outbox writes an earlier run left (in order), then its batches.
         let spool_dir = config.spool_dir();
-        let (spool, recovered) =
-            FileSpool::open(&spool_dir, config.spool.file_bytes).context("opening the spool")?;
-        let spool: Arc<dyn Spool> = Arc::new(spool);
+        let (spool, recovered) = FileSpool::open(
+            &spool_dir,
+            SpoolOptions {
+                file_bytes: config.spool.file_bytes,
+                min_free_bytes: config.spool.min_free_bytes,
+            },
+        )
+        .context("opening the spool")?;
+        let spool = Arc::new(spool);
         let outbox = Outbox::start(blob.clone(), index.clone(), spool.clone());
-        if !recovered.files.is_empty() {
-            let ops = recovered.ops.len();
-            for op in &recovered.ops {
-                // Queued again in this run's spool before the old files go.
-                outbox.enqueue(op).await.context("re-queueing the outbox")?;
-            }
-            let queued: Vec<_> = recovered
-                .ops
-                .iter()
-                .filter_map(|op| match op {
-                    OutboxOp::Segment { record, .. } => Some(record.clone()),
-                    _ => None,
-                })
-                .collect();
-            let report = reel_actors::recovery::drain(
-                recovered.batches,
-                &outbox,
-                index.clone(),
-                config.segments.max_bytes,
-                &queued,
-            )
-            .await
-            .context("draining the spool")?;
-            remove_files(&spool_dir, &recovered.files)?;
-            tracing::info!(
-                batches = report.batches,
-                already_committed = report.already_committed,
-                segments = report.segments,
-                outbox_writes = ops,
-                torn_tail_bytes = recovered.skipped_tail_bytes,
-                "spool drained"
-            );
-        }
+        spool::recover(
+            recovered,
+            &spool_dir,
+            &outbox,
+            index.clone(),
+            config.segments.max_bytes,
+        )
+        .await?;
         end_orphans(&index, &config, &[]).await;
 
         let (bus, presence): (Arc<dyn Bus>, Arc<dyn PresenceStore>) = match &config.redis_url {
@@ -184,7 +165,8 @@ impl Node {
             index: index.clone(),
             blob,
             outbox,
-            spool,
+            spool: spool.clone(),
+            disk_full: spool.disk_full_watch(),
             sites: Default::default(),
             sessions,
             phase: watch::channel(phase).0,
@@ -232,6 +214,7 @@ impl Node {
             }
         });
         actix_web::rt::spawn(watch_spool(state.clone()));
+        actix_web::rt::spawn(watch_disk(spool));
         tracing::info!(%addr, node = %state.node_id, "reel listening");
         Ok(Node {
             addr,
@@ -267,6 +250,20 @@ impl Node {
         }
         self.handle.stop(true).await;
         tracing::info!("stopped");
+    }
+}
+
+/// How often the node measures the free space of its spool's disk.
+pub const DISK_WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Measures the spool disk's free space: below `spool.min_free_bytes` the
+/// disk counts as full (new connections refused, open trackers told to
+/// hold their data), at or above it the node admits again.
+async fn watch_disk(spool: Arc<FileSpool>) {
+    let mut every = tokio::time::interval(DISK_WATCH_INTERVAL);
+    loop {
+        every.tick().await;
+        spool.check_free_space();
     }
 }
 

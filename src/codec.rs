@@ -1,67 +1,95 @@
-//! The one place bincode (pinned `=2.0.1`) is used: records of the local
-//! spool, and the envelope of messages between nodes on the bus.
-//! Recordings in the blob store are zstd NDJSON, never bincode.
+//! The one place bincode (pinned `=2.0.1`) is used: payloads of the local
+//! spool's records (framed by [`crate::spool::record`]), and the envelope
+//! of messages between nodes on the bus. Recordings in the blob store are
+//! zstd NDJSON, never bincode.
 //!
-//! A record is `[len: u32 LE][crc32 of payload: u32 LE][payload]`, where the
-//! payload is a version byte then the bincode encoding: version 1 holds a
-//! `SpoolBatch` (spools written before the outbox), version 2 a
-//! [`SpoolRecord`].
+//! Every payload starts with a version byte. Spool payloads: version 1
+//! holds a bare `SpoolBatch` (spools written before the outbox, still
+//! read), version 2 a spool record. Bus envelopes: version 1.
 
-use reel_actors::traits::{OutboxOp, SpoolBatch};
+use reel_actors::traits::{BusMessage, OutboxOp, SpoolBatch};
 use serde::{Deserialize, Serialize};
 
-/// Version byte of a payload holding a bare batch (still read).
+use crate::spool::record::{SpoolRecord, SpoolRecordRef};
+
+/// Version byte of a spool payload holding a bare batch (still read).
 pub const SPOOL_VERSION_BATCH: u8 = 1;
 /// Version byte of spool payloads written now.
 pub const SPOOL_VERSION: u8 = 2;
-
-/// One record of the spool.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub enum SpoolRecord {
-    /// An acked batch not yet in a segment in storage.
-    Batch(SpoolBatch),
-    /// A write waiting in the outbox.
-    Op(OutboxOp),
-}
-
-/// [`SpoolRecord`] by reference, for encoding without a copy (same encoding).
-#[derive(Serialize)]
-pub enum SpoolRecordRef<'a> {
-    Batch(&'a SpoolBatch),
-    Op(&'a OutboxOp),
-}
-/// Bytes before the payload.
-pub const RECORD_HEADER: usize = 8;
-
-fn config() -> bincode::config::Configuration {
-    bincode::config::standard()
-}
-
-/// Encodes a record as one framed spool record.
-pub fn encode_record(record: SpoolRecordRef<'_>) -> Vec<u8> {
-    let hint = match record {
-        SpoolRecordRef::Batch(b) => b.ndjson.len(),
-        SpoolRecordRef::Op(OutboxOp::Segment { blob, .. }) => blob.len(),
-        SpoolRecordRef::Op(_) => 0,
-    };
-    let mut payload = Vec::with_capacity(hint + 256);
-    payload.push(SPOOL_VERSION);
-    // unwrap: encoding plain structs into a Vec does not fail.
-    bincode::serde::encode_into_std_write(&record, &mut payload, config()).unwrap();
-    let mut out = Vec::with_capacity(payload.len() + RECORD_HEADER);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
-    out
-}
-
 /// Version byte of bus envelopes. A node drops envelopes of a version it
 /// does not know (and counts them), so nodes of two versions can share a
 /// bus during a rolling upgrade.
 pub const BUS_VERSION: u8 = 1;
 
+/// Why a payload could not be decoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CodecError {
+    #[error("unknown payload version {0}")]
+    Version(u8),
+    #[error("undecodable payload: {0}")]
+    Decode(String),
+}
+
+fn config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// The bincode form of a spool record: same encoding as [`SpoolRecord`].
+#[derive(Serialize)]
+enum WireRef<'a> {
+    Batch(&'a SpoolBatch),
+    Op(&'a OutboxOp),
+}
+
+#[derive(Deserialize)]
+enum Wire {
+    Batch(SpoolBatch),
+    Op(OutboxOp),
+}
+
+/// The payload of a spool record: `[version][bincode]`.
+pub fn encode_spool(record: SpoolRecordRef<'_>) -> Vec<u8> {
+    let (wire, hint) = match record {
+        SpoolRecordRef::Batch(b) => (WireRef::Batch(b), b.ndjson.len()),
+        SpoolRecordRef::Op(op) => (
+            WireRef::Op(op),
+            match op {
+                OutboxOp::Segment { blob, .. } => blob.len(),
+                _ => 0,
+            },
+        ),
+    };
+    let mut payload = Vec::with_capacity(hint + 256);
+    payload.push(SPOOL_VERSION);
+    // unwrap: encoding plain structs into a Vec does not fail.
+    bincode::serde::encode_into_std_write(&wire, &mut payload, config()).unwrap();
+    payload
+}
+
+/// Decodes a spool record's payload.
+pub fn decode_spool(payload: &[u8]) -> Result<SpoolRecord, CodecError> {
+    let decode_err = |e: bincode::error::DecodeError| CodecError::Decode(e.to_string());
+    match payload.first() {
+        Some(&SPOOL_VERSION) => {
+            let (wire, _): (Wire, _) =
+                bincode::serde::decode_from_slice(&payload[1..], config()).map_err(decode_err)?;
+            Ok(match wire {
+                Wire::Batch(b) => SpoolRecord::Batch(b),
+                Wire::Op(op) => SpoolRecord::Op(op),
+            })
+        }
+        Some(&SPOOL_VERSION_BATCH) => Ok(SpoolRecord::Batch(
+            bincode::serde::decode_from_slice(&payload[1..], config())
+                .map_err(decode_err)?
+                .0,
+        )),
+        Some(&v) => Err(CodecError::Version(v)),
+        None => Err(CodecError::Decode("empty payload".into())),
+    }
+}
+
 /// A bus message as it travels between nodes: `[version][bincode]`.
-pub fn encode_bus(msg: &reel_actors::traits::BusMessage) -> Vec<u8> {
+pub fn encode_bus(msg: &BusMessage) -> Vec<u8> {
     let mut out = vec![BUS_VERSION];
     // unwrap: encoding plain structs into a Vec does not fail.
     bincode::serde::encode_into_std_write(msg, &mut out, config()).unwrap();
@@ -69,62 +97,14 @@ pub fn encode_bus(msg: &reel_actors::traits::BusMessage) -> Vec<u8> {
 }
 
 /// Decodes a bus envelope.
-pub fn decode_bus(buf: &[u8]) -> Result<reel_actors::traits::BusMessage, RecordError> {
+pub fn decode_bus(buf: &[u8]) -> Result<BusMessage, CodecError> {
     match buf.first() {
         Some(&BUS_VERSION) => bincode::serde::decode_from_slice(&buf[1..], config())
             .map(|(m, _)| m)
-            .map_err(|e| RecordError::Decode(e.to_string())),
-        Some(&v) => Err(RecordError::Version(v)),
-        None => Err(RecordError::Decode("empty envelope".into())),
+            .map_err(|e| CodecError::Decode(e.to_string())),
+        Some(&v) => Err(CodecError::Version(v)),
+        None => Err(CodecError::Decode("empty envelope".into())),
     }
-}
-
-/// Why a record could not be read.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum RecordError {
-    /// The file ends inside this record (a write torn by a crash).
-    #[error("truncated record")]
-    Truncated,
-    #[error("record checksum mismatch")]
-    Checksum,
-    #[error("unknown spool record version {0}")]
-    Version(u8),
-    #[error("undecodable record: {0}")]
-    Decode(String),
-}
-
-/// Decodes the record at the start of `buf`; returns it and its length.
-pub fn decode_record(buf: &[u8]) -> Result<(SpoolRecord, usize), RecordError> {
-    if buf.len() < RECORD_HEADER {
-        return Err(RecordError::Truncated);
-    }
-    // unwrap: slices of length 4, checked above.
-    let len = u32::from_le_bytes(buf[0..4].try_into().unwrap()) as usize;
-    let crc = u32::from_le_bytes(buf[4..8].try_into().unwrap());
-    let end = RECORD_HEADER + len;
-    if buf.len() < end {
-        return Err(RecordError::Truncated);
-    }
-    let payload = &buf[RECORD_HEADER..end];
-    if crc32fast::hash(payload) != crc {
-        return Err(RecordError::Checksum);
-    }
-    let decode_err = |e: bincode::error::DecodeError| RecordError::Decode(e.to_string());
-    let record = match payload.first() {
-        Some(&SPOOL_VERSION) => {
-            bincode::serde::decode_from_slice(&payload[1..], config())
-                .map_err(decode_err)?
-                .0
-        }
-        Some(&SPOOL_VERSION_BATCH) => SpoolRecord::Batch(
-            bincode::serde::decode_from_slice(&payload[1..], config())
-                .map_err(decode_err)?
-                .0,
-        ),
-        Some(&v) => return Err(RecordError::Version(v)),
-        None => return Err(RecordError::Decode("empty payload".into())),
-    };
-    Ok((record, end))
 }
 
 #[cfg(test)]
@@ -150,22 +130,19 @@ mod tests {
     }
 
     #[test]
-    fn round_trips() {
-        let rec = encode_record(SpoolRecordRef::Batch(&batch()));
-        let (back, len) = decode_record(&rec).unwrap();
-        assert_eq!(back, SpoolRecord::Batch(batch()));
-        assert_eq!(len, rec.len());
-        let op = OutboxOp::EndSession {
-            session_id: "s".into(),
-            ended_at: i64::MAX,
-        };
-        let rec = encode_record(SpoolRecordRef::Op(&op));
-        assert_eq!(decode_record(&rec).unwrap().0, SpoolRecord::Op(op));
+    fn spool_payloads_round_trip() {
+        let b = batch();
+        let payload = encode_spool(SpoolRecordRef::Batch(&b));
+        assert_eq!(payload[0], SPOOL_VERSION);
+        assert_eq!(decode_spool(&payload).unwrap(), SpoolRecord::Batch(b));
+        let mut future = payload.clone();
+        future[0] = 9;
+        assert_eq!(decode_spool(&future).unwrap_err(), CodecError::Version(9));
     }
 
     #[test]
     fn bus_envelopes_round_trip_and_unknown_versions_are_refused() {
-        let msg = reel_actors::traits::BusMessage::LiveEvents {
+        let msg = BusMessage::LiveEvents {
             session: "s".into(),
             tab: "t".into(),
             ndjson: b"{\"type\":2}\n".to_vec(),
@@ -174,7 +151,7 @@ mod tests {
         assert_eq!(decode_bus(&env).unwrap(), msg);
         let mut future = env.clone();
         future[0] = 9;
-        assert_eq!(decode_bus(&future).unwrap_err(), RecordError::Version(9));
+        assert_eq!(decode_bus(&future).unwrap_err(), CodecError::Version(9));
         assert!(decode_bus(&env[..env.len() - 1]).is_err());
     }
 
@@ -182,24 +159,9 @@ mod tests {
     fn version_one_batches_are_still_read() {
         let mut payload = vec![SPOOL_VERSION_BATCH];
         bincode::serde::encode_into_std_write(batch(), &mut payload, config()).unwrap();
-        let mut rec = (payload.len() as u32).to_le_bytes().to_vec();
-        rec.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        rec.extend_from_slice(&payload);
-        assert_eq!(decode_record(&rec).unwrap().0, SpoolRecord::Batch(batch()));
-    }
-
-    #[test]
-    fn torn_and_corrupt_records_are_detected() {
-        let rec = encode_record(SpoolRecordRef::Batch(&batch()));
-        for cut in [0, 3, 8, rec.len() - 1] {
-            assert_eq!(
-                decode_record(&rec[..cut]).unwrap_err(),
-                RecordError::Truncated
-            );
-        }
-        let mut bad = rec.clone();
-        let last = bad.len() - 1;
-        bad[last] ^= 1;
-        assert_eq!(decode_record(&bad).unwrap_err(), RecordError::Checksum);
+        assert_eq!(
+            decode_spool(&payload).unwrap(),
+            SpoolRecord::Batch(batch())
+        );
     }
 }

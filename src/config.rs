@@ -133,6 +133,14 @@ pub struct SpoolConfig {
     /// Above this share of `max_bytes` the node logs an ERROR (Sentry) and
     /// `/readyz` says so, well before anything is refused.
     pub warn_ratio: f64,
+    /// Free space on the spool's filesystem below which its disk counts as
+    /// full: new ingest connections get 503 `unavailable` and open trackers
+    /// are asked to hold their data (`goaway`) until there is space again.
+    pub min_free_bytes: u64,
+    /// Where the spool lives (default: `spool/` in the data directory).
+    /// Put it on a disk of its own to keep the index and blobs from
+    /// filling it.
+    pub dir: Option<PathBuf>,
 }
 
 impl Default for SpoolConfig {
@@ -141,6 +149,8 @@ impl Default for SpoolConfig {
             file_bytes: 64 * 1024 * 1024,
             max_bytes: 8 * 1024 * 1024 * 1024,
             warn_ratio: 0.5,
+            min_free_bytes: 64 * 1024 * 1024,
+            dir: None,
         }
     }
 }
@@ -301,6 +311,16 @@ pub const ENV_VARS: &[(&str, Setter)] = &[
             .context("REEL_SPOOL_MAX_BYTES must be a number of bytes")?;
         Ok(())
     }),
+    ("REEL_SPOOL_DIR", |c, v| {
+        c.spool.dir = Some(PathBuf::from(v));
+        Ok(())
+    }),
+    ("REEL_SPOOL_MIN_FREE_BYTES", |c, v| {
+        c.spool.min_free_bytes = v
+            .parse()
+            .context("REEL_SPOOL_MIN_FREE_BYTES must be a number of bytes")?;
+        Ok(())
+    }),
     ("REEL_MIGRATE_ON_START", |c, v| {
         c.migrate_on_start = flag(&v);
         Ok(())
@@ -406,7 +426,10 @@ impl Config {
     }
 
     pub fn spool_dir(&self) -> PathBuf {
-        self.data_dir.join("spool")
+        self.spool
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("spool"))
     }
 
     pub fn sweep_interval(&self) -> Duration {

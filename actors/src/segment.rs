@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::outbox::{Applied, Outbox};
 use crate::retry::retry;
-use crate::stats::{InputSpan, SegmentDelta};
+use crate::stats::{BatchStats, InputSpan, SegmentDelta};
 use crate::traits::{OutboxOp, SegmentRecord, Spool, SpoolBatch, SpoolTicket, StoreError};
 
 /// zstd level of segments: fast, and NDJSON of rrweb compresses ~10x.
@@ -44,6 +44,18 @@ pub fn utc_date(ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// One buffered batch: where its lines end in the buffer, its spool
+/// ticket and its counters (kept so that a rewind can recount).
+#[derive(Debug, Clone)]
+pub struct Buffered {
+    pub seq: u64,
+    /// Where the batch's lines end in [`TabBuffer::ndjson`].
+    pub end: usize,
+    pub ticket: Option<SpoolTicket>,
+    pub stats: BatchStats,
+    pub received_at: i64,
+}
+
 /// One tab's batches not yet in a committed segment.
 #[derive(Debug, Default)]
 pub struct TabBuffer {
@@ -56,11 +68,12 @@ pub struct TabBuffer {
     /// When the oldest buffered batch arrived.
     pub oldest: Option<Instant>,
     pub received_at: i64,
-    pub tickets: Vec<SpoolTicket>,
-    /// Each buffered batch's seq and where its lines end in `ndjson`.
-    pub batches: Vec<(u64, usize)>,
+    /// The buffered batches, in seq order.
+    pub batches: Vec<Buffered>,
     /// The tab's last user input span, carried across segments.
     pub last_input: Option<InputSpan>,
+    /// `last_input` before the first buffered batch, to recount from.
+    input_before: Option<InputSpan>,
 }
 
 impl TabBuffer {
@@ -68,32 +81,81 @@ impl TabBuffer {
         self.first_seq.is_none()
     }
 
+    /// Does the buffer hold batch `seq`?
+    pub fn holds(&self, seq: u64) -> bool {
+        self.first_seq.is_some_and(|first| first <= seq && seq <= self.last_seq)
+    }
+
     /// Adds a batch that was appended to the spool under `ticket`.
     pub fn push(&mut self, batch: &SpoolBatch, ticket: Option<SpoolTicket>, now: Instant) {
-        let s = &batch.stats;
         if self.first_seq.is_none() {
             self.first_seq = Some(batch.seq);
             self.oldest = Some(now);
             self.received_at = batch.received_at;
-            self.first_ts = s.first_ts;
-            self.last_ts = s.last_ts;
+            self.first_ts = batch.stats.first_ts;
+            self.last_ts = batch.stats.last_ts;
+            self.input_before = self.last_input;
         }
-        self.last_seq = batch.seq;
+        self.ndjson.extend_from_slice(&batch.ndjson);
+        self.count(&batch.stats, batch.seq, batch.received_at);
+        self.batches.push(Buffered {
+            seq: batch.seq,
+            end: self.ndjson.len(),
+            ticket,
+            stats: batch.stats.clone(),
+            received_at: batch.received_at,
+        });
+    }
+
+    /// Adds one batch's counters.
+    fn count(&mut self, s: &BatchStats, seq: u64, received_at: i64) {
+        self.last_seq = seq;
         if s.events > 0 {
             self.first_ts = self.first_ts.min(s.first_ts);
             self.last_ts = self.last_ts.max(s.last_ts);
         }
-        self.ndjson.extend_from_slice(&batch.ndjson);
-        self.batches.push((batch.seq, self.ndjson.len()));
         self.delta.add(s, self.last_input);
-        self.delta.last_activity_at = self.delta.last_activity_at.max(batch.received_at);
+        self.delta.last_activity_at = self.delta.last_activity_at.max(received_at);
         if let Some(input) = s.input {
             self.last_input = Some(match self.last_input {
                 Some(prev) => prev.then(input),
                 None => input,
             });
         }
-        self.tickets.extend(ticket);
+    }
+
+    /// Forgets batch `seq` and every later one (their spool appends failed:
+    /// they were never acked, and the tracker sends them again). Returns
+    /// what was dropped, so that its tickets are released.
+    pub fn rewind(&mut self, seq: u64) -> Vec<Buffered> {
+        let Some(pos) = self.batches.iter().position(|b| b.seq >= seq) else {
+            return Vec::new();
+        };
+        let dropped = self.batches.split_off(pos);
+        let kept = std::mem::take(&mut self.batches);
+        let mut ndjson = std::mem::take(&mut self.ndjson);
+        ndjson.truncate(kept.last().map_or(0, |b| b.end));
+        let carry = self.input_before;
+        let (oldest, received_at) = (self.oldest, self.received_at);
+        *self = TabBuffer {
+            last_input: carry,
+            input_before: carry,
+            ..TabBuffer::default()
+        };
+        if let Some(first) = kept.first() {
+            self.first_seq = Some(first.seq);
+            self.oldest = oldest;
+            self.received_at = received_at;
+            self.first_ts = first.stats.first_ts;
+            self.last_ts = first.stats.last_ts;
+            for b in &kept {
+                self.count(&b.stats, b.seq, b.received_at);
+            }
+            self.ndjson = ndjson;
+            self.batches = kept;
+        }
+        metrics::counter!("reel_batches_rewound_total").increment(dropped.len() as u64);
+        dropped
     }
 
     /// Takes the buffer as a segment to commit, leaving it empty (the input
@@ -108,6 +170,7 @@ impl TabBuffer {
         let first_seq = self.first_seq.take()?;
         let delta = std::mem::take(&mut self.delta);
         let ndjson = std::mem::take(&mut self.ndjson);
+        let batches = std::mem::take(&mut self.batches);
         let record = SegmentRecord {
             session_id: session.to_owned(),
             tab_id: tab.to_owned(),
@@ -126,8 +189,8 @@ impl TabBuffer {
             record,
             delta,
             ndjson,
-            tickets: std::mem::take(&mut self.tickets),
-            batches: std::mem::take(&mut self.batches),
+            tickets: batches.iter().filter_map(|b| b.ticket).collect(),
+            batches: batches.iter().map(|b| (b.seq, b.end)).collect(),
         })
     }
 }
@@ -291,6 +354,52 @@ mod tests {
         assert_eq!(seg.record.event_count, 3);
         // All of it stored: nothing left to write.
         assert!(!seg.trim_stored(&[(0, 100)]));
+    }
+
+    fn stats_batch(seq: u64, ts: i64) -> SpoolBatch {
+        let line = format!(r#"{{"type":3,"timestamp":{ts},"data":{{"source":2,"type":2}}}}"#);
+        let header = reel_protocol::event::EventHeader::parse(&line).unwrap();
+        SpoolBatch {
+            site_id: 1,
+            session_id: "s".into(),
+            session_started_at: 0,
+            tab_id: "t".into(),
+            seq,
+            received_at: ts,
+            stats: crate::stats::BatchStats::from_headers([(&header, line.len())]),
+            ndjson: format!("{line}\n").into_bytes(),
+        }
+    }
+
+    #[test]
+    fn a_rewind_forgets_the_failed_batch_and_later_ones_and_recounts() {
+        let now = Instant::now();
+        let mut whole = TabBuffer::default();
+        let mut rewound = TabBuffer::default();
+        for seq in 0..3 {
+            whole.push(&stats_batch(seq, 1000 * seq as i64), Some(seq), now);
+        }
+        for seq in 0..6 {
+            rewound.push(&stats_batch(seq, 1000 * seq as i64), Some(seq), now);
+        }
+        let dropped = rewound.rewind(3);
+        assert_eq!(
+            dropped.iter().map(|b| b.seq).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        assert!(rewound.holds(2) && !rewound.holds(3));
+        assert_eq!(rewound.ndjson, whole.ndjson);
+        assert_eq!(rewound.delta, whole.delta);
+        assert_eq!(rewound.last_input, whole.last_input);
+        assert_eq!(
+            (rewound.first_ts, rewound.last_ts, rewound.last_seq),
+            (whole.first_ts, whole.last_ts, whole.last_seq)
+        );
+        // Rewinding everything leaves an empty buffer with the carry.
+        assert_eq!(rewound.rewind(0).len(), 3);
+        assert!(rewound.is_empty() && rewound.ndjson.is_empty());
+        // Nothing at or after the seq: nothing dropped.
+        assert!(whole.rewind(9).is_empty());
     }
 
     #[test]

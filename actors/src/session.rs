@@ -110,6 +110,21 @@ pub struct Batch {
 pub struct BatchAccepted {
     pub seq: u64,
     pub durable: Durable,
+    /// A new batch (not a duplicate acked again): should `durable` fail,
+    /// the connection reports it with [`NotDurable`].
+    pub fresh: bool,
+}
+
+/// A new batch's spool append failed (the disk is full, or it failed):
+/// it was never acked. The tab forgets it and every later batch, so that
+/// `welcome.next_seq` never passes it and the tracker sends it again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct NotDurable {
+    /// The connection that sent it.
+    pub conn_id: u64,
+    pub tab: String,
+    pub seq: u64,
 }
 
 /// `identify`.
@@ -165,6 +180,10 @@ struct TabState {
     waiters: Vec<oneshot::Sender<()>>,
     /// The latest Meta and full snapshot and the events after them.
     tail: LiveTail,
+    /// A batch whose spool append failed is in a segment being committed:
+    /// the next attach waits for the tab's commits, so that `next_seq`
+    /// never passes a batch that is not durable.
+    settle: bool,
 }
 
 /// A presence write, applied in order by the session's presence task.
@@ -583,11 +602,19 @@ impl Handler<Attach> for SessionActor {
         }
         let floor = msg.acked.map_or(0, |a| a.saturating_add(1));
         let barrier = self.deps.spool.barrier();
+        let settle = self
+            .tabs
+            .get_mut(&msg.tab)
+            .is_some_and(|t| std::mem::take(&mut t.settle));
+        let committed = settle.then(|| self.wait_tab(&msg.tab));
         if let Some(tab) = self.tabs.get_mut(&msg.tab) {
             tab.next_seq = tab.next_seq.max(floor);
             let next = tab.next_seq;
             return Box::pin(
                 async move {
+                    if let Some(committed) = committed {
+                        let _ = committed.await;
+                    }
                     barrier.await.map_err(|e| {
                         AttachError::Refused(Refusal::new(ErrorCode::Internal, e.to_string()))
                     })?;
@@ -683,6 +710,7 @@ impl Handler<Batch> for SessionActor {
             return Ok(BatchAccepted {
                 seq: msg.seq,
                 durable: self.deps.spool.barrier(),
+                fresh: false,
             });
         }
         if msg.seq > tab.next_seq {
@@ -743,7 +771,46 @@ impl Handler<Batch> for SessionActor {
         Ok(BatchAccepted {
             seq: msg.seq,
             durable,
+            fresh: true,
         })
+    }
+}
+
+/// Forgets a batch whose spool append failed, and every later batch of its
+/// tab: they were never acked, and the tracker sends them again from
+/// `welcome.next_seq`. When the batch already left the buffer for a
+/// segment being committed (or another connection of the tab may have had
+/// later batches acked), nothing is forgotten: the tab's buffer is
+/// committed from memory and the next attach waits for its commits.
+impl Handler<NotDurable> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: NotDurable, ctx: &mut Context<Self>) {
+        let shared = self
+            .conns
+            .iter()
+            .any(|(id, (tab, _))| *id != msg.conn_id && *tab == msg.tab);
+        let Some(tab) = self.tabs.get_mut(&msg.tab) else {
+            return;
+        };
+        if msg.seq >= tab.next_seq {
+            // Already forgotten.
+            return;
+        }
+        let buffered = tab.buffer.first_seq.is_some_and(|first| first <= msg.seq);
+        if buffered && !shared {
+            let dropped = tab.buffer.rewind(msg.seq);
+            let tickets: Vec<_> = dropped.iter().filter_map(|b| b.ticket).collect();
+            let bytes: u64 = dropped.iter().map(|b| b.stats.raw_bytes).sum();
+            self.deps.spool.release(&tickets);
+            tab.next_seq = msg.seq;
+            self.raw_bytes = self.raw_bytes.saturating_sub(bytes);
+            tracing::warn!(session_id = %self.id, tab = %msg.tab, seq = msg.seq, dropped = dropped.len(), "batches not made durable are forgotten; the tracker resends them");
+        } else {
+            tab.settle = true;
+            tracing::warn!(session_id = %self.id, tab = %msg.tab, seq = msg.seq, "a batch not made durable is committed from memory");
+            self.flush_tab(&msg.tab, ctx);
+        }
     }
 }
 

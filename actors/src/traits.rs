@@ -316,4 +316,8 @@ pub trait Spool: Send + Sync + 'static {
     fn read_op(&self, ticket: SpoolTicket) -> StoreResult<OutboxOp>;
     /// Bytes the spool holds on disk.
     fn bytes(&self) -> u64;
+    /// Is the spool's disk full? (No new connections are admitted then.)
+    fn disk_full(&self) -> bool {
+        false
+    }
 }

@@ -45,6 +45,8 @@ pub struct AppState {
     /// Index and blob writes waiting for storage.
     pub outbox: Arc<reel_actors::outbox::Outbox>,
     pub spool: Arc<dyn reel_actors::traits::Spool>,
+    /// Follows whether the spool's disk is full.
+    pub disk_full: tokio::sync::watch::Receiver<bool>,
     /// Sites by key, for ingest while the index is down.
     pub sites: ingest::SiteCache,
     pub sessions: Sessions,
