@@ -12,11 +12,12 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session
 use dashmap::DashMap;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use reel_actors::session::{
-    Batch, Control, Detach, EndTab, Identify, Refusal, SessionActor, CONTROL_CAPACITY,
+    Batch, Control, Detach, EndTab, Identify, NotDurable, Refusal, SessionActor,
+    CONTROL_CAPACITY,
 };
 use reel_actors::sessions::ClientInfo;
 use reel_actors::stats::BatchStats;
-use reel_actors::traits::{Index, SiteRecord, StoreResult};
+use reel_actors::traits::{Index, SiteRecord, StoreError, StoreResult};
 use reel_protocol::messages::{ClientMessage, EventsBatch, Hello};
 use reel_protocol::{decode_message, frame_json, ErrorCode, Frame, ServerMessage};
 use serde::Deserialize;
@@ -101,6 +102,13 @@ pub async fn ingest(
                 ..ApiError::new(ErrorCode::Unavailable, "this node is shutting down")
             })
         }
+    }
+    if state.spool.disk_full() {
+        metrics::counter!("reel_spool_full_refusals_total").increment(1);
+        return Err(ApiError {
+            retry_after: Some(SPOOL_FULL_RETRY_S),
+            ..ApiError::new(ErrorCode::Unavailable, "this node's disk is full")
+        });
     }
     let spooled = state.spool.bytes();
     if spooled >= state.config.spool.max_bytes {
@@ -203,7 +211,10 @@ fn client_info(req: &HttpRequest) -> ClientInfo {
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_DRAIN: Duration = Duration::from_secs(2);
 
-type PendingAck = Pin<Box<dyn std::future::Future<Output = (u64, StoreResult<()>)> + Send>>;
+/// An ack owed: the batch's seq, whether it was new (not a duplicate), and
+/// whether it became durable.
+type PendingAck =
+    Pin<Box<dyn std::future::Future<Output = (u64, bool, StoreResult<()>)> + Send>>;
 
 /// One tracker connection.
 struct Connection {
@@ -223,6 +234,9 @@ struct Connection {
 enum Exit {
     /// Send `error`, then close with the code's close code.
     Refuse(ErrorCode, String),
+    /// The node's disk is full: send `goaway` (the tracker keeps what is
+    /// unacked and resends it after reconnecting), then close with 4503.
+    Hold,
     /// Close normally with this code.
     Close(CloseCode),
     /// The peer is gone.
@@ -248,6 +262,7 @@ impl Connection {
         let mut last_seen = Instant::now();
         let mut acks: FuturesOrdered<PendingAck> = FuturesOrdered::new();
         let mut control_tx = Some(control_tx);
+        let mut disk_full = self.state.disk_full.clone();
         let exit = loop {
             tokio::select! {
                 msg = stream.next() => {
@@ -276,15 +291,21 @@ impl Connection {
                         Some(Err(e)) => break Exit::Refuse(ErrorCode::BadMessage, e.to_string()),
                     }
                 }
-                Some((seq, res)) = acks.next(), if !acks.is_empty() => {
+                Some((seq, fresh, res)) = acks.next(), if !acks.is_empty() => {
                     match res {
                         Ok(()) => {
                             let ack = ServerMessage::Ack { seq }.to_json();
                             if ws.text(ack).await.is_err() { break Exit::Gone; }
                         }
-                        Err(e) => {
-                            tracing::error!(conn = self.id, error = %e, "batch not durable");
-                            break Exit::Refuse(ErrorCode::Internal, "the batch could not be made durable".into());
+                        Err(e) => break self.not_durable(seq, fresh, e).await,
+                    }
+                }
+                full = disk_full.changed() => {
+                    if full.is_ok() && *disk_full.borrow_and_update() {
+                        // Acks already owed go out first.
+                        match self.settle_acks(&mut ws, &mut acks).await {
+                            Ok(()) => break Exit::Hold,
+                            Err(exit) => break exit,
                         }
                     }
                 }
@@ -308,10 +329,10 @@ impl Connection {
                         }
                         Phase::Closing => {
                             // Acks already owed go out first.
-                            while let Some((seq, res)) = acks.next().await {
-                                if res.is_ok() { let _ = ws.text(ServerMessage::Ack { seq }.to_json()).await; }
+                            match self.settle_acks(&mut ws, &mut acks).await {
+                                Ok(()) => break Exit::Close(CloseCode::Away),
+                                Err(exit) => break exit,
                             }
-                            break Exit::Close(CloseCode::Away);
                         }
                     }
                 }
@@ -355,6 +376,30 @@ impl Connection {
                     .await;
                 drain(stream).await;
                 drop(keep_open);
+            }
+            Exit::Hold => {
+                metrics::counter!("reel_errors_total", "code" => ErrorCode::Unavailable.as_str())
+                    .increment(1);
+                let retry_after_ms = SPOOL_FULL_RETRY_S * 1000;
+                let _ = ws
+                    .text(ServerMessage::Goaway { retry_after_ms }.to_json())
+                    .await;
+                let message = "this node's disk is full: hold your data and reconnect later";
+                let _ = ws
+                    .text(
+                        ServerMessage::Error {
+                            code: ErrorCode::Unavailable,
+                            message: message.into(),
+                        }
+                        .to_json(),
+                    )
+                    .await;
+                let _ = ws
+                    .close(Some(CloseReason {
+                        code: CloseCode::Other(ErrorCode::Unavailable.close_code()),
+                        description: Some(message.into()),
+                    }))
+                    .await;
             }
             Exit::Close(code) => {
                 let _ = ws
@@ -406,14 +451,14 @@ impl Connection {
                     .await
                     .map_err(|_| Exit::Refuse(ErrorCode::Internal, "session is gone".into()))??;
                 metrics::counter!("reel_batch_bytes_total").increment(wire_bytes);
-                let seq = accepted.seq;
+                let (seq, fresh) = (accepted.seq, accepted.fresh);
                 let durable = accepted.durable;
                 let started = Instant::now();
                 acks.push_back(Box::pin(async move {
                     let res = durable.await;
                     metrics::histogram!("reel_ack_latency_seconds")
                         .record(started.elapsed().as_secs_f64());
-                    (seq, res)
+                    (seq, fresh, res)
                 }));
                 Ok(())
             }
@@ -426,12 +471,7 @@ impl Connection {
             }
             (ClientMessage::End, Some((addr, tab))) => {
                 // Acks owed go first, then the end's own ack once committed.
-                while let Some((seq, res)) = acks.next().await {
-                    res.map_err(|e| Exit::Refuse(ErrorCode::Internal, e.to_string()))?;
-                    ws.text(ServerMessage::Ack { seq }.to_json())
-                        .await
-                        .map_err(|_| Exit::Gone)?;
-                }
+                self.settle_acks(ws, acks).await?;
                 let last = addr
                     .send(EndTab { tab: tab.clone() })
                     .await
@@ -443,6 +483,50 @@ impl Connection {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Sends every ack owed, in order, as its batch becomes durable; stops
+    /// at the first batch that could not be made durable.
+    async fn settle_acks(
+        &self,
+        ws: &mut Session,
+        acks: &mut FuturesOrdered<PendingAck>,
+    ) -> Result<(), Exit> {
+        while let Some((seq, fresh, res)) = acks.next().await {
+            if let Err(e) = res {
+                return Err(self.not_durable(seq, fresh, e).await);
+            }
+            ws.text(ServerMessage::Ack { seq }.to_json())
+                .await
+                .map_err(|_| Exit::Gone)?;
+        }
+        Ok(())
+    }
+
+    /// A batch could not be made durable: no later ack is sent, the session
+    /// forgets the batch (so that `next_seq` does not pass it), and the
+    /// connection ends. With the disk full the tracker is asked to hold its
+    /// data; otherwise it is a server fault (1011).
+    async fn not_durable(&self, seq: u64, fresh: bool, e: StoreError) -> Exit {
+        if let (true, Some((addr, tab))) = (fresh, &self.session) {
+            let _ = addr
+                .send(NotDurable {
+                    conn_id: self.id,
+                    tab: tab.clone(),
+                    seq,
+                })
+                .await;
+        }
+        if self.state.spool.disk_full() {
+            tracing::warn!(conn = self.id, seq, error = %e, "batch not durable: the disk is full");
+            Exit::Hold
+        } else {
+            tracing::error!(conn = self.id, seq, error = %e, "batch not durable");
+            Exit::Refuse(
+                ErrorCode::Internal,
+                "the batch could not be made durable".into(),
+            )
         }
     }
 
