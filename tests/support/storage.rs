@@ -6,8 +6,11 @@
 
 use reel::config::Config;
 
-/// The Postgres server the Postgres runs use, as an administrator.
-pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The Postgres server the Postgres runs use (`REEL_TEST_POSTGRES_URL`),
+/// as a role that may create databases: the machine's, with the password
+/// login `scripts/services` creates (so no `trust` in `pg_hba.conf` is
+/// needed). Keep in step with `scripts/services`.
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://reel:reel@127.0.0.1:5432/postgres";
 /// The S3-compatible server the S3 runs use (`scripts/s3-server` starts one).
 pub const DEFAULT_S3_ENDPOINT: &str = "http://127.0.0.1:4566";
 
@@ -59,7 +62,9 @@ impl TestStorage {
         let name = format!("reel_test_{id}");
         let mut conn = sqlx::PgConnection::connect(&admin)
             .await
-            .unwrap_or_else(|e| panic!("Postgres at {admin} (REEL_TEST_POSTGRES_URL): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("Postgres at {admin} (REEL_TEST_POSTGRES_URL; scripts/services): {e}")
+            });
         sqlx::query(&format!("CREATE DATABASE {name}"))
             .execute(&mut conn)
             .await
