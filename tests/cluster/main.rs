@@ -4,7 +4,6 @@
 //! Needs nginx (`scripts/services` installs Debian's), Postgres and an
 //! S3-compatible server (`scripts/services`, `scripts/s3-server`).
 
-#[path = "../node/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
 mod nginx;
+#[path = "../support/mod.rs"]
+mod support;

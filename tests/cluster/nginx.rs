@@ -5,132 +5,39 @@
 //! Once the killed node is back and has drained its spool, each tab's
 //! recording is every batch exactly once, in order.
 
-use std::io::{BufRead, BufReader};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::*;
+use crate::support::*;
 
-const T0: i64 = 1_763_000_000_000;
 /// How long a process may take to start or answer.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A port nothing listens on now (nginx's upstreams need fixed addresses,
-/// and a killed node comes back on its own). Taken below the kernel's
-/// ephemeral range when there is room, so that no outgoing connection (to
-/// Postgres, S3, a node) can hold it while a node restarts.
-fn free_port() -> u16 {
-    use rand::Rng;
-    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(0);
-    if ephemeral_start > 20_000 {
-        let mut rng = rand::thread_rng();
-        for _ in 0..200 {
-            let port = rng.gen_range(20_000..ephemeral_start);
-            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-                return port;
-            }
-        }
-    }
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `n` distinct free ports.
-fn free_ports(n: usize) -> Vec<u16> {
-    let mut ports: Vec<u16> = Vec::new();
-    while ports.len() < n {
-        let p = free_port();
-        if !ports.contains(&p) {
-            ports.push(p);
-        }
-    }
-    ports
-}
-
-/// Sends `sig` to process `pid`.
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .arg(sig)
-        .arg(pid.to_string())
-        .status()
-        .unwrap();
-    assert!(ok.success(), "kill {sig} {pid}");
-}
-
-/// A `reel serve` child process listening on a fixed address.
+/// A `reel serve` child process named `id`, listening on a fixed address
+/// (nginx's upstreams need fixed addresses).
 struct ReelNode {
-    child: Child,
     id: String,
-    addr: String,
+    proc: Proc,
 }
 
 impl ReelNode {
     /// Starts a node on `dir`; returns once it listens (after draining
     /// whatever spool `dir` holds).
     fn start(id: &str, addr: &str, dir: &Path, storage: &TestStorage) -> ReelNode {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_reel"))
-            .arg("serve")
-            .envs(storage.env())
-            .env("REEL_DATA_DIR", dir)
+        let proc = Proc::serve(dir, storage)
             .env("REEL_LISTEN", addr)
             .env("REEL_NODE_ID", id)
-            .env("REEL_WORKERS", "2")
-            .env(
-                "REEL_LOG",
-                if std::env::var("TEST_LOG").is_ok() {
-                    "info"
-                } else {
-                    "warn"
-                },
-            )
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        assert_eq!(
-            line.trim(),
-            format!("reel listening on http://{addr}"),
-            "{id}: unexpected first line"
-        );
-        // Keep reading, so that a later line never meets a closed pipe.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while matches!(stdout.read_line(&mut sink), Ok(n) if n > 0) {
-                sink.clear();
-            }
-        });
+            .start();
+        assert_eq!(proc.addr, addr, "{id}: listening elsewhere");
         ReelNode {
-            child,
             id: id.to_string(),
-            addr: addr.to_string(),
+            proc,
         }
-    }
-
-    /// `kill -9`, and waits for the process to be gone.
-    fn sigkill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for ReelNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -312,23 +219,20 @@ impl Nginx {
             .spawn()
             .unwrap();
         let mut nginx = Nginx { child, port, dir };
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Some(status) = nginx.child.try_wait().unwrap() {
-                panic!("nginx exited at start: {status}\n{}", nginx.error_log());
-            }
-            let res = http
-                .get(format!("http://127.0.0.1:{port}/healthz"))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            if matches!(&res, Ok(r) if r.status() == 200) {
-                return nginx;
-            }
-            assert!(Instant::now() < deadline, "nginx did not answer /healthz");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let base = nginx.base();
+        wait_healthy(
+            &reqwest::Client::new(),
+            &base,
+            "nginx",
+            START_TIMEOUT,
+            || {
+                if let Some(status) = nginx.child.try_wait().unwrap() {
+                    panic!("nginx exited at start: {status}\n{}", nginx.error_log());
+                }
+            },
+        )
+        .await;
+        nginx
     }
 
     fn base(&self) -> String {
@@ -376,22 +280,6 @@ impl Drop for Nginx {
     }
 }
 
-fn cli(dir: &Path, storage: &TestStorage, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
-        .args(args)
-        .envs(storage.env())
-        .env("REEL_DATA_DIR", dir)
-        .env("REEL_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "reel {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// A gauge or counter without labels from a node's `/metrics`.
 async fn metric(http: &reqwest::Client, addr: &str, name: &str) -> f64 {
     let text = http
@@ -415,8 +303,8 @@ async fn holder(http: &reqwest::Client, nodes: &[&ReelNode], conns: f64) -> usiz
     loop {
         let mut seen = Vec::new();
         for n in nodes {
-            let live = metric(http, &n.addr, "reel_live_sessions").await;
-            let open = metric(http, &n.addr, "reel_open_connections").await;
+            let live = metric(http, &n.proc.addr, "reel_live_sessions").await;
+            let open = metric(http, &n.proc.addr, "reel_open_connections").await;
             seen.push((n.id.clone(), live, open));
         }
         let holders: Vec<usize> = (0..seen.len()).filter(|&i| seen[i].1 > 0.0).collect();
@@ -497,25 +385,11 @@ async fn expect_dropped(t: &mut Tracker) {
 
 /// GET through nginx, polled (bounded) until the tab's events are `want`.
 /// Anything that is not a prefix of `want` fails at once.
-async fn wait_events(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    session: &str,
-    tab: &str,
-    want: &str,
-) {
+async fn wait_events(api: &Api, session: &str, tab: &str, want: &str) {
     let path = format!("/api/v1/sessions/{session}/events?tab={tab}");
     let deadline = Instant::now() + REPLY_TIMEOUT;
     loop {
-        let res = http
-            .get(format!("{base}{path}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "GET {path}");
-        let got = res.text().await.unwrap();
+        let got = api.text(&path).await;
         if got == want {
             return;
         }
@@ -542,8 +416,8 @@ struct Cluster {
     ids: [&'static str; 3],
     addrs: Vec<String>,
     key: String,
-    token: String,
-    http: reqwest::Client,
+    /// The API through nginx, with the admin token.
+    api: Api,
     storage: TestStorage,
 }
 
@@ -552,22 +426,8 @@ impl Cluster {
         init_logs();
         let storage = TestStorage::postgres_s3().await;
         let cli_dir = tempfile::tempdir().unwrap();
-        let key = cli(
-            cli_dir.path(),
-            &storage,
-            &["site", "create", "--name", "cluster"],
-        )["site_key"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let token = cli(
-            cli_dir.path(),
-            &storage,
-            &["token", "create", "--name", "t", "--role", "admin"],
-        )["token"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let (site, token) = cli_site_and_token(cli_dir.path(), &storage, "cluster");
+        let key = site["site_key"].as_str().unwrap().to_string();
         // One after the other: the first creates the bucket.
         let ids = ["node-a", "node-b", "node-c"];
         let dirs: Vec<tempfile::TempDir> =
@@ -586,10 +446,9 @@ impl Cluster {
             addrs,
             dirs,
             nodes,
+            api: Api::new(nginx.base(), token),
             nginx,
             key,
-            token,
-            http: reqwest::Client::new(),
             storage,
         }
     }
@@ -608,14 +467,14 @@ impl Cluster {
             .filter_map(|(i, n)| Some((i, n.as_ref()?)))
             .collect();
         let refs: Vec<&ReelNode> = live.iter().map(|(_, n)| *n).collect();
-        let h = holder(&self.http, &refs, conns).await;
+        let h = holder(&self.api.http, &refs, conns).await;
         live[h].0
     }
 
     /// `kill -9` of node `i`; it stays down until [`Cluster::restart`].
     fn kill(&mut self, i: usize) {
         let mut node = self.nodes[i].take().expect("node is up");
-        node.sigkill();
+        node.proc.sigkill();
     }
 
     /// Starts node `i` again on its own address and data dir (it drains its
@@ -628,23 +487,14 @@ impl Cluster {
             self.dirs[i].path(),
             &self.storage,
         );
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let res = self
-                .http
-                .get(format!("http://{}/healthz", node.addr))
-                .send()
-                .await;
-            if matches!(&res, Ok(r) if r.status() == 200) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not answer /healthz",
-                self.ids[i]
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_healthy(
+            &self.api.http,
+            &node.proc.base(),
+            self.ids[i],
+            START_TIMEOUT,
+            || {},
+        )
+        .await;
         self.nodes[i] = Some(node);
     }
 
@@ -652,15 +502,7 @@ impl Cluster {
     /// batches `0..batches` of `tab`.
     async fn expect_tab(&self, session: &str, tab_id: &str, tab: u32, batches: u64) {
         let want = ndjson(&(0..batches).flat_map(|s| batch(tab, s)).collect::<Vec<_>>());
-        wait_events(
-            &self.http,
-            &self.nginx.base(),
-            &self.token,
-            session,
-            tab_id,
-            &want,
-        )
-        .await;
+        wait_events(&self.api, session, tab_id, &want).await;
     }
 }
 

@@ -1,7 +1,6 @@
 //! Three nodes sharing one Redis (a `redis-server` of the test's own):
 //! presence and watching across nodes, a node killed, Redis restarted.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -9,17 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::client::*;
-use crate::helpers::*;
-
-const T0: i64 = 1_763_000_000_000;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::support::*;
 
 /// A `redis-server` on its own port, keeping nothing on disk.
 struct OwnRedis {
@@ -67,79 +56,22 @@ impl Drop for OwnRedis {
     }
 }
 
-/// A `reel serve` child process.
-struct Proc {
-    child: Child,
-    addr: String,
-}
-
-impl Proc {
-    fn start(dir: &Path, node: &str, storage: &TestStorage, redis: &str) -> Proc {
-        // Rate limits high enough for the slow-watcher part.
-        let config = dir.join("reel.toml");
-        std::fs::write(
-            &config,
-            "[limits]\nsession_bytes_per_sec = 1073741824\nsession_bytes_burst = 1073741824\n\
-             session_messages_per_sec = 100000\nsession_messages_burst = 100000\n",
-        )
-        .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_reel"))
-            .arg("serve")
-            .envs(storage.env())
-            .env("REEL_CONFIG", &config)
-            .env("REEL_REDIS_URL", redis)
-            .env("REEL_NODE_ID", node)
-            .env("REEL_DATA_DIR", dir)
-            .env("REEL_LISTEN", "127.0.0.1:0")
-            .env("REEL_WORKERS", "1")
-            .env(
-                "REEL_LOG",
-                if std::env::var("TEST_LOG").is_ok() {
-                    "info"
-                } else {
-                    "warn"
-                },
-            )
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("reel listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Proc { child, addr }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn cli(storage: &TestStorage, dir: &Path, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
-        .args(args)
-        .envs(storage.env())
-        .env("REEL_DATA_DIR", dir)
-        .env("REEL_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+/// A `reel serve` child process on the shared Redis, as node `node`.
+fn start_node(dir: &Path, node: &str, storage: &TestStorage, redis: &str) -> Proc {
+    // Rate limits high enough for the slow-watcher part.
+    let config = dir.join("reel.toml");
+    std::fs::write(
+        &config,
+        "[limits]\nsession_bytes_per_sec = 1073741824\nsession_bytes_burst = 1073741824\n\
+         session_messages_per_sec = 100000\nsession_messages_burst = 100000\n",
+    )
+    .unwrap();
+    Proc::serve(dir, storage)
+        .env("REEL_CONFIG", &config)
+        .env("REEL_REDIS_URL", redis)
+        .env("REEL_NODE_ID", node)
+        .env("REEL_WORKERS", "1")
+        .start()
 }
 
 #[tokio::test]
@@ -148,26 +80,14 @@ async fn presence_and_watching_across_three_nodes_through_redis() {
     let storage = TestStorage::postgres_s3().await;
     let mut redis = OwnRedis::start_on(free_port());
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let site = cli(
-        &storage,
-        dirs[0].path(),
-        &["site", "create", "--name", "shop"],
-    );
+    let (site, token) = cli_site_and_token(dirs[0].path(), &storage, "shop");
     let (site_id, key) = (
         site["site_id"].as_i64().unwrap(),
         site["site_key"].as_str().unwrap().to_string(),
     );
-    let token = cli(
-        &storage,
-        dirs[0].path(),
-        &["token", "create", "--name", "t", "--role", "admin"],
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let a = Proc::start(dirs[0].path(), "node-a", &storage, &redis.url());
-    let b = Proc::start(dirs[1].path(), "node-b", &storage, &redis.url());
-    let c = Proc::start(dirs[2].path(), "node-c", &storage, &redis.url());
+    let a = start_node(dirs[0].path(), "node-a", &storage, &redis.url());
+    let b = start_node(dirs[1].path(), "node-b", &storage, &redis.url());
+    let c = start_node(dirs[2].path(), "node-c", &storage, &redis.url());
 
     // B follows the site's presence.
     let mut on_b = Live::connect(&b.addr, &token).await;
@@ -175,8 +95,7 @@ async fn presence_and_watching_across_three_nodes_through_redis() {
     assert_eq!(on_b.recv().await["t"], "presence_snapshot");
 
     // A visitor records on A.
-    let ingest = |addr: &str, v: &str| format!("ws://{addr}/v1/ingest?site={key}&visitor={v}");
-    let mut t = Tracker::connect(&ingest(&a.addr, "va"), None)
+    let mut t = Tracker::connect(&a.ingest_url(&key, "va"), None)
         .await
         .unwrap();
     let session = t.hello("va", None, "tab", None).await["session"]
@@ -278,14 +197,7 @@ async fn presence_and_watching_across_three_nodes_through_redis() {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !bus_down {
         assert!(Instant::now() < deadline, "A never noticed Redis was gone");
-        let ready: serde_json::Value = http
-            .get(format!("http://{}/readyz", a.addr))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, ready) = readyz(&http, &a.base()).await;
         bus_down = ready["bus"] != "ok";
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -294,7 +206,7 @@ async fn presence_and_watching_across_three_nodes_through_redis() {
     seq += 1;
     let _ = seq;
     let redis = OwnRedis::start_on(port);
-    let mut t2 = Tracker::connect(&ingest(&a.addr, "vb"), None)
+    let mut t2 = Tracker::connect(&a.ingest_url(&key, "vb"), None)
         .await
         .unwrap();
     let s2 = t2.hello("vb", None, "tab", None).await["session"]

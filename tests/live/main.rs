@@ -3,7 +3,6 @@
 
 mod client;
 mod cluster;
-#[path = "../node/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
 mod one_node;
+#[path = "../support/mod.rs"]
+mod support;

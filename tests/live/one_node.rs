@@ -5,9 +5,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::client::*;
-use crate::helpers::*;
-
-const T0: i64 = 1_763_000_000_000;
+use crate::support::*;
 
 fn meta(ts: i64) -> String {
     ev::meta(ts, "https://shop.example/cart")

@@ -5,9 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
-use crate::helpers::*;
-
-const T0: i64 = 1_763_000_000_000;
+use crate::support::*;
 
 async fn record(app: &TestNode, visitor: &str, events: &[String], user: Option<&str>) -> String {
     let mut t = app.tracker(visitor).await;

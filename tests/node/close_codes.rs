@@ -9,9 +9,7 @@ use serde_json::json;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::*;
-
-const T0: i64 = 1_763_000_000_000;
+use crate::support::*;
 
 /// A session that records a batch every 20 ms until stopped; returns how
 /// many batches were acked. Panics (failing the test) on any error.

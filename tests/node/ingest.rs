@@ -2,9 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::*;
-
-const T0: i64 = 1_763_000_000_000;
+use crate::support::*;
 
 #[actix_web::test]
 async fn two_tabs_three_page_loads_round_trip_byte_identical() {

@@ -1,9 +1,7 @@
 //! Session lifetime: inactivity and maximum duration end a session, and a
 //! later `hello` naming it starts a new one.
 
-use crate::helpers::*;
-
-const T0: i64 = 1_763_000_000_000;
+use crate::support::*;
 
 #[actix_web::test]
 async fn inactivity_ends_the_session_and_the_next_hello_starts_a_new_one() {

@@ -3,8 +3,9 @@
 
 mod api;
 mod close_codes;
-mod helpers;
 mod ingest;
 mod lifecycle;
 mod process;
+#[path = "../support/mod.rs"]
+mod support;
 mod web;

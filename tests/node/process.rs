@@ -1,115 +1,9 @@
 //! The node as a real process: SIGKILL loses nothing acked, SIGTERM flushes
 //! every open session and exits 0.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::helpers::*;
-
-const T0: i64 = 1_763_000_000_000;
-
-/// A `reel serve` child process on `dir`.
-struct Proc {
-    child: Child,
-    addr: String,
-}
-
-impl Proc {
-    fn start(dir: &Path, storage: &TestStorage) -> Proc {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_reel"))
-            .arg("serve")
-            .envs(storage.env())
-            .env("REEL_DATA_DIR", dir)
-            .env("REEL_LISTEN", "127.0.0.1:0")
-            .env("REEL_WORKERS", "2")
-            .env(
-                "REEL_LOG",
-                if std::env::var("TEST_LOG").is_ok() {
-                    "info"
-                } else {
-                    "warn"
-                },
-            )
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("reel listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Proc { child, addr }
-    }
-
-    fn ingest_url(&self, key: &str, visitor: &str) -> String {
-        format!("ws://{}/v1/ingest?site={key}&visitor={visitor}", self.addr)
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .arg(sig)
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-
-    /// Waits for exit, at most `limit`; returns the status.
-    fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node did not exit within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn cli(dir: &Path, storage: &TestStorage, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
-        .args(args)
-        .envs(storage.env())
-        .env("REEL_DATA_DIR", dir)
-        .env("REEL_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "reel {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-async fn get_text(addr: &str, token: &str, path: &str) -> String {
-    let res = reqwest::Client::new()
-        .get(format!("http://{addr}{path}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "{path}");
-    res.text().await.unwrap()
-}
+use crate::support::*;
 
 fn batch(seq: u64) -> Vec<String> {
     let ts = T0 + seq as i64 * 100;
@@ -125,18 +19,10 @@ async fn sigkill_loses_no_acked_batch() {
     init_logs();
     let dir = tempfile::tempdir().unwrap();
     let storage = TestStorage::new().await;
-    let site = cli(dir.path(), &storage, &["site", "create", "--name", "crash"]);
+    let (site, token) = cli_site_and_token(dir.path(), &storage, "crash");
     let key = site["site_key"].as_str().unwrap().to_string();
-    let token = cli(
-        dir.path(),
-        &storage,
-        &["token", "create", "--name", "t", "--role", "admin"],
-    )["token"]
-        .as_str()
-        .unwrap()
-        .to_string();
 
-    let mut node = Proc::start(dir.path(), &storage);
+    let mut node = Proc::serve(dir.path(), &storage).start();
     // Two sessions; one keeps sending without waiting for acks when the
     // node dies.
     let mut a = Tracker::connect(&node.ingest_url(&key, "va"), None)
@@ -169,27 +55,21 @@ async fn sigkill_loses_no_acked_batch() {
         assert_eq!(m["t"], "ack");
         b_acked = m["seq"].as_u64().unwrap();
     }
-    node.child.kill().unwrap();
-    node.child.wait().unwrap();
+    node.sigkill();
     drop(node);
 
-    let node = Proc::start(dir.path(), &storage);
-    let got_a = get_text(
-        &node.addr,
-        &token,
-        &format!("/api/v1/sessions/{sa}/events?tab=tab"),
-    )
-    .await;
+    let node = Proc::serve(dir.path(), &storage).start();
+    let api = Api::new(node.base(), &token);
+    let got_a = api
+        .text(&format!("/api/v1/sessions/{sa}/events?tab=tab"))
+        .await;
     let want_a: Vec<String> = (0..20).flat_map(batch).collect();
     assert_eq!(got_a, ndjson(&want_a));
     // Session b: every acked batch, in order, nothing twice; batches sent
     // but not acked may be there too, as a whole prefix.
-    let got_b = get_text(
-        &node.addr,
-        &token,
-        &format!("/api/v1/sessions/{sb}/events?tab=tab"),
-    )
-    .await;
+    let got_b = api
+        .text(&format!("/api/v1/sessions/{sb}/events?tab=tab"))
+        .await;
     let lines = got_b.lines().count();
     assert_eq!(lines % 3, 0);
     let stored = (lines / 3) as u64;
@@ -218,7 +98,7 @@ async fn sigterm_flushes_every_session_and_exits_zero() {
         .as_str()
         .unwrap()
         .to_string();
-    let mut node = Proc::start(dir.path(), &storage);
+    let mut node = Proc::serve(dir.path(), &storage).start();
     let mut trackers = Vec::new();
     let mut sessions = Vec::new();
     for i in 0..3 {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::*;
+use crate::support::*;
 
 /// A node serving a fake bundle, dashboard and demo page from its data dir.
 async fn web_node() -> TestNode {

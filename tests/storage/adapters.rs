@@ -12,7 +12,7 @@ use reel_actors::stats::SegmentDelta;
 use reel_actors::traits::{BlobStore, Index, NewSession, SegmentRecord, StoreError};
 use reel_protocol::api::SessionFilter;
 
-use crate::helpers::*;
+use crate::support::*;
 
 struct Backend {
     index: Arc<dyn Index>,

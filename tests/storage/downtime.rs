@@ -5,15 +5,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use reel::app::Node;
 use reel::config::{Config, Secret};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
-use crate::helpers::*;
 use crate::services::{s3_target, OwnPostgres, Proxy};
+use crate::support::*;
 
-const T0: i64 = 1_763_000_000_000;
 /// Batches a tab sends between page loads (a new connection continuing
 /// the session and tab).
 const PAGE_BATCHES: u64 = 40;
@@ -93,11 +91,6 @@ pub async fn visitor(
     }
 }
 
-pub async fn readyz(http: &reqwest::Client, base: &str) -> (u16, Value) {
-    let r = http.get(format!("{base}/readyz")).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
 /// Polls `/readyz` (bounded) until `cond` holds.
 pub async fn wait_ready(
     http: &reqwest::Client,
@@ -117,13 +110,6 @@ pub async fn wait_ready(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 #[actix_web::test]
@@ -155,12 +141,12 @@ async fn postgres_then_s3_outage_loses_no_acked_batch() {
         index.close().await;
         unseen
     };
-    let mut node = Node::start(config).await.unwrap();
-    actix_web::rt::spawn(node.take_server().unwrap());
+    let node = start_node(config).await;
     let base = format!("http://{}", node.addr);
     let addr = node.addr;
     let url = move |v: &str| format!("ws://{addr}/v1/ingest?site={key}&visitor={v}");
-    let http = reqwest::Client::new();
+    let api = Api::new(&base, &token);
+    let http = api.http.clone();
 
     let (phase_tx, phase) = watch::channel("normal");
     let (stop_all, stop) = watch::channel(false);
@@ -235,15 +221,7 @@ async fn postgres_then_s3_outage_loses_no_acked_batch() {
         "segments queued while S3 is down"
     );
     // The replay API says a session is still being written.
-    let list: Value = http
-        .get(format!("{base}/api/v1/sites/1/sessions?limit=100"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = api.json("/api/v1/sites/1/sessions?limit=100").await;
     let a0 = list["sessions"]
         .as_array()
         .unwrap()
@@ -253,15 +231,7 @@ async fn postgres_then_s3_outage_loses_no_acked_batch() {
         .as_str()
         .unwrap()
         .to_string();
-    let row: Value = http
-        .get(format!("{base}/api/v1/sessions/{a0}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let row = api.json(&format!("/api/v1/sessions/{a0}")).await;
     assert_eq!(row["writing"], true, "{row}");
     proxy.restore();
     phase_tx.send_replace("s3_back");
@@ -278,39 +248,19 @@ async fn postgres_then_s3_outage_loses_no_acked_batch() {
         s == 200 && v["outbox"]["queued"] == 0
     })
     .await;
-    let api = |path: String| {
-        let http = http.clone();
-        let (base, token) = (base.clone(), token.clone());
-        async move {
-            let r = http
-                .get(format!("{base}{path}"))
-                .bearer_auth(&token)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), 200, "{path}");
-            r
-        }
-    };
     for r in &recorded {
         let deadline = Instant::now() + CATCH_UP;
         let info: Value = loop {
-            let v: Value = api(format!("/api/v1/sessions/{}", r.session))
-                .await
-                .json()
-                .await
-                .unwrap();
+            let v = api.json(&format!("/api/v1/sessions/{}", r.session)).await;
             if !v["ended_at"].is_null() && v["writing"] == false {
                 break v;
             }
             assert!(Instant::now() < deadline, "{} never ended: {v}", r.visitor);
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        let text = api(format!("/api/v1/sessions/{}/events?tab=tab", r.session))
-            .await
-            .text()
-            .await
-            .unwrap();
+        let text = api
+            .text(&format!("/api/v1/sessions/{}/events?tab=tab", r.session))
+            .await;
         let want: Vec<String> = (0..r.batches).flat_map(|s| batch(&r.visitor, s)).collect();
         assert!(
             text == ndjson(&want),
@@ -389,11 +339,11 @@ async fn a_full_spool_refuses_new_connections_until_storage_drains_it() {
     config.limits.session_messages_per_sec = 100_000;
     config.limits.session_messages_burst = 100_000;
     let (_, key, token) = bootstrap(&config, &[]).await;
-    let mut node = Node::start(config).await.unwrap();
-    actix_web::rt::spawn(node.take_server().unwrap());
+    let node = start_node(config).await;
     let (addr, base) = (node.addr, format!("http://{}", node.addr));
     let url = |v: &str| format!("ws://{addr}/v1/ingest?site={key}&visitor={v}");
-    let http = reqwest::Client::new();
+    let api = Api::new(&base, &token);
+    let http = api.http.clone();
 
     proxy.cut();
     let mut t = Tracker::connect(&url("filler"), None).await.unwrap();
@@ -443,16 +393,10 @@ async fn a_full_spool_refuses_new_connections_until_storage_drains_it() {
     .await;
     let mut again = Tracker::connect(&url("late"), None).await.unwrap();
     again.hello("late", None, "tab", None).await;
-    let res = http
-        .get(format!("{base}/api/v1/sessions/{session}/events?tab=tab"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let text = api
+        .text(&format!("/api/v1/sessions/{session}/events?tab=tab"))
+        .await;
     let want: Vec<String> = (0..seq).flat_map(|s| batch("filler", s)).collect();
-    assert!(
-        res.text().await.unwrap() == ndjson(&want),
-        "every acked batch is stored"
-    );
+    assert!(text == ndjson(&want), "every acked batch is stored");
     node.shutdown().await;
 }

@@ -4,8 +4,7 @@
 
 mod adapters;
 mod downtime;
-#[path = "../node/helpers.rs"]
-#[allow(dead_code)]
-mod helpers;
 mod migration;
 mod services;
+#[path = "../support/mod.rs"]
+mod support;

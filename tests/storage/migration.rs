@@ -4,12 +4,11 @@
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
-use reel::app::Node;
 use reel::index::SqlIndex;
 use tokio::sync::watch;
 
-use crate::downtime::{batch, readyz, visitor, wait_ready, ACK_DEADLINE};
-use crate::helpers::*;
+use crate::downtime::{batch, visitor, wait_ready, ACK_DEADLINE};
+use crate::support::*;
 
 /// Rows in the sessions table before the migration, so that building its
 /// indexes takes a while.
@@ -47,11 +46,11 @@ async fn reel_migrate_runs_while_a_node_on_the_previous_schema_ingests() {
     .await
     .unwrap();
 
-    let mut node = Node::start(config).await.unwrap();
-    actix_web::rt::spawn(node.take_server().unwrap());
+    let node = start_node(config).await;
     let (addr, base) = (node.addr, format!("http://{}", node.addr));
     let url_of = |v: &str| format!("ws://{addr}/v1/ingest?site={key}&visitor={v}");
-    let http = reqwest::Client::new();
+    let api = Api::new(&base, &token);
+    let http = api.http.clone();
     let (phase_tx, phase) = watch::channel("before");
     let (stop_tx, stop) = watch::channel(false);
     let mut tabs = Vec::new();
@@ -147,33 +146,17 @@ async fn reel_migrate_runs_while_a_node_on_the_previous_schema_ingests() {
     .await;
     assert_eq!(readyz(&http, &base).await.0, 200);
     for r in &recorded {
-        let res = http
-            .get(format!(
-                "{base}/api/v1/sessions/{}/events?tab=tab",
-                r.session
-            ))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let text = api
+            .text(&format!("/api/v1/sessions/{}/events?tab=tab", r.session))
+            .await;
         let want: Vec<String> = (0..r.batches).flat_map(|s| batch(&r.visitor, s)).collect();
-        assert!(
-            res.text().await.unwrap() == ndjson(&want),
-            "{} complete",
-            r.visitor
-        );
+        assert!(text == ndjson(&want), "{} complete", r.visitor);
     }
-    let page: serde_json::Value = http
-        .get(format!(
-            "{base}/api/v1/sites/{site_id}/sessions?url=products/1234&limit=500"
+    let page = api
+        .json(&format!(
+            "/api/v1/sites/{site_id}/sessions?url=products/1234&limit=500"
         ))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     // products/1234, 12340..12349, 123400..123499: 111 sessions.
     assert_eq!(page["sessions"].as_array().unwrap().len(), 111, "{page}");
     node.shutdown().await;

@@ -12,21 +12,14 @@ use tempfile::TempDir;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
+use crate::support::{free_port, DEFAULT_S3_ENDPOINT};
+
 /// A Postgres server started by the test: `initdb` in a temp dir, listening
 /// on its own port, trusting local connections. Stopped when dropped.
 pub struct OwnPostgres {
     dir: TempDir,
     bin: PathBuf,
     pub port: u16,
-}
-
-/// A free TCP port on loopback (bound, then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Where Postgres's server programs are: `REEL_TEST_PG_BIN`, else the
@@ -215,8 +208,8 @@ impl Proxy {
 
 /// The S3 test server's address, from `REEL_TEST_S3_ENDPOINT`.
 pub fn s3_target() -> SocketAddr {
-    let endpoint = std::env::var("REEL_TEST_S3_ENDPOINT")
-        .unwrap_or_else(|_| crate::helpers::DEFAULT_S3_ENDPOINT.into());
+    let endpoint =
+        std::env::var("REEL_TEST_S3_ENDPOINT").unwrap_or_else(|_| DEFAULT_S3_ENDPOINT.into());
     let hostport = endpoint
         .trim_start_matches("http://")
         .trim_end_matches('/')

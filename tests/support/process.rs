@@ -1,0 +1,200 @@
+//! `reel` as a child process: `reel serve`, started and waited for until
+//! it listens, signalled, killed; and the one-shot commands (`reel site
+//! create`, ...).
+
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::storage::TestStorage;
+
+/// The `REEL_LOG` of a child: `info` when `TEST_LOG` is set, else `warn`.
+fn child_log() -> &'static str {
+    if std::env::var("TEST_LOG").is_ok() {
+        "info"
+    } else {
+        "warn"
+    }
+}
+
+/// A `reel serve` about to start: on a data dir and a storage, at
+/// `127.0.0.1:0` with 2 workers unless [`Serve::env`] says otherwise.
+pub struct Serve {
+    cmd: Command,
+}
+
+impl Serve {
+    /// Sets (or overrides) one environment variable of the node.
+    pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Serve {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// Starts the node; returns once it listens (after draining whatever
+    /// spool its data dir holds).
+    pub fn start(mut self) -> Proc {
+        let mut child = self.cmd.stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("reel listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        // Keep reading, so that a later line never meets a closed pipe.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while matches!(stdout.read_line(&mut sink), Ok(n) if n > 0) {
+                sink.clear();
+            }
+        });
+        Proc { child, addr }
+    }
+}
+
+/// A `reel serve` child process, killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    /// `HOST:PORT` it listens on.
+    pub addr: String,
+}
+
+impl Proc {
+    /// A node on `dir` and `storage`, to adjust and [`Serve::start`].
+    pub fn serve(dir: &Path, storage: &TestStorage) -> Serve {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_reel"));
+        cmd.arg("serve")
+            .envs(storage.env())
+            .env("REEL_DATA_DIR", dir)
+            .env("REEL_LISTEN", "127.0.0.1:0")
+            .env("REEL_WORKERS", "2")
+            .env("REEL_LOG", child_log());
+        Serve { cmd }
+    }
+
+    /// `http://HOST:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn ingest_url(&self, key: &str, visitor: &str) -> String {
+        format!("ws://{}/v1/ingest?site={key}&visitor={visitor}", self.addr)
+    }
+
+    /// Sends `sig` (`-TERM`, ...).
+    pub fn signal(&self, sig: &str) {
+        signal(self.child.id(), sig);
+    }
+
+    /// `kill -9`, and waits for the process to be gone.
+    pub fn sigkill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Waits for exit, at most `limit`; returns the status.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node did not exit within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends `sig` to process `pid`.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(sig)
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "kill {sig} {pid}");
+}
+
+/// Runs `reel ARGS` on `dir` and `storage`; its JSON output.
+pub fn cli(dir: &Path, storage: &TestStorage, args: &[&str]) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .args(args)
+        .envs(storage.env())
+        .env("REEL_DATA_DIR", dir)
+        .env("REEL_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "reel {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A site (`site_id`, `site_key`) and an admin token, made with the CLI.
+pub fn cli_site_and_token(dir: &Path, storage: &TestStorage, name: &str) -> (Value, String) {
+    let site = cli(dir, storage, &["site", "create", "--name", name]);
+    let token = cli(
+        dir,
+        storage,
+        &["token", "create", "--name", "t", "--role", "admin"],
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (site, token)
+}
+
+/// A port nothing listens on now, for a process that must keep its
+/// address (nginx's upstreams, a node or server that restarts). Taken
+/// below the kernel's ephemeral range when there is room, so that no
+/// outgoing connection (to Postgres, S3, a node) can hold it meanwhile.
+pub fn free_port() -> u16 {
+    use rand::Rng;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(0);
+    if ephemeral_start > 20_000 {
+        let mut rng = rand::thread_rng();
+        for _ in 0..200 {
+            let port = rng.gen_range(20_000..ephemeral_start);
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `n` distinct free ports.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let mut ports: Vec<u16> = Vec::new();
+    while ports.len() < n {
+        let p = free_port();
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    ports
+}
