@@ -3,6 +3,7 @@
 
 mod api;
 mod close_codes;
+mod disk_full;
 mod ingest;
 mod lifecycle;
 mod process;
