@@ -9,6 +9,8 @@
 //! - [`outbox`]: index and blob writes, applied at once or, while storage
 //!   is down, queued durably in the spool and applied in order later.
 //! - [`session`]: the session actor.
+//! - [`identify`]: a session's identify writes, at most one pending, the
+//!   newest winning.
 //! - [`sessions`]: the node's registry of live session actors and how a
 //!   `hello` finds, restores or starts one.
 //! - [`recovery`]: draining a restarted node's spool into segments.
@@ -18,6 +20,7 @@
 //!   joining viewer starts from.
 
 pub mod bus;
+pub mod identify;
 pub mod live;
 pub mod outbox;
 pub mod ratelimit;

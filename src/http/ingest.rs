@@ -418,10 +418,13 @@ impl Connection {
                 Ok(())
             }
             (ClientMessage::Identify(id), Some((addr, _))) => {
-                addr.do_send(Identify {
+                addr.send(Identify {
                     user_id: id.user_id,
                     traits: id.traits,
-                });
+                    wire_bytes,
+                })
+                .await
+                .map_err(|_| Exit::Refuse(ErrorCode::Internal, "session is gone".into()))??;
                 Ok(())
             }
             (ClientMessage::End, Some((addr, tab))) => {
