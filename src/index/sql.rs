@@ -386,14 +386,14 @@ impl Index for $name {
             "UPDATE sessions SET user_id = $1, user_traits = $2, identified_at = $3 \
              WHERE id = $4 AND (identified_at IS NULL OR identified_at <= $3)",
         )
-            .bind(user_id)
-            .bind(serde_json::to_string(traits).unwrap_or_else(|_| "{}".into()))
-            .bind(identified_at)
-            .bind(session_id)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(db_err)
+        .bind(user_id)
+        .bind(serde_json::to_string(traits).unwrap_or_else(|_| "{}".into()))
+        .bind(identified_at)
+        .bind(session_id)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
     }
 
     async fn end_session(&self, session_id: &str, ended_at: i64) -> StoreResult<()> {

@@ -20,7 +20,9 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 fn assert_clean(v: &Value, field: &str, max: usize) -> String {
-    let s = v[field].as_str().unwrap_or_else(|| panic!("{field} in {v}"));
+    let s = v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} in {v}"));
     assert!(!s.contains('\0'), "{field} holds a NUL");
     assert!(s.len() <= max, "{field} is {} bytes, over {max}", s.len());
     s.to_owned()
