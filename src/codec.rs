@@ -156,12 +156,81 @@ mod tests {
     }
 
     #[test]
+    fn identify_ops_of_spools_written_before_identified_at_are_still_read() {
+        use reel_actors::stats::SegmentDelta;
+        use reel_actors::traits::{NewSession, SegmentRecord};
+        use std::collections::BTreeMap;
+        /// `OutboxOp` as nodes wrote it before `IdentifyAt` was added.
+        #[derive(Serialize)]
+        #[allow(dead_code)]
+        enum OldOp {
+            OpenSession(NewSession),
+            Segment {
+                record: SegmentRecord,
+                delta: SegmentDelta,
+                // (`serde_bytes` in the real type; never encoded here.)
+                blob: Vec<u8>,
+            },
+            Identify {
+                session_id: String,
+                user_id: String,
+                traits: BTreeMap<String, String>,
+            },
+            EndSession {
+                session_id: String,
+                ended_at: i64,
+            },
+        }
+        #[derive(Serialize)]
+        #[allow(dead_code)]
+        enum OldRecord {
+            Batch(SpoolBatch),
+            Op(OldOp),
+        }
+        let traits = BTreeMap::from([("plan".to_string(), "pro".to_string())]);
+        let old = |op: OldOp| {
+            let mut payload = vec![SPOOL_VERSION];
+            bincode::serde::encode_into_std_write(OldRecord::Op(op), &mut payload, config())
+                .unwrap();
+            decode_spool(&payload).unwrap()
+        };
+        assert_eq!(
+            old(OldOp::Identify {
+                session_id: "s".into(),
+                user_id: "u-1".into(),
+                traits: traits.clone(),
+            }),
+            SpoolRecord::Op(OutboxOp::Identify {
+                session_id: "s".into(),
+                user_id: "u-1".into(),
+                traits: traits.clone(),
+            })
+        );
+        assert_eq!(
+            old(OldOp::EndSession {
+                session_id: "s".into(),
+                ended_at: 7,
+            }),
+            SpoolRecord::Op(OutboxOp::EndSession {
+                session_id: "s".into(),
+                ended_at: 7,
+            })
+        );
+        // What new nodes write round-trips.
+        let op = OutboxOp::IdentifyAt {
+            session_id: "s".into(),
+            user_id: "u-2".into(),
+            traits,
+            identified_at: 1_700_000_000_000,
+        };
+        let payload = encode_spool(SpoolRecordRef::Op(&op));
+        assert_eq!(decode_spool(&payload).unwrap(), SpoolRecord::Op(op));
+    }
+
+    #[test]
     fn version_one_batches_are_still_read() {
         let mut payload = vec![SPOOL_VERSION_BATCH];
         bincode::serde::encode_into_std_write(batch(), &mut payload, config()).unwrap();
-        assert_eq!(
-            decode_spool(&payload).unwrap(),
-            SpoolRecord::Batch(batch())
-        );
+        assert_eq!(decode_spool(&payload).unwrap(), SpoolRecord::Batch(batch()));
     }
 }

@@ -11,6 +11,8 @@
 //! - [`deps`]: what session actors share (storage, bus, spool, settings).
 //! - [`registry`]: live actors by id.
 //! - [`session`]: the session actor.
+//! - [`identify`]: a session's identify writes, at most one pending, the
+//!   newest winning.
 //! - [`sessions`]: the node's registry of live session actors and how a
 //!   `hello` finds, restores or starts one.
 //! - [`recovery`]: draining a restarted node's spool into segments.
@@ -22,6 +24,7 @@
 
 pub mod bus;
 pub mod deps;
+pub mod identify;
 pub mod live;
 pub mod outbox;
 pub mod ratelimit;

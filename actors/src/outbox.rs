@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use crate::retry::retry;
 use crate::traits::{
     BlobStore, Index, NewSession, OutboxOp, Spool, SpoolTicket, StoreError, StoreResult,
+    UNSTAMPED_IDENTIFIED_AT,
 };
 
 /// Lanes applying queued writes in parallel (sessions hash onto lanes).
@@ -200,7 +201,21 @@ impl Outbox {
                 session_id,
                 user_id,
                 traits,
-            } => self.index.identify(session_id, user_id, traits).await,
+            } => {
+                self.index
+                    .identify(session_id, user_id, traits, UNSTAMPED_IDENTIFIED_AT)
+                    .await
+            }
+            OutboxOp::IdentifyAt {
+                session_id,
+                user_id,
+                traits,
+                identified_at,
+            } => {
+                self.index
+                    .identify(session_id, user_id, traits, *identified_at)
+                    .await
+            }
             OutboxOp::EndSession {
                 session_id,
                 ended_at,

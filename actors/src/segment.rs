@@ -83,7 +83,8 @@ impl TabBuffer {
 
     /// Does the buffer hold batch `seq`?
     pub fn holds(&self, seq: u64) -> bool {
-        self.first_seq.is_some_and(|first| first <= seq && seq <= self.last_seq)
+        self.first_seq
+            .is_some_and(|first| first <= seq && seq <= self.last_seq)
     }
 
     /// Adds a batch that was appended to the spool under `ticket`.

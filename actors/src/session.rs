@@ -12,6 +12,7 @@ use reel_protocol::{ErrorCode, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::deps::Deps;
+use crate::identify::IdentifyWriter;
 use crate::live::{LiveTail, PRESENCE_GRACE, PRESENCE_HEARTBEAT, PRESENCE_TTL, WATCH_LEASE};
 use crate::ratelimit::TokenBucket;
 use crate::registry::Registry;
@@ -127,12 +128,15 @@ pub struct NotDurable {
     pub seq: u64,
 }
 
-/// `identify`.
+/// `identify`, cleaned by the codec. Refused (the connection closes)
+/// over the session's rate limits, like a batch.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<(), Refusal>")]
 pub struct Identify {
     pub user_id: String,
     pub traits: BTreeMap<String, String>,
+    /// Size of the message on the wire, for the byte rate limit.
+    pub wire_bytes: u64,
 }
 
 /// `end`: commit the tab's buffer; resolves with the tab's last received seq
@@ -231,6 +235,12 @@ pub struct SessionActor {
     presence_tx: Option<mpsc::Sender<PresenceOp>>,
     /// Events are published to watchers until then.
     watched_until: Option<Instant>,
+    /// Writes the newest identify; started by the first one. Bounded: one
+    /// waits, a newer one replaces it.
+    identify: Option<IdentifyWriter>,
+    /// `identified_at` of the last identify (ms): each is stamped later
+    /// than the one before, even within one millisecond.
+    identified_at: i64,
     /// Storage, config and the bus.
     deps: Arc<Deps>,
     /// The node's live sessions, left when the actor stops.
@@ -283,6 +293,8 @@ impl SessionActor {
             alone_since: None,
             presence_tx: None,
             watched_until: None,
+            identify: None,
+            identified_at: 0,
             id,
             site_id,
             visitor,
@@ -349,6 +361,27 @@ impl SessionActor {
             };
             self.presence_op(PresenceOp::Put(p, Some(update)));
         }
+    }
+
+    /// Takes one message of `wire_bytes` from the session's rate limits.
+    fn charge(&mut self, wire_bytes: u64, now: Instant) -> Result<(), Refusal> {
+        let limits = &self.deps.config.limits;
+        if !self.messages_bucket.take(1, now) {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "over {} messages per second",
+                    limits.session_messages_per_sec
+                ),
+            ));
+        }
+        if !self.bytes_bucket.take(wire_bytes, now) {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!("over {} bytes per second", limits.session_bytes_per_sec),
+            ));
+        }
+        Ok(())
     }
 
     /// Is someone watching?
@@ -675,22 +708,8 @@ impl Handler<Batch> for SessionActor {
 
     fn handle(&mut self, msg: Batch, ctx: &mut Context<Self>) -> Self::Result {
         let now = Instant::now();
+        self.charge(msg.wire_bytes, now)?;
         let limits = &self.deps.config.limits;
-        if !self.messages_bucket.take(1, now) {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "over {} messages per second",
-                    limits.session_messages_per_sec
-                ),
-            ));
-        }
-        if !self.bytes_bucket.take(msg.wire_bytes, now) {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!("over {} bytes per second", limits.session_bytes_per_sec),
-            ));
-        }
         if self.ending {
             return Err(Refusal::new(
                 ErrorCode::SessionOver,
@@ -814,23 +833,36 @@ impl Handler<NotDurable> for SessionActor {
     }
 }
 
-/// Links the session to a user; written to the index in the background.
+/// Links the session to a user: charged to the rate limits, then written
+/// to the index in the background by the session's identify writer (the
+/// newest identify replaces one not yet written).
 impl Handler<Identify> for SessionActor {
-    type Result = ();
+    type Result = Result<(), Refusal>;
 
-    fn handle(&mut self, msg: Identify, _: &mut Context<Self>) {
-        self.presence.user_id = Some(msg.user_id.clone());
-        self.presence_dirty = true;
-        self.sync_presence();
-        let deps = self.deps.clone();
-        let op = OutboxOp::Identify {
+    fn handle(&mut self, msg: Identify, _: &mut Context<Self>) -> Self::Result {
+        self.charge(msg.wire_bytes, Instant::now())?;
+        metrics::counter!("reel_identifies_total").increment(1);
+        if self.presence.user_id.as_deref() != Some(msg.user_id.as_str()) {
+            self.presence.user_id = Some(msg.user_id.clone());
+            self.presence_dirty = true;
+            self.sync_presence();
+        }
+        self.identified_at = crate::now_ms().max(self.identified_at + 1);
+        let op = OutboxOp::IdentifyAt {
             session_id: self.id.clone(),
             user_id: msg.user_id,
             traits: msg.traits,
+            identified_at: self.identified_at,
         };
-        actix::spawn(async move {
-            retry("identify", op.session_id(), || deps.outbox.write(&op)).await;
+        let writer = self.identify.get_or_insert_with(|| {
+            let outbox = self.deps.outbox.clone();
+            IdentifyWriter::start(self.id.clone(), move |op| {
+                let outbox = outbox.clone();
+                async move { outbox.write(&op).await.map(|_| ()) }
+            })
         });
+        writer.put(op);
+        Ok(())
     }
 }
 

@@ -131,11 +131,16 @@ pub trait Index: Send + Sync + 'static {
     /// Inserts the segment's row and adds its counters to the session, once:
     /// committing the same segment again changes nothing.
     async fn commit_segment(&self, seg: &SegmentRecord, delta: &SegmentDelta) -> StoreResult<()>;
+    /// Links the session to a user, unless it holds an identify of a later
+    /// `identified_at` (ms, the node's clock when it received it): an older
+    /// identify applied late (replayed from a spool) never wins. Of two with
+    /// the same time, the one applied last wins.
     async fn identify(
         &self,
         session_id: &str,
         user_id: &str,
         traits: &BTreeMap<String, String>,
+        identified_at: i64,
     ) -> StoreResult<()>;
     async fn end_session(&self, session_id: &str, ended_at: i64) -> StoreResult<()>;
     /// Ends every open session whose last activity is older than
@@ -261,7 +266,9 @@ pub enum OutboxOp {
         #[serde(with = "serde_bytes")]
         blob: Vec<u8>,
     },
-    /// Link a session to a user.
+    /// Link a session to a user, as nodes wrote it before identifies were
+    /// stamped. Still read from old spools, never written: it is applied
+    /// as [`UNSTAMPED_IDENTIFIED_AT`], older than any stamped identify.
     Identify {
         session_id: String,
         user_id: String,
@@ -269,7 +276,22 @@ pub enum OutboxOp {
     },
     /// Set a session's end.
     EndSession { session_id: String, ended_at: i64 },
+    /// Link a session to a user, stamped with when the node received the
+    /// `identify` (ms), so that an older one applied late does not win.
+    /// (Appended last: spool records are bincode, which numbers variants
+    /// by position, so the older variants keep their encoding.)
+    IdentifyAt {
+        session_id: String,
+        user_id: String,
+        traits: BTreeMap<String, String>,
+        identified_at: i64,
+    },
 }
+
+/// The `identified_at` of an [`OutboxOp::Identify`] from an old spool:
+/// older than every stamped identify, so it applies only to a session no
+/// stamped identify has reached.
+pub const UNSTAMPED_IDENTIFIED_AT: i64 = 0;
 
 impl OutboxOp {
     /// The session the write belongs to (writes of one session apply in order).
@@ -277,9 +299,9 @@ impl OutboxOp {
         match self {
             OutboxOp::OpenSession(n) => &n.id,
             OutboxOp::Segment { record, .. } => &record.session_id,
-            OutboxOp::Identify { session_id, .. } | OutboxOp::EndSession { session_id, .. } => {
-                session_id
-            }
+            OutboxOp::Identify { session_id, .. }
+            | OutboxOp::IdentifyAt { session_id, .. }
+            | OutboxOp::EndSession { session_id, .. } => session_id,
         }
     }
 
@@ -288,7 +310,7 @@ impl OutboxOp {
         match self {
             OutboxOp::OpenSession(_) => "open_session",
             OutboxOp::Segment { .. } => "segment",
-            OutboxOp::Identify { .. } => "identify",
+            OutboxOp::Identify { .. } | OutboxOp::IdentifyAt { .. } => "identify",
             OutboxOp::EndSession { .. } => "end_session",
         }
     }

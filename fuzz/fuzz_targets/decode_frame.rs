@@ -43,6 +43,11 @@ fn limits() -> Limits {
         user_id_bytes: 64,
         traits_count: 8,
         trait_bytes: 128,
+        hello_url_bytes: 96,
+        hello_referrer_bytes: 64,
+        hello_title_bytes: 32,
+        hello_lang_bytes: 8,
+        hello_tz_bytes: 8,
         ..Limits::default()
     }
 }
@@ -104,17 +109,35 @@ fn decode(frame: Frame<'_>, limits: &Limits) -> String {
                     for e in &batch.events {
                         assert!(e.get().len() as u64 <= limits.event_bytes);
                     }
+                    for h in &batch.headers {
+                        if let Some(href) = h.href() {
+                            assert!(!href.contains('\0'));
+                            assert!(href.len() as u64 <= limits.hello_url_bytes);
+                        }
+                    }
                 }
                 ClientMessage::Hello(h) => {
                     assert_eq!(h.v, PROTOCOL_VERSION);
                     assert!(h.acked.map_or(true, |a| a <= MAX_SEQ));
+                    for (s, max) in [
+                        (&h.page.url, limits.hello_url_bytes),
+                        (&h.page.referrer, limits.hello_referrer_bytes),
+                        (&h.page.title, limits.hello_title_bytes),
+                        (&h.lang, limits.hello_lang_bytes),
+                        (&h.tz, limits.hello_tz_bytes),
+                    ] {
+                        assert!(!s.contains('\0'));
+                        assert!(s.len() as u64 <= max);
+                    }
                 }
                 ClientMessage::Identify(id) => {
                     assert!(id.user_id.len() as u64 <= limits.user_id_bytes);
+                    assert!(!id.user_id.contains('\0'));
                     assert!(id.traits.len() as u64 <= limits.traits_count);
                     for (k, v) in &id.traits {
                         assert!(k.len() as u64 <= limits.trait_bytes);
                         assert!(v.len() as u64 <= limits.trait_bytes);
+                        assert!(!k.contains('\0') && !v.contains('\0'));
                     }
                 }
                 ClientMessage::End => {}

@@ -7,6 +7,7 @@ use std::io::Read;
 
 use flate2::bufread::GzDecoder;
 
+use crate::clean;
 use crate::error::ErrorCode;
 use crate::event::EventHeader;
 use crate::limits::{Limits, MAX_SEQ};
@@ -97,7 +98,9 @@ pub fn frame_json<'a>(frame: Frame<'a>, limits: &Limits) -> Result<Cow<'a, [u8]>
     Ok(Cow::Owned(out))
 }
 
-/// Parses and validates one message. Events borrow from `json`.
+/// Parses and validates one message. Events borrow from `json`. Every
+/// string the index will keep is cleaned here ([`crate::clean`]): NULs
+/// dropped, `hello`'s fields cut to their bounds.
 pub fn decode_message<'a>(
     json: &'a [u8],
     limits: &Limits,
@@ -134,10 +137,11 @@ pub fn decode_message<'a>(
                         limit: limits.event_bytes,
                     });
                 }
-                let header = EventHeader::parse(text).map_err(|e| DecodeError::BadEvent {
+                let mut header = EventHeader::parse(text).map_err(|e| DecodeError::BadEvent {
                     index,
                     reason: e.to_string(),
                 })?;
+                clean::clean_header(&mut header, limits);
                 batch.headers.push(header);
             }
         }
@@ -153,7 +157,9 @@ pub fn decode_message<'a>(
             }) {
                 return Err(DecodeError::IdentifyTooLarge("trait size"));
             }
+            clean::clean_identify(id);
         }
+        ClientMessage::Hello(h) => clean::clean_hello(h, limits),
         _ => {}
     }
     Ok(msg)

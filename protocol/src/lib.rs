@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`ids`]: validated identifier newtypes (`VisitorId`, `SessionId`, `TabId`, `SiteKey`).
 //! - [`messages`]: every v1 ingest message, client to server and server to client.
+//! - [`clean`]: NULs dropped from, and bounds applied to, every client
+//!   string that reaches the index (PROTOCOL.md §3).
 //! - [`codec`]: text and gzip-binary frame decoding with the frame, decompressed
 //!   size and event limits.
 //! - [`event`]: the few header fields of an rrweb event that the server reads.
@@ -15,6 +17,7 @@
 
 pub mod api;
 pub mod bindings;
+pub mod clean;
 pub mod codec;
 pub mod error;
 pub mod event;

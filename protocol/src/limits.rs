@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-const MIB: u64 = 1024 * 1024;
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
 
 /// Ingest limits. Each is configurable (`[limits]` in `reel.toml`) and each
 /// has a test that crosses it.
@@ -50,6 +51,18 @@ pub struct Limits {
     pub traits_count: u64,
     /// One trait key or value, in bytes.
     pub trait_bytes: u64,
+    /// `hello.page.url`, in bytes; longer is cut (at a character boundary),
+    /// never refused. Also bounds a Meta event's `data.href` as the index
+    /// keeps it (the event itself is stored whole).
+    pub hello_url_bytes: u64,
+    /// `hello.page.referrer`, in bytes; longer is cut, never refused.
+    pub hello_referrer_bytes: u64,
+    /// `hello.page.title`, in bytes; longer is cut, never refused.
+    pub hello_title_bytes: u64,
+    /// `hello.lang`, in bytes; longer is cut, never refused.
+    pub hello_lang_bytes: u64,
+    /// `hello.tz`, in bytes; longer is cut, never refused.
+    pub hello_tz_bytes: u64,
 }
 
 impl Default for Limits {
@@ -75,6 +88,11 @@ impl Default for Limits {
             user_id_bytes: 256,
             traits_count: 50,
             trait_bytes: 1024,
+            hello_url_bytes: 8 * KIB,
+            hello_referrer_bytes: 8 * KIB,
+            hello_title_bytes: 8 * KIB,
+            hello_lang_bytes: 64,
+            hello_tz_bytes: 64,
         }
     }
 }

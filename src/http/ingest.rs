@@ -12,8 +12,7 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session
 use dashmap::DashMap;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use reel_actors::session::{
-    Batch, Control, Detach, EndTab, Identify, NotDurable, Refusal, SessionActor,
-    CONTROL_CAPACITY,
+    Batch, Control, Detach, EndTab, Identify, NotDurable, Refusal, SessionActor, CONTROL_CAPACITY,
 };
 use reel_actors::sessions::ClientInfo;
 use reel_actors::stats::BatchStats;
@@ -213,8 +212,7 @@ const CLOSE_DRAIN: Duration = Duration::from_secs(2);
 
 /// An ack owed: the batch's seq, whether it was new (not a duplicate), and
 /// whether it became durable.
-type PendingAck =
-    Pin<Box<dyn std::future::Future<Output = (u64, bool, StoreResult<()>)> + Send>>;
+type PendingAck = Pin<Box<dyn std::future::Future<Output = (u64, bool, StoreResult<()>)> + Send>>;
 
 /// One tracker connection.
 struct Connection {
@@ -463,10 +461,13 @@ impl Connection {
                 Ok(())
             }
             (ClientMessage::Identify(id), Some((addr, _))) => {
-                addr.do_send(Identify {
+                addr.send(Identify {
                     user_id: id.user_id,
                     traits: id.traits,
-                });
+                    wire_bytes,
+                })
+                .await
+                .map_err(|_| Exit::Refuse(ErrorCode::Internal, "session is gone".into()))??;
                 Ok(())
             }
             (ClientMessage::End, Some((addr, tab))) => {

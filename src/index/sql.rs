@@ -378,15 +378,22 @@ impl Index for $name {
         session_id: &str,
         user_id: &str,
         traits: &BTreeMap<String, String>,
+        identified_at: i64,
     ) -> StoreResult<()> {
-        sqlx::query("UPDATE sessions SET user_id = $1, user_traits = $2 WHERE id = $3")
-            .bind(user_id)
-            .bind(serde_json::to_string(traits).unwrap_or_else(|_| "{}".into()))
-            .bind(session_id)
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(db_err)
+        // An identify older than the one the row holds (replayed late from
+        // a spool) changes nothing.
+        sqlx::query(
+            "UPDATE sessions SET user_id = $1, user_traits = $2, identified_at = $3 \
+             WHERE id = $4 AND (identified_at IS NULL OR identified_at <= $3)",
+        )
+        .bind(user_id)
+        .bind(serde_json::to_string(traits).unwrap_or_else(|_| "{}".into()))
+        .bind(identified_at)
+        .bind(session_id)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
     }
 
     async fn end_session(&self, session_id: &str, ended_at: i64) -> StoreResult<()> {

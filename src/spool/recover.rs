@@ -72,8 +72,7 @@ pub(super) fn read(ids: &[(u64, PathBuf)]) -> anyhow::Result<Recovered> {
                 tracing::warn!(file = %path.display(), offset = s.offset, bytes = s.bytes, "torn write at the end of a spool file (never acked), skipped");
             } else {
                 out.skipped_bytes += s.bytes as u64;
-                metrics::counter!("reel_spool_skipped_bytes_total")
-                    .increment(s.bytes as u64);
+                metrics::counter!("reel_spool_skipped_bytes_total").increment(s.bytes as u64);
                 tracing::error!(file = %path.display(), offset = s.offset, bytes = s.bytes, error = %s.error, "unreadable spool bytes skipped; reading resumed at the next whole record");
             }
         }
@@ -107,15 +106,10 @@ pub async fn recover(
             _ => None,
         })
         .collect();
-    let report = reel_actors::recovery::drain(
-        recovered.batches,
-        outbox,
-        index,
-        segment_max_bytes,
-        &queued,
-    )
-    .await
-    .context("draining the spool")?;
+    let report =
+        reel_actors::recovery::drain(recovered.batches, outbox, index, segment_max_bytes, &queued)
+            .await
+            .context("draining the spool")?;
     remove_files(dir, &recovered.files)?;
     tracing::info!(
         batches = report.batches,

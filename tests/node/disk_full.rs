@@ -66,7 +66,9 @@ async fn next(t: &mut Tracker) -> Said {
             .await
             .expect("no reply in time");
         match msg {
-            Some(Ok(Message::Text(text))) => return Said::Msg(serde_json::from_str(&text).unwrap()),
+            Some(Ok(Message::Text(text))) => {
+                return Said::Msg(serde_json::from_str(&text).unwrap())
+            }
             Some(Ok(Message::Close(frame))) => {
                 return Said::Closed(frame.map_or(1005, |f| u16::from(f.code)))
             }
@@ -154,7 +156,10 @@ async fn a_full_disk_loses_no_acked_batch() {
             Ok(t) => break t,
             Err(r) => {
                 assert_eq!(r.status, 503);
-                assert!(Instant::now() < deadline, "still refused after space came back");
+                assert!(
+                    Instant::now() < deadline,
+                    "still refused after space came back"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

@@ -2,6 +2,7 @@
 //! against a server on port 0 with a fresh data directory.
 
 mod api;
+mod client_strings;
 mod close_codes;
 mod disk_full;
 mod ingest;

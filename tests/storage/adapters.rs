@@ -9,7 +9,9 @@ use bytes::Bytes;
 use reel::app::{open_blob_store, open_index};
 use reel::config::Config;
 use reel_actors::stats::SegmentDelta;
-use reel_actors::traits::{BlobStore, Index, NewSession, SegmentRecord, StoreError};
+use reel_actors::traits::{
+    BlobStore, Index, NewSession, SegmentRecord, StoreError, UNSTAMPED_IDENTIFIED_AT,
+};
 use reel_protocol::api::SessionFilter;
 
 use crate::support::*;
@@ -104,7 +106,18 @@ async fn contract(b: Backend) {
     assert_eq!(index.tab_next_seq("s1", "other").await.unwrap(), 0);
     // identify, end: the end is set once.
     let traits = BTreeMap::from([("plan".to_string(), "pro".to_string())]);
-    index.identify("s1", "u-1", &traits).await.unwrap();
+    index.identify("s1", "u-0", &traits, 1_000).await.unwrap();
+    index.identify("s1", "u-1", &traits, 2_000).await.unwrap();
+    // An older identify applied after a newer one (replayed from a spool)
+    // changes nothing, stamped or not (an old spool's `Identify`).
+    let older = BTreeMap::from([("plan".to_string(), "free".to_string())]);
+    index.identify("s1", "u-old", &older, 1_999).await.unwrap();
+    index
+        .identify("s1", "u-unstamped", &older, UNSTAMPED_IDENTIFIED_AT)
+        .await
+        .unwrap();
+    // The same identify applied twice is the same.
+    index.identify("s1", "u-1", &traits, 2_000).await.unwrap();
     index.end_session("s1", 3_000).await.unwrap();
     index.end_session("s1", 9_000).await.unwrap();
     let info = index.session_info(org, "s1").await.unwrap().unwrap();
@@ -154,6 +167,17 @@ async fn contract(b: Backend) {
         .unwrap()
         .sessions
         .is_empty());
+
+    // An old spool's unstamped identify still applies to a session no
+    // stamped identify has reached.
+    let plain = new_session("s3", site, 1_500, "https://shop.example/x");
+    index.open_session(&plain).await.unwrap();
+    index
+        .identify("s3", "u-3", &traits, UNSTAMPED_IDENTIFIED_AT)
+        .await
+        .unwrap();
+    let info = index.session_info(org, "s3").await.unwrap().unwrap();
+    assert_eq!(info.user_id.as_deref(), Some("u-3"));
 
     // Blobs: round trip, overwrite (a segment written again), not found.
     let blob = &b.blob;
