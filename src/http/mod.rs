@@ -49,6 +49,9 @@ pub struct AppState {
     pub sites: ingest::SiteCache,
     pub sessions: Sessions,
     pub phase: watch::Sender<Phase>,
+    /// The operator's maintenance message, told to trackers with the 503
+    /// and the 4503 (see [`crate::maintenance`]); empty when none.
+    pub maintenance_message: std::sync::RwLock<String>,
     pub conns: ConnCounts,
     pub node_id: String,
     pub web: web::WebAssets,
@@ -57,6 +60,16 @@ pub struct AppState {
 impl AppState {
     pub fn phase(&self) -> Phase {
         *self.phase.borrow()
+    }
+
+    /// What a tracker refused or closed by maintenance is told.
+    pub fn maintenance_refusal(&self) -> String {
+        let message = self
+            .maintenance_message
+            .read()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        crate::maintenance::refusal_message(&message)
     }
 }
 
