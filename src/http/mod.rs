@@ -29,7 +29,8 @@ use crate::config::Config;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Running,
-    /// Maintenance mode: refuse new recordings, close open ones (4503).
+    /// Maintenance (the operator's switch, followed by [`crate::maintenance`]):
+    /// refuse new recordings (503), close open ones (4503).
     Maintenance,
     /// SIGTERM: refuse new connections, send `goaway` to open ones.
     Draining,
