@@ -79,6 +79,7 @@ impl Node {
         crate::telemetry::prometheus();
         metrics::gauge!("reel_open_connections").set(0.0);
         metrics::gauge!("reel_live_sessions").set(0.0);
+        metrics::gauge!("reel_maintenance").set(0.0);
         let node_id = config
             .node_id
             .clone()
@@ -155,11 +156,22 @@ impl Node {
             },
         );
         sessions.serve_watches();
-        let phase = if config.maintenance {
-            Phase::Maintenance
-        } else {
-            Phase::Running
-        };
+        // The operator's switch as it is now, so that a node starting during
+        // maintenance never accepts; unreadable: off until the watcher
+        // reads it (or on, when the config holds this node in maintenance).
+        let switch =
+            match tokio::time::timeout(crate::maintenance::READ_TIMEOUT, index.maintenance()).await
+            {
+                Ok(Ok(switch)) => switch,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "maintenance switch unreadable at start");
+                    Default::default()
+                }
+                Err(_) => {
+                    tracing::warn!("maintenance switch unreadable at start: no answer in time");
+                    Default::default()
+                }
+            };
         let state = web::Data::new(AppState {
             config: config.clone(),
             index: index.clone(),
@@ -169,11 +181,14 @@ impl Node {
             disk_full: spool.disk_full_watch(),
             sites: Default::default(),
             sessions,
-            phase: watch::channel(phase).0,
+            phase: watch::channel(Phase::Running).0,
+            maintenance_message: Default::default(),
             conns: ConnCounts::default(),
             node_id,
             web: WebAssets::load(&config.web, demo_site_key),
         });
+
+        crate::maintenance::apply(&state, &switch);
 
         let listener = TcpListener::bind(&config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
@@ -215,6 +230,7 @@ impl Node {
         });
         actix_web::rt::spawn(watch_spool(state.clone()));
         actix_web::rt::spawn(watch_disk(spool));
+        actix_web::rt::spawn(crate::maintenance::follow(state.clone()));
         tracing::info!(%addr, node = %state.node_id, "reel listening");
         Ok(Node {
             addr,

@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::app::{open_index, Node};
 use crate::config::Config;
 use crate::index::DEFAULT_ORG;
+use crate::redis::RedisBus;
+use reel_actors::traits::{topics, Bus, BusMessage, Maintenance};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -43,6 +45,27 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Switch maintenance for every node of this database: the operator's
+    /// switch, not an organisation's. Prints the state as JSON.
+    Maintenance {
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MaintenanceCommand {
+    /// Every node refuses new recordings (503) and closes open ones (4503)
+    /// within 5 s.
+    On {
+        /// Told to trackers with the refusal.
+        #[arg(long, default_value = "")]
+        message: String,
+    },
+    /// Every node accepts recordings again within 5 s.
+    Off,
+    /// Prints the switch.
+    Status,
 }
 
 #[derive(Subcommand, Debug)]
@@ -116,6 +139,60 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::json!({"token": token}));
             Ok(())
         }
+        Command::Maintenance { command } => maintenance(&config, command).await,
+    }
+}
+
+/// `reel maintenance on|off|status`: writes (or reads) the switch in the
+/// index, which every node polls; with a Redis bus configured, also tells
+/// the nodes at once.
+async fn maintenance(config: &Config, command: MaintenanceCommand) -> anyhow::Result<()> {
+    let index = open_index(config).await?;
+    index.migrate().await?;
+    let index = index.into_dyn();
+    let (switch, switched) = match command {
+        MaintenanceCommand::Status => (index.maintenance().await?, false),
+        MaintenanceCommand::On { message } => (index.set_maintenance(true, &message).await?, true),
+        MaintenanceCommand::Off => (index.set_maintenance(false, "").await?, true),
+    };
+    if let (true, Some(url)) = (switched, &config.redis_url) {
+        announce(url.expose(), &switch).await;
+    }
+    println!(
+        "{}",
+        serde_json::json!({
+            "maintenance": switch.enabled,
+            "message": switch.message,
+            "updated_at": switch.updated_at,
+        })
+    );
+    Ok(())
+}
+
+/// How long the CLI tries to tell the nodes over the bus; they follow the
+/// index within 5 s anyway.
+const ANNOUNCE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Publishes the switch on the bus: a hint that nodes follow at once.
+async fn announce(redis_url: &str, switch: &Maintenance) {
+    let msg = BusMessage::Maintenance {
+        on: switch.enabled,
+        message: switch.message.clone(),
+    };
+    let sent = tokio::time::timeout(ANNOUNCE_TIMEOUT, async {
+        let bus = RedisBus::connect(redis_url, "cli").await?;
+        bus.publish(topics::MAINTENANCE, msg).await?;
+        anyhow::Ok(())
+    })
+    .await;
+    match sent {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "maintenance not announced on the bus; nodes follow the index within 5 s")
+        }
+        Err(_) => tracing::warn!(
+            "maintenance not announced on the bus in time; nodes follow the index within 5 s"
+        ),
     }
 }
 

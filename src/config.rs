@@ -213,7 +213,9 @@ pub struct Config {
     pub node_id: Option<String>,
     /// HTTP worker threads; default one per core.
     pub workers: Option<usize>,
-    /// Refuse new recordings (503 `unavailable`) and close open ones.
+    /// Hold this node in maintenance whatever the index's switch says
+    /// (`reel maintenance off` does not lift it; a restart without it does).
+    /// Refuses new recordings (503 `unavailable`) and closes open ones.
     pub maintenance: bool,
     /// How often sessions check their timeouts (ms).
     pub sweep_interval_ms: u64,

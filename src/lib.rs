@@ -12,8 +12,10 @@
 //! - [`redis`]: the Redis bus (pub/sub with a self-probe) and presence.
 //! - [`index`]: the SQLite and Postgres index.
 //! - [`http`]: ingest, replay API, health and metrics routes.
+//! - [`maintenance`]: the operator's maintenance switch as a node follows it.
 //! - [`app`]: building, running and gracefully stopping a node.
-//! - [`cli`]: `reel serve | migrate | site create | token create`.
+//! - [`cli`]: `reel serve | migrate | site create | token create |
+//!   maintenance on|off|status`.
 
 pub mod app;
 pub mod blob;
@@ -22,6 +24,7 @@ pub mod codec;
 pub mod config;
 pub mod http;
 pub mod index;
+pub mod maintenance;
 pub mod redis;
 pub mod s3;
 pub mod spool;

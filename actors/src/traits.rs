@@ -111,6 +111,17 @@ pub struct TokenRecord {
     pub role: String,
 }
 
+/// The operator's node-wide maintenance switch, as the index holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Maintenance {
+    /// On: nodes refuse new recordings and close open ones.
+    pub enabled: bool,
+    /// Told to trackers with the refusal; may be empty.
+    pub message: String,
+    /// When it was last switched (ms since the Unix epoch; 0: never).
+    pub updated_at: i64,
+}
+
 /// The session index: organisations, sites, tokens, sessions, segments.
 #[async_trait]
 pub trait Index: Send + Sync + 'static {
@@ -163,6 +174,12 @@ pub trait Index: Send + Sync + 'static {
         site_id: i64,
         filter: &SessionFilter,
     ) -> StoreResult<SessionPage>;
+
+    // Node-wide switches of the operator.
+    /// The maintenance switch (one row: cheap enough to poll every second).
+    async fn maintenance(&self) -> StoreResult<Maintenance>;
+    /// Switches maintenance; returns the new state.
+    async fn set_maintenance(&self, enabled: bool, message: &str) -> StoreResult<Maintenance>;
 }
 
 /// A message between nodes, or from a session to its watchers. On Redis it
@@ -192,6 +209,9 @@ pub enum BusMessage {
     WatchEnded { session: String, reason: String },
     /// A node checking that its own subscription still delivers.
     Probe { node: String, nonce: u64 },
+    /// The operator switched maintenance (topic `maintenance`). A hint to
+    /// follow now: nodes poll the index, which is the truth.
+    Maintenance { on: bool, message: String },
 }
 
 /// Topic names of the bus.
@@ -208,6 +228,8 @@ pub mod topics {
     pub fn live(session: &str) -> String {
         format!("live:{session}")
     }
+    /// The operator's maintenance switch.
+    pub const MAINTENANCE: &str = "maintenance";
 }
 
 /// Publish/subscribe between nodes: in-process on one node, Redis in a cluster.

@@ -35,6 +35,9 @@ pub enum ErrorCode {
     NotFound,
     /// API: a bad query parameter or body.
     BadRequest,
+    /// API: the token is valid but may not do this (node-wide switches such
+    /// as maintenance belong to the operator, not to any organisation).
+    Forbidden,
 }
 
 impl ErrorCode {
@@ -54,6 +57,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::NotFound => "not_found",
             ErrorCode::BadRequest => "bad_request",
+            ErrorCode::Forbidden => "forbidden",
         }
     }
 
@@ -74,7 +78,8 @@ impl ErrorCode {
             | ErrorCode::OriginNotAllowed
             | ErrorCode::Unauthorized
             | ErrorCode::NotFound
-            | ErrorCode::BadRequest => 1008,
+            | ErrorCode::BadRequest
+            | ErrorCode::Forbidden => 1008,
         }
     }
 
@@ -82,7 +87,7 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::UnknownSite | ErrorCode::Unauthorized => 401,
-            ErrorCode::OriginNotAllowed => 403,
+            ErrorCode::OriginNotAllowed | ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::BadMessage | ErrorCode::BadRequest | ErrorCode::SeqGap => 400,
             ErrorCode::Idle => 408,
@@ -95,7 +100,7 @@ impl ErrorCode {
     }
 
     /// Every code, for tables and tests.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::UnknownSite,
         ErrorCode::OriginNotAllowed,
         ErrorCode::BadMessage,
@@ -109,6 +114,7 @@ impl ErrorCode {
         ErrorCode::Unauthorized,
         ErrorCode::NotFound,
         ErrorCode::BadRequest,
+        ErrorCode::Forbidden,
     ];
 }
 

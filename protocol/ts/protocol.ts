@@ -54,7 +54,7 @@ max_frame_bytes: number,
  */
 maintenance: boolean, };
 
-export type ErrorCode = "unknown_site" | "origin_not_allowed" | "bad_message" | "idle" | "seq_gap" | "session_over" | "too_large" | "rate_limited" | "unavailable" | "internal" | "unauthorized" | "not_found" | "bad_request";
+export type ErrorCode = "unknown_site" | "origin_not_allowed" | "bad_message" | "idle" | "seq_gap" | "session_over" | "too_large" | "rate_limited" | "unavailable" | "internal" | "unauthorized" | "not_found" | "bad_request" | "forbidden";
 
 export type ErrorBody = { error: ErrorCode, message: string, };
 

@@ -14,7 +14,7 @@ use reel_protocol::api::{SegmentInfo, SessionFilter, SessionInfo, SiteInfo, Site
 use reel_protocol::{ErrorCode, EventHeader};
 use serde::Deserialize;
 
-use super::{ApiError, AppState, Phase};
+use super::{ApiError, AppState};
 use crate::index::token_hash;
 
 /// Bytes of NDJSON sent per chunk of a merged stream.
@@ -385,39 +385,18 @@ pub async fn list_sessions(
     Ok(HttpResponse::Ok().json(page))
 }
 
-#[derive(Deserialize)]
-pub struct MaintenanceBody {
-    enabled: bool,
-}
-
-/// `POST /api/v1/admin/maintenance {"enabled": bool}` (admin tokens):
-/// maintenance mode on this node. New recordings get 503 `unavailable`,
-/// open ones are closed with 4503.
+/// `POST /api/v1/admin/maintenance`: kept so that old clients learn why
+/// it no longer works. Maintenance is the operator's (`reel maintenance
+/// on|off`), not an organisation's: every token, whatever its role, gets
+/// 403 `forbidden`; no token gets 401.
 pub async fn set_maintenance(
     req: HttpRequest,
-    body: web::Json<MaintenanceBody>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let token = authenticate(&req, &state).await?;
-    if token.role != "admin" {
-        return Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "an admin token is required",
-        ));
-    }
-    let enabled = body.enabled;
-    let changed = state.phase.send_if_modified(|p| match (*p, enabled) {
-        (Phase::Running, true) => {
-            *p = Phase::Maintenance;
-            true
-        }
-        (Phase::Maintenance, false) => {
-            *p = Phase::Running;
-            true
-        }
-        _ => false,
-    });
-    tracing::warn!(enabled, changed, token = %token.name, "maintenance mode set");
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({"maintenance": state.phase() == Phase::Maintenance})))
+    tracing::warn!(token = %token.name, org_id = token.org_id, role = %token.role, "maintenance switch refused: it is the operator's");
+    Err(ApiError::new(
+        ErrorCode::Forbidden,
+        "maintenance is the operator's: run `reel maintenance on|off` on the server",
+    ))
 }

@@ -92,7 +92,7 @@ pub async fn ingest(
         Phase::Maintenance => {
             return Err(ApiError {
                 retry_after: Some(retry.max(60)),
-                ..ApiError::new(ErrorCode::Unavailable, "reel is in maintenance")
+                ..ApiError::new(ErrorCode::Unavailable, state.maintenance_refusal())
             })
         }
         Phase::Draining | Phase::Closing => {
@@ -320,7 +320,7 @@ impl Connection {
                     let now = *phase.borrow_and_update();
                     match now {
                         Phase::Running => {}
-                        Phase::Maintenance => break Exit::Refuse(ErrorCode::Unavailable, "reel is in maintenance".into()),
+                        Phase::Maintenance => break Exit::Refuse(ErrorCode::Unavailable, self.state.maintenance_refusal()),
                         Phase::Draining => {
                             let retry_after_ms = self.state.config.shutdown.goaway_retry_ms;
                             if ws.text(ServerMessage::Goaway { retry_after_ms }.to_json()).await.is_err() { break Exit::Gone; }
@@ -556,7 +556,9 @@ impl Connection {
             tab: hello.tab.clone(),
             next_seq: attached.next_seq,
             settings: reel_protocol::Settings {
-                maintenance: false,
+                // Only a tracker that said hello as maintenance began sees
+                // true (and is closed with 4503 at once).
+                maintenance: self.state.phase() == Phase::Maintenance,
                 batch_max_events: self.state.config.limits.batch_events,
                 max_frame_bytes: self.state.config.limits.frame_bytes,
                 ..self.site.settings.clone()

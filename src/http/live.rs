@@ -408,7 +408,9 @@ impl Conn {
                     self.send(&LiveServerMessage::WatchEnded { session, reason });
                 }
             }
-            BusMessage::WatchRequest { .. } | BusMessage::Probe { .. } => {}
+            BusMessage::WatchRequest { .. }
+            | BusMessage::Probe { .. }
+            | BusMessage::Maintenance { .. } => {}
         }
     }
 

@@ -29,7 +29,8 @@ use crate::config::Config;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     Running,
-    /// Maintenance mode: refuse new recordings, close open ones (4503).
+    /// Maintenance (the operator's switch, followed by [`crate::maintenance`]):
+    /// refuse new recordings (503), close open ones (4503).
     Maintenance,
     /// SIGTERM: refuse new connections, send `goaway` to open ones.
     Draining,
@@ -51,6 +52,9 @@ pub struct AppState {
     pub sites: ingest::SiteCache,
     pub sessions: Sessions,
     pub phase: watch::Sender<Phase>,
+    /// The operator's maintenance message, told to trackers with the 503
+    /// and the 4503 (see [`crate::maintenance`]); empty when none.
+    pub maintenance_message: std::sync::RwLock<String>,
     pub conns: ConnCounts,
     pub node_id: String,
     pub web: web::WebAssets,
@@ -59,6 +63,16 @@ pub struct AppState {
 impl AppState {
     pub fn phase(&self) -> Phase {
         *self.phase.borrow()
+    }
+
+    /// What a tracker refused or closed by maintenance is told.
+    pub fn maintenance_refusal(&self) -> String {
+        let message = self
+            .maintenance_message
+            .read()
+            .map(|m| m.clone())
+            .unwrap_or_default();
+        crate::maintenance::refusal_message(&message)
     }
 }
 

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use reel_actors::stats::SegmentDelta;
 use reel_actors::traits::{
-    Index, NewSession, SegmentRecord, SessionRecord, SiteRecord, StoreError, StoreResult,
-    TokenRecord,
+    Index, Maintenance, NewSession, SegmentRecord, SessionRecord, SiteRecord, StoreError,
+    StoreResult, TokenRecord,
 };
 use reel_protocol::api::{
     SessionFilter, SessionInfo, SessionPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
@@ -548,6 +548,40 @@ impl Index for $name {
         Ok(SessionPage {
             sessions,
             next_cursor,
+        })
+    }
+
+    async fn maintenance(&self) -> StoreResult<Maintenance> {
+        let row: Option<(i64, String, i64)> =
+            sqlx::query_as("SELECT enabled, message, updated_at FROM maintenance WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(row
+            .map(|(enabled, message, updated_at)| Maintenance {
+                enabled: enabled != 0,
+                message,
+                updated_at,
+            })
+            .unwrap_or_default())
+    }
+
+    async fn set_maintenance(&self, enabled: bool, message: &str) -> StoreResult<Maintenance> {
+        let now = reel_actors::now_ms();
+        sqlx::query(
+            "INSERT INTO maintenance (id, enabled, message, updated_at) VALUES (1, $1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET enabled = excluded.enabled, message = excluded.message, updated_at = excluded.updated_at",
+        )
+        .bind(i64::from(enabled))
+        .bind(message)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(Maintenance {
+            enabled,
+            message: message.to_owned(),
+            updated_at: now,
         })
     }
 }

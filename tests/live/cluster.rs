@@ -245,3 +245,101 @@ async fn presence_and_watching_across_three_nodes_through_redis() {
     assert!(gone.contains(&session) && gone.contains(&s2));
     drop((b, c, redis));
 }
+
+/// Every node follows the operator's maintenance switch within this.
+const FOLLOW: Duration = Duration::from_secs(5);
+
+/// Polls (bounded) until a new connection to `url` is refused with 503
+/// (`refused`) or upgraded (`!refused`).
+async fn wait_ingest(url: &str, refused: bool) {
+    let deadline = Instant::now() + FOLLOW;
+    loop {
+        let got = Tracker::connect(url, None).await;
+        match &got {
+            Err(r) if refused && r.status == 503 => {
+                assert_eq!(r.body["error"], "unavailable");
+                assert!(r.retry_after.is_some());
+                return;
+            }
+            Ok(_) if !refused => return,
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url}: not {} within {FOLLOW:?}: {:?}",
+            if refused { "refused" } else { "accepted" },
+            got.err()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_on_one_postgres_follow_reel_maintenance() {
+    init_logs();
+    let storage = TestStorage::postgres_s3().await;
+    let redis = OwnRedis::start_on(free_port());
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let key = cli(
+        dirs[0].path(),
+        &storage,
+        &["site", "create", "--name", "shop"],
+    )["site_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let nodes = [
+        start_node(dirs[0].path(), "node-a", &storage, &redis.url()),
+        start_node(dirs[1].path(), "node-b", &storage, &redis.url()),
+    ];
+    let ingest = |addr: &str, v: &str| format!("ws://{addr}/v1/ingest?site={key}&visitor={v}");
+    let mut trackers = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let v = format!("v{i}");
+        let mut t = Tracker::connect(&ingest(&n.addr, &v), None).await.unwrap();
+        t.hello(&v, None, "tab", None).await;
+        t.batch_acked(0, &[ev::click(T0, 1)]).await;
+        trackers.push(t);
+    }
+
+    // On, from an operator's shell that also reaches the bus.
+    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .args(["maintenance", "on", "--message", "upgrading"])
+        .envs(storage.env())
+        .env("REEL_REDIS_URL", redis.url())
+        .env("REEL_DATA_DIR", dirs[0].path())
+        .env("REEL_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let switched = Instant::now();
+    for t in trackers.iter_mut() {
+        tokio::time::timeout(FOLLOW, t.expect_error_close("unavailable", 4503))
+            .await
+            .expect("a tracker was not closed within 5 s");
+    }
+    // Through the bus this is well under the 2 s poll; through the poll
+    // alone it would still be under 5 s.
+    println!(
+        "maintenance on -> both trackers closed: {:.0} ms",
+        switched.elapsed().as_secs_f64() * 1e3
+    );
+    for (i, n) in nodes.iter().enumerate() {
+        wait_ingest(&ingest(&n.addr, &format!("w{i}")), true).await;
+    }
+
+    // Off, from a shell without the bus: the index poll is the guarantee.
+    let off = cli(dirs[1].path(), &storage, &["maintenance", "off"]);
+    assert_eq!(off["maintenance"], false);
+    for (i, n) in nodes.iter().enumerate() {
+        let v = format!("x{i}");
+        wait_ingest(&ingest(&n.addr, &v), false).await;
+        let mut t = Tracker::connect(&ingest(&n.addr, &v), None).await.unwrap();
+        t.hello(&v, None, "tab", None).await;
+        t.batch_acked(0, &[ev::click(T0, 1)]).await;
+    }
+}

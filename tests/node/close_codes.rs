@@ -195,19 +195,60 @@ async fn every_close_code_is_answered_while_other_sessions_keep_working() {
 }
 
 #[actix_web::test]
-async fn maintenance_closes_with_4503_and_refuses_with_503() {
+async fn no_organisation_role_can_switch_maintenance_and_recording_continues() {
     let app = spawn_app().await;
+    let (stop, control) = control_session(&app).await;
     let mut t = started(&app, "m").await;
     t.batch_acked(0, &[ev::click(T0, 1)]).await;
-    let set = |on: bool| {
-        app.http
+    let index = reel::app::open_index(&app.node.state.config).await.unwrap();
+    let member = index.create_token("default", "m", "member").await.unwrap();
+    let other_admin = index.create_token("other-org", "x", "admin").await.unwrap();
+    index.close().await;
+    let post = |token: Option<&str>, body: serde_json::Value| {
+        let mut req = app
+            .http
             .post(format!("{}/api/v1/admin/maintenance", app.base))
-            .bearer_auth(&app.token)
-            .json(&json!({"enabled": on}))
-            .send()
+            .json(&body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send()
     };
-    assert_eq!(set(true).await.unwrap().status(), 200);
-    t.expect_error_close("unavailable", 4503).await;
+    for token in [app.token.as_str(), member.as_str(), other_admin.as_str()] {
+        for body in [
+            json!({"enabled": true}),
+            json!({"enabled": false}),
+            json!({}),
+        ] {
+            let res = post(Some(token), body).await.unwrap();
+            assert_eq!(res.status(), 403);
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "forbidden", "{body}");
+        }
+    }
+    let res = post(None, json!({"enabled": true})).await.unwrap();
+    assert_eq!(res.status(), 401);
+    // Nothing changed: the open tracker, a new one and the control
+    // session go on recording, and the node stays ready.
+    t.batch_acked(1, &[ev::click(T0 + 1, 1)]).await;
+    let mut n = started(&app, "n").await;
+    n.batch_acked(0, &[ev::click(T0, 1)]).await;
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let _ = stop.send(());
+    assert!(control.await.unwrap() > 0);
+}
+
+#[actix_web::test]
+async fn the_maintenance_start_flag_holds_the_node_in_maintenance() {
+    // REEL_MAINTENANCE: refused from the first connection, whatever the
+    // index's switch says (off here).
+    let app = spawn_app_with(|c| c.maintenance = true).await;
     let refused = Tracker::connect(&app.ingest_url("m"), Some("https://shop.example"))
         .await
         .err()
@@ -222,9 +263,11 @@ async fn maintenance_closes_with_4503_and_refuses_with_503() {
         .await
         .unwrap();
     assert_eq!(ready.status(), 503);
-    assert_eq!(set(false).await.unwrap().status(), 200);
-    let mut t = started(&app, "m").await;
-    t.batch_acked(0, &[ev::click(T0, 1)]).await;
+    // The operator's switch reads off, and the node stays in maintenance.
+    let switch = app.node.state.index.maintenance().await.unwrap();
+    assert!(!switch.enabled);
+    assert!(!reel::maintenance::apply(&app.node.state, &switch));
+    assert_eq!(app.node.state.phase(), reel::http::Phase::Maintenance);
 }
 
 #[actix_web::test]

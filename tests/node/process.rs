@@ -1,7 +1,7 @@
 //! The node as a real process: SIGKILL loses nothing acked, SIGTERM flushes
 //! every open session and exits 0.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::support::*;
 
@@ -146,4 +146,85 @@ async fn sigterm_flushes_every_session_and_exits_zero() {
         }
         assert_eq!(text, ndjson(&(0..5).flat_map(batch).collect::<Vec<_>>()));
     }
+}
+
+/// Polls (bounded by `limit`) until a new tracker connection gets the
+/// answer `want` asks for: `Some(status)` a refusal, `None` an upgrade.
+async fn wait_ingest(url: &str, want: Option<u16>, limit: Duration) -> Option<Refused> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let got = Tracker::connect(url, None).await;
+        match (&got, want) {
+            (Ok(_), None) => return None,
+            (Err(r), Some(status)) if r.status == status => return got.err(),
+            _ => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ingest did not answer {want:?} within {limit:?}: {:?}",
+            got.err()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every node follows the operator's switch within this.
+const FOLLOW: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn reel_maintenance_on_and_off_reach_a_running_node_within_5_s() {
+    init_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let storage = TestStorage::new().await;
+    let key = cli(dir.path(), &storage, &["site", "create", "--name", "mnt"])["site_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let node = Proc::serve(dir.path(), &storage).start();
+    let mut t = Tracker::connect(&node.ingest_url(&key, "v"), None)
+        .await
+        .unwrap();
+    let w = t.hello("v", None, "tab", None).await;
+    assert_eq!(w["settings"]["maintenance"], false);
+    t.batch_acked(0, &batch(0)).await;
+
+    // A separate process, on the node's database.
+    let on = cli(
+        dir.path(),
+        &storage,
+        &["maintenance", "on", "--message", "moving racks"],
+    );
+    let switched = Instant::now();
+    assert_eq!(on["maintenance"], true, "{on}");
+    assert_eq!(on["message"], "moving racks");
+    let e = tokio::time::timeout(FOLLOW, t.expect_error_close("unavailable", 4503))
+        .await
+        .expect("the open tracker was not closed within 5 s");
+    assert!(
+        e["message"].as_str().unwrap().contains("moving racks"),
+        "{e}"
+    );
+    let refused = wait_ingest(
+        &node.ingest_url(&key, "v2"),
+        Some(503),
+        FOLLOW.saturating_sub(switched.elapsed()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.body["error"], "unavailable");
+    assert!(refused.retry_after.unwrap().parse::<u64>().unwrap() > 0);
+    let status = cli(dir.path(), &storage, &["maintenance", "status"]);
+    assert_eq!(status["maintenance"], true);
+
+    let off = cli(dir.path(), &storage, &["maintenance", "off"]);
+    assert_eq!(off["maintenance"], false, "{off}");
+    wait_ingest(&node.ingest_url(&key, "v3"), None, FOLLOW).await;
+    let mut t = Tracker::connect(&node.ingest_url(&key, "v3"), None)
+        .await
+        .unwrap();
+    let w = t.hello("v3", None, "tab", None).await;
+    assert_eq!(w["settings"]["maintenance"], false);
+    t.batch_acked(0, &batch(0)).await;
+    let status = cli(dir.path(), &storage, &["maintenance", "status"]);
+    assert_eq!(status["maintenance"], false);
 }
