@@ -253,7 +253,8 @@ pub async fn readyz(state: aweb::Data<AppState>) -> HttpResponse {
     let phase = state.phase();
     let spool_bytes = state.spool.bytes();
     let spool_max = state.config.spool.max_bytes;
-    let spool_full = spool_bytes >= spool_max;
+    let disk_full = state.spool.disk_full();
+    let spool_full = spool_bytes >= spool_max || disk_full;
     let ok = index.is_ok() && blob.is_ok() && phase == Phase::Running && !spool_full;
     let show = |r: &Result<(), StoreError>| match r {
         Ok(()) => "ok".to_string(),
@@ -270,6 +271,7 @@ pub async fn readyz(state: aweb::Data<AppState>) -> HttpResponse {
         "spool": {
             "bytes": spool_bytes,
             "max_bytes": spool_max,
+            "disk_full": disk_full,
             "state": if spool_full { "full" } else if spool_bytes as f64 >= spool_max as f64 * state.config.spool.warn_ratio { "warning" } else { "ok" },
         },
         "outbox": { "queued": state.outbox.queued() },
