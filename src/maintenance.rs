@@ -25,15 +25,6 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// its last known state).
 pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What trackers are told when maintenance refuses or closes them.
-pub fn refusal_message(message: &str) -> String {
-    if message.is_empty() {
-        "reel is in maintenance".to_owned()
-    } else {
-        format!("reel is in maintenance: {message}")
-    }
-}
-
 /// Moves the node to the switch's state: on when the index or the start
 /// flag says so. Returns whether the phase changed.
 pub fn apply(state: &AppState, switch: &Maintenance) -> bool {

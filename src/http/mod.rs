@@ -72,7 +72,11 @@ impl AppState {
             .read()
             .map(|m| m.clone())
             .unwrap_or_default();
-        crate::maintenance::refusal_message(&message)
+        if message.is_empty() {
+            "reel is in maintenance".to_owned()
+        } else {
+            format!("reel is in maintenance: {message}")
+        }
     }
 }
 
