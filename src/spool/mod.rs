@@ -704,7 +704,10 @@ mod tests {
             }
         }
         assert!(refused > 0 && !acked.is_empty());
-        assert!(spool.disk_full(), "a write that found no space marks the disk full");
+        assert!(
+            spool.disk_full(),
+            "a write that found no space marks the disk full"
+        );
         // The file holds exactly the acked records, whole.
         let spool_bytes = spool.bytes();
         let on_disk: u64 = fs::read_dir(&dir)

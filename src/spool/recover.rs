@@ -72,8 +72,7 @@ pub(super) fn read(ids: &[(u64, PathBuf)]) -> anyhow::Result<Recovered> {
                 tracing::warn!(file = %path.display(), offset = s.offset, bytes = s.bytes, "torn write at the end of a spool file (never acked), skipped");
             } else {
                 out.skipped_bytes += s.bytes as u64;
-                metrics::counter!("reel_spool_skipped_bytes_total")
-                    .increment(s.bytes as u64);
+                metrics::counter!("reel_spool_skipped_bytes_total").increment(s.bytes as u64);
                 tracing::error!(file = %path.display(), offset = s.offset, bytes = s.bytes, error = %s.error, "unreadable spool bytes skipped; reading resumed at the next whole record");
             }
         }
@@ -92,6 +91,7 @@ pub async fn recover(
     outbox: &Outbox,
     index: Arc<dyn Index>,
     segment_max_bytes: u64,
+    node_id: &str,
 ) -> anyhow::Result<DrainReport> {
     if recovered.files.is_empty() {
         return Ok(DrainReport::default());
@@ -113,6 +113,7 @@ pub async fn recover(
         index,
         segment_max_bytes,
         &queued,
+        node_id,
     )
     .await
     .context("draining the spool")?;

@@ -69,6 +69,7 @@ fn segment(session: &str, first_seq: u64, last_seq: u64) -> (SegmentRecord, Segm
         stored_bytes: 100,
         blob_key: format!("1/2026-11-23/{session}/tab/{first_seq:020}.ndjson.zst"),
         received_at: 1_000,
+        batch_ends: Vec::new(),
     };
     let delta = SegmentDelta {
         events: 10,
