@@ -3,6 +3,7 @@
 
 mod api;
 mod close_codes;
+mod failover;
 mod helpers;
 mod ingest;
 mod lifecycle;
