@@ -139,10 +139,12 @@ pub struct TabSegments {
 }
 
 impl TabSegments {
-    /// `segments` of one tab, in any order.
+    /// `segments` of one tab, in any order. They are read in seq order,
+    /// the longest first of those that start at one seq (the others are
+    /// then skipped whole).
     pub fn new(segments: impl IntoIterator<Item = SegmentRecord>) -> TabSegments {
         let mut segments: Vec<SegmentRecord> = segments.into_iter().collect();
-        segments.sort_by_key(|s| (s.first_seq, s.last_seq));
+        segments.sort_by_key(|s| (s.first_seq, std::cmp::Reverse(s.last_seq)));
         TabSegments {
             segments: segments.into(),
             reader: TabReader::default(),
