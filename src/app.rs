@@ -119,6 +119,7 @@ impl Node {
             &outbox,
             index.clone(),
             config.segments.max_bytes,
+            &node_id,
         )
         .await?;
         end_orphans(&index, &config, &[]).await;

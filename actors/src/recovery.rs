@@ -23,14 +23,16 @@ pub struct DrainReport {
 /// Commits `batches` (in spool order) as segments of at most
 /// `segment_max_bytes` raw bytes. Idempotent: batches the index already
 /// holds, or that a segment in `queued` (outbox writes of the earlier run,
-/// queued again) holds, are skipped, and a segment written twice has the
-/// same key. Waits for the index when it is down.
+/// queued again) holds, are skipped, and a segment written twice by one
+/// node has the same key. `node_id` (the writer in blob keys) is this
+/// node's. Waits for the index when it is down.
 pub async fn drain(
     batches: Vec<SpoolBatch>,
     outbox: &Outbox,
     index: Arc<dyn Index>,
     segment_max_bytes: u64,
     queued: &[SegmentRecord],
+    node_id: &str,
 ) -> StoreResult<DrainReport> {
     let mut report = DrainReport {
         batches: batches.len() as u64,
@@ -78,7 +80,9 @@ pub async fn drain(
             }
             if next.is_some_and(|n| b.seq != n) && !buf.is_empty() {
                 // A hole (the tab continued on another node): cut here.
-                if let Some(seg) = buf.take(b.site_id, b.session_started_at, &key.0, &key.1) {
+                if let Some(seg) =
+                    buf.take(b.site_id, b.session_started_at, &key.0, &key.1, node_id)
+                {
                     segment::commit(seg, outbox, None).await;
                     report.segments += 1;
                 }
@@ -86,14 +90,16 @@ pub async fn drain(
             next = Some(b.seq + 1);
             buf.push(&b, None, now);
             if buf.ndjson.len() as u64 >= segment_max_bytes {
-                if let Some(seg) = buf.take(b.site_id, b.session_started_at, &key.0, &key.1) {
+                if let Some(seg) =
+                    buf.take(b.site_id, b.session_started_at, &key.0, &key.1, node_id)
+                {
                     segment::commit(seg, outbox, None).await;
                     report.segments += 1;
                 }
             }
         }
         if let Some((site_id, started_at)) = site {
-            if let Some(seg) = buf.take(site_id, started_at, &key.0, &key.1) {
+            if let Some(seg) = buf.take(site_id, started_at, &key.0, &key.1, node_id) {
                 segment::commit(seg, outbox, None).await;
                 report.segments += 1;
             }

@@ -13,19 +13,40 @@ use crate::traits::{OutboxOp, SegmentRecord, Spool, SpoolBatch, SpoolTicket, Sto
 pub const ZSTD_LEVEL: i32 = 3;
 
 /// The blob key of a segment. Layout, readable from any language:
-/// `{site_id}/{yyyy-mm-dd of session start, UTC}/{session}/{tab}/{first_seq, 20 digits}.ndjson.zst`.
-/// Keys of one tab sort in seq order.
+/// `{site_id}/{yyyy-mm-dd of session start, UTC}/{session}/{tab}/{first_seq:020}-{last_seq:020}-{writer}.ndjson.zst`.
+/// Keys of one tab sort in seq order. `writer` (the node's id, reduced to
+/// `[A-Za-z0-9._-]`) makes the key unique per writer: two nodes storing
+/// overlapping segments of a tab after a failover never overwrite each
+/// other's object. (Segments stored before this carry
+/// `{first_seq:020}.ndjson.zst`; readers find keys through the index row.)
 pub fn blob_key(
     site_id: i64,
     session_started_at: i64,
     session: &str,
     tab: &str,
-    first_seq: u64,
+    (first_seq, last_seq): (u64, u64),
+    writer: &str,
 ) -> String {
     format!(
-        "{site_id}/{}/{session}/{tab}/{first_seq:020}.ndjson.zst",
-        utc_date(session_started_at)
+        "{site_id}/{}/{session}/{tab}/{}",
+        utc_date(session_started_at),
+        blob_name(first_seq, last_seq, writer)
     )
+}
+
+/// The last part of a segment's key.
+fn blob_name(first_seq: u64, last_seq: u64, writer: &str) -> String {
+    let writer: String = writer
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{first_seq:020}-{last_seq:020}-{writer}.ndjson.zst")
 }
 
 /// `yyyy-mm-dd` of a millisecond timestamp (proleptic Gregorian, UTC).
@@ -161,12 +182,14 @@ impl TabBuffer {
 
     /// Takes the buffer as a segment to commit, leaving it empty (the input
     /// carry stays).
+    /// `writer` is the committing node's id, part of the blob key.
     pub fn take(
         &mut self,
         site_id: i64,
         started_at: i64,
         session: &str,
         tab: &str,
+        writer: &str,
     ) -> Option<PendingSegment> {
         let first_seq = self.first_seq.take()?;
         let delta = std::mem::take(&mut self.delta);
@@ -182,8 +205,16 @@ impl TabBuffer {
             event_count: delta.events,
             raw_bytes: ndjson.len() as u64,
             stored_bytes: 0,
-            blob_key: blob_key(site_id, started_at, session, tab, first_seq),
+            blob_key: blob_key(
+                site_id,
+                started_at,
+                session,
+                tab,
+                (first_seq, self.last_seq),
+                writer,
+            ),
             received_at: self.received_at,
+            batch_ends: batches.iter().map(|b| b.end as u64).collect(),
         };
         self.oldest = None;
         Some(PendingSegment {
@@ -227,10 +258,8 @@ impl PendingSegment {
             b.1 = b.1.saturating_sub(cut);
         }
         self.batches.drain(..keep);
-        let old = format!("{:020}.ndjson.zst", self.record.first_seq);
-        if let Some(prefix) = self.record.blob_key.strip_suffix(&old) {
-            self.record.blob_key = format!("{prefix}{first:020}.ndjson.zst");
-        }
+        self.record.blob_key = rekey(&self.record.blob_key, self.record.first_seq, first);
+        self.record.batch_ends = self.batches.iter().map(|b| b.1 as u64).collect();
         self.record.first_seq = first;
         self.record.raw_bytes = self.ndjson.len() as u64;
         self.record.event_count = self.ndjson.iter().filter(|b| **b == b'\n').count() as u64;
@@ -238,6 +267,63 @@ impl PendingSegment {
         self.delta.raw_bytes = self.record.raw_bytes;
         metrics::counter!("reel_segment_batches_trimmed_total").increment(keep as u64);
         true
+    }
+}
+
+/// `key` with its first seq `old` replaced by `new` (a segment trimmed
+/// from the front). Keys of both layouts are rewritten; any other key is
+/// kept (it stays unique: the trimmed segment is still this writer's).
+fn rekey(key: &str, old: u64, new: u64) -> String {
+    let (dir, name) = key.rsplit_once('/').unwrap_or(("", key));
+    let old_first = format!("{old:020}");
+    let rest = match name.strip_prefix(&old_first) {
+        Some(rest) if rest.starts_with('-') || rest == ".ndjson.zst" => rest,
+        _ => return key.to_owned(),
+    };
+    let name = format!("{new:020}{rest}");
+    if dir.is_empty() {
+        name
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Reads one tab's segments, in `first_seq` order, so that no batch is
+/// read twice, also when segments overlap (two nodes stored the same
+/// batches after a failover, see [`commit`]). The replay API streams
+/// through it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TabReader {
+    /// The highest seq read so far. Segments come in `first_seq` order and
+    /// each holds consecutive seqs, so every seq from the current segment's
+    /// first up to this one has been read.
+    read_through: Option<u64>,
+}
+
+impl TabReader {
+    /// Where the part of `seg` not read yet starts in its decompressed
+    /// bytes, and marks the segment read; `None` when all of it was read
+    /// already (skip it without loading it). A segment without usable
+    /// batch ends (stored before reel recorded them) that is only partly
+    /// read is read whole: its overlap comes twice.
+    pub fn unread_from(&mut self, seg: &SegmentRecord) -> Option<u64> {
+        let read = self.read_through;
+        self.read_through = Some(read.map_or(seg.last_seq, |r| r.max(seg.last_seq)));
+        let Some(read) = read.filter(|&r| r >= seg.first_seq) else {
+            return Some(0);
+        };
+        if read >= seg.last_seq {
+            return None;
+        }
+        let batches = seg.last_seq - seg.first_seq + 1;
+        let usable = seg.batch_ends.len() as u64 == batches
+            && seg.batch_ends.windows(2).all(|w| w[0] <= w[1]);
+        if !usable {
+            metrics::counter!("reel_segment_overlaps_read_whole_total").increment(1);
+            return Some(0);
+        }
+        // read < last_seq, so the index is within the segment.
+        Some(seg.batch_ends[(read - seg.first_seq) as usize])
     }
 }
 
@@ -260,7 +346,10 @@ pub async fn commit(
 ) -> (SegmentRecord, Applied) {
     let started = Instant::now();
     // Batches another node has stored since (a failover where acks were
-    // lost in flight) are not stored twice.
+    // lost in flight) are not stored twice. Two nodes committing at once
+    // can both pass this check: their segments then overlap in storage,
+    // under keys unique per writer, and readers skip the batches they read
+    // already ([`TabReader`]).
     if let Some(stored) = outbox
         .stored_ranges(&seg.record.session_id, &seg.record.tab_id)
         .await
@@ -337,7 +426,7 @@ mod tests {
             };
             buf.push(&b, Some(seq), now);
         }
-        let mut seg = buf.take(1, 0, "s", "t").unwrap();
+        let mut seg = buf.take(1, 0, "s", "t", "n1").unwrap();
         // A segment of this node still in flight (0..29) is not "stored".
         assert!(seg.trim_stored(&[(40, 50)]));
         assert_eq!(seg.record.first_seq, 30);
@@ -348,11 +437,12 @@ mod tests {
             seg.ndjson,
             b"{\"seq\":32}\n{\"seq\":33}\n{\"seq\":34}\n".to_vec()
         );
-        assert!(seg
-            .record
-            .blob_key
-            .ends_with("/00000000000000000032.ndjson.zst"));
+        assert_eq!(
+            seg.record.blob_key,
+            "1/1970-01-01/s/t/00000000000000000032-00000000000000000034-n1.ndjson.zst"
+        );
         assert_eq!(seg.record.event_count, 3);
+        assert_eq!(seg.record.batch_ends, vec![11, 22, 33]);
         // All of it stored: nothing left to write.
         assert!(!seg.trim_stored(&[(0, 100)]));
     }
@@ -404,10 +494,72 @@ mod tests {
     }
 
     #[test]
-    fn keys_sort_in_seq_order() {
-        let a = blob_key(7, 1_700_000_000_000, "s1", "t1", 9);
-        let b = blob_key(7, 1_700_000_000_000, "s1", "t1", 10);
-        assert_eq!(a, "7/2023-11-14/s1/t1/00000000000000000009.ndjson.zst");
+    fn keys_sort_in_seq_order_and_are_unique_per_writer() {
+        let a = blob_key(7, 1_700_000_000_000, "s1", "t1", (9, 12), "node-a");
+        let b = blob_key(7, 1_700_000_000_000, "s1", "t1", (10, 10), "node-a");
+        assert_eq!(
+            a,
+            "7/2023-11-14/s1/t1/00000000000000000009-00000000000000000012-node-a.ndjson.zst"
+        );
         assert!(a < b);
+        // Two writers of the same batches: two objects.
+        let other = blob_key(7, 1_700_000_000_000, "s1", "t1", (9, 12), "node-b");
+        assert_ne!(a, other);
+        // A node id is reduced to characters safe in a key.
+        assert!(blob_key(7, 0, "s1", "t1", (0, 0), "a/b c").ends_with("-a_b_c.ndjson.zst"));
+    }
+
+    #[test]
+    fn a_trimmed_segment_keeps_its_writer_and_old_keys_are_rewritten_too() {
+        let new = "1/d/s/t/00000000000000000030-00000000000000000039-n.ndjson.zst";
+        assert_eq!(
+            rekey(new, 30, 35),
+            "1/d/s/t/00000000000000000035-00000000000000000039-n.ndjson.zst"
+        );
+        let old = "1/d/s/t/00000000000000000030.ndjson.zst";
+        assert_eq!(
+            rekey(old, 30, 35),
+            "1/d/s/t/00000000000000000035.ndjson.zst"
+        );
+        assert_eq!(rekey("elsewhere", 30, 35), "elsewhere");
+    }
+
+    fn stored(first_seq: u64, last_seq: u64, batch_ends: Vec<u64>) -> SegmentRecord {
+        SegmentRecord {
+            session_id: "s".into(),
+            tab_id: "t".into(),
+            first_seq,
+            last_seq,
+            first_ts: 0,
+            last_ts: 0,
+            event_count: 0,
+            raw_bytes: 0,
+            stored_bytes: 0,
+            blob_key: String::new(),
+            received_at: 0,
+            batch_ends,
+        }
+    }
+
+    #[test]
+    fn a_reader_skips_the_batches_it_read_already() {
+        let mut r = TabReader::default();
+        // 30..=39, ten batches of 10 bytes.
+        assert_eq!(
+            r.unread_from(&stored(30, 39, (1..=10).map(|i| i * 10).collect())),
+            Some(0)
+        );
+        // Another writer's 35..=59: starts after 39, i.e. after 5 batches.
+        let b = stored(35, 59, (1..=25).map(|i| i * 7).collect());
+        assert_eq!(r.unread_from(&b), Some(35));
+        // Same first seq, shorter: all read, not even loaded.
+        assert_eq!(r.unread_from(&stored(35, 50, Vec::new())), None);
+        // Past a hole: read whole.
+        assert_eq!(r.unread_from(&stored(70, 71, vec![3, 6])), Some(0));
+        // An old row (no batch ends) partly read: read whole.
+        assert_eq!(r.unread_from(&stored(71, 72, Vec::new())), Some(0));
+        // Batch ends that do not match the seq range are not trusted.
+        assert_eq!(r.unread_from(&stored(72, 74, vec![1, 2])), Some(0));
+        assert_eq!(r.unread_from(&stored(60, 74, Vec::new())), None);
     }
 }

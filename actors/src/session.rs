@@ -408,10 +408,13 @@ impl SessionActor {
         let Some(tab) = self.tabs.get_mut(tab_id) else {
             return;
         };
-        let Some(seg) = tab
-            .buffer
-            .take(self.site_id, self.started_at, &self.id, tab_id)
-        else {
+        let Some(seg) = tab.buffer.take(
+            self.site_id,
+            self.started_at,
+            &self.id,
+            tab_id,
+            &self.deps.config.node_id,
+        ) else {
             return;
         };
         tab.in_flight += 1;

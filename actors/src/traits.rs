@@ -73,7 +73,10 @@ pub struct NewSession {
 }
 
 /// One stored segment: a zstd NDJSON object holding batches
-/// `first_seq..=last_seq` of one tab.
+/// `first_seq..=last_seq` of one tab (consecutive seqs, no holes). Segments
+/// of a tab may overlap: two nodes can store the same batches after a
+/// failover; readers skip the batches they already read (see
+/// [`crate::segment::TabReader`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmentRecord {
     pub session_id: String,
@@ -88,6 +91,10 @@ pub struct SegmentRecord {
     pub blob_key: String,
     /// When the node received the segment's first batch (ms); orders tabs.
     pub received_at: i64,
+    /// Where each batch ends in the decompressed object, in bytes: entry
+    /// `i` ends batch `first_seq + i`. Empty when unknown (segments stored
+    /// before reel recorded them).
+    pub batch_ends: Vec<u64>,
 }
 
 /// A site, as ingest needs it.

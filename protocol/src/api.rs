@@ -51,7 +51,11 @@ pub struct SessionInfo {
 }
 
 /// One stored segment of a session, for clients that fetch segments
-/// themselves (`GET /api/v1/sessions/{session}/segments`).
+/// themselves (`GET /api/v1/sessions/{session}/segments`). A segment holds
+/// batches `first_seq..=last_seq` of its tab. Segments of a tab may overlap
+/// (two nodes stored the same batches after a failover): read a tab's
+/// segments in `first_seq` order and skip the batches already read, using
+/// `batch_ends`; the events route does this for you.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct SegmentInfo {
     pub tab: String,
@@ -65,6 +69,12 @@ pub struct SegmentInfo {
     pub stored_bytes: u64,
     /// The object's key in the blob store: zstd-compressed NDJSON.
     pub key: String,
+    /// Where each batch ends in the decompressed object, in bytes: entry
+    /// `i` ends batch `first_seq + i`. To skip batches up to seq `n`
+    /// (`first_seq <= n < last_seq`), start at `batch_ends[n - first_seq]`.
+    /// `null` for segments stored before reel recorded them: read those
+    /// whole, or skip them when every seq they hold was read.
+    pub batch_ends: Option<Vec<u64>>,
     /// A presigned URL to GET the object straight from S3 (or a CDN in
     /// front of it), when the node is configured to sign them.
     pub url: Option<String>,

@@ -94,6 +94,14 @@ stored_bytes: number,
  */
 key: string, 
 /**
+ * Where each batch ends in the decompressed object, in bytes: entry
+ * `i` ends batch `first_seq + i`. To skip batches up to seq `n`
+ * (`first_seq <= n < last_seq`), start at `batch_ends[n - first_seq]`.
+ * `null` for segments stored before reel recorded them: read those
+ * whole, or skip them when every seq they hold was read.
+ */
+batch_ends: Array<number> | null, 
+/**
  * A presigned URL to GET the object straight from S3 (or a CDN in
  * front of it), when the node is configured to sign them.
  */

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::stream::{self, Stream};
+use reel_actors::segment::TabReader;
 use reel_actors::traits::{BlobStore, SegmentRecord, TokenRecord};
 use reel_protocol::api::{SegmentInfo, SessionFilter, SessionInfo, SiteInfo, SiteList};
 use reel_protocol::{ErrorCode, EventHeader};
@@ -129,19 +130,60 @@ async fn load(blob: &Arc<dyn BlobStore>, key: &str) -> Result<Vec<u8>, std::io::
         .map_err(std::io::Error::other)?
 }
 
+/// One tab's segments, in seq order, as NDJSON that holds each batch once:
+/// segments that overlap (two nodes stored the same batches after a
+/// failover) are cut to the batches not read yet, or skipped unloaded.
+pub struct TabSegments {
+    segments: VecDeque<SegmentRecord>,
+    reader: TabReader,
+}
+
+impl TabSegments {
+    /// `segments` of one tab, in any order. They are read in seq order,
+    /// the longest first of those that start at one seq (the others are
+    /// then skipped whole).
+    pub fn new(segments: impl IntoIterator<Item = SegmentRecord>) -> TabSegments {
+        let mut segments: Vec<SegmentRecord> = segments.into_iter().collect();
+        segments.sort_by_key(|s| (s.first_seq, std::cmp::Reverse(s.last_seq)));
+        TabSegments {
+            segments: segments.into(),
+            reader: TabReader::default(),
+        }
+    }
+
+    /// The next segment's lines not read yet; `None` when the tab is done.
+    pub async fn next(
+        &mut self,
+        blob: &Arc<dyn BlobStore>,
+    ) -> Option<Result<Vec<u8>, std::io::Error>> {
+        loop {
+            let seg = self.segments.pop_front()?;
+            let Some(from) = self.reader.unread_from(&seg) else {
+                continue;
+            };
+            return Some(match load(blob, &seg.blob_key).await {
+                Ok(mut data) => {
+                    data.drain(..(from as usize).min(data.len()));
+                    Ok(data)
+                }
+                Err(e) => {
+                    tracing::error!(key = %seg.blob_key, error = %e, "segment unreadable");
+                    Err(e)
+                }
+            });
+        }
+    }
+}
+
 /// One tab's segments in seq order, each sent as soon as it is read.
 fn tab_stream(
     blob: Arc<dyn BlobStore>,
     segments: Vec<SegmentRecord>,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> {
     stream::unfold(
-        (blob, segments.into_iter()),
+        (blob, TabSegments::new(segments)),
         |(blob, mut segs)| async move {
-            let seg = segs.next()?;
-            let item = load(&blob, &seg.blob_key).await.map(Bytes::from);
-            if let Err(e) = &item {
-                tracing::error!(key = %seg.blob_key, error = %e, "segment unreadable");
-            }
+            let item = segs.next(&blob).await?.map(Bytes::from);
             Some((item, (blob, segs)))
         },
     )
@@ -149,7 +191,7 @@ fn tab_stream(
 
 /// A tab's cursor in a merge: its current segment's lines and what is left.
 struct TabCursor {
-    segments: VecDeque<SegmentRecord>,
+    segments: TabSegments,
     data: Vec<u8>,
     pos: usize,
     /// Timestamp of the line at `pos`, when one is loaded.
@@ -160,11 +202,11 @@ impl TabCursor {
     /// Loads segments until a line is at `pos`, or the tab is done.
     async fn fill(&mut self, blob: &Arc<dyn BlobStore>) -> Result<(), std::io::Error> {
         while self.pos >= self.data.len() {
-            let Some(seg) = self.segments.pop_front() else {
+            let Some(data) = self.segments.next(blob).await else {
                 self.head_ts = None;
                 return Ok(());
             };
-            self.data = load(blob, &seg.blob_key).await?;
+            self.data = data?;
             self.pos = 0;
         }
         let end = self.line_end();
@@ -207,7 +249,7 @@ fn merged_stream(
     let cursors: Vec<TabCursor> = tabs
         .into_iter()
         .map(|(_, _, segments)| TabCursor {
-            segments,
+            segments: TabSegments::new(segments),
             data: Vec::new(),
             pos: 0,
             head_ts: None,
@@ -295,7 +337,9 @@ async fn session_and_segments(
 }
 
 /// `GET /api/v1/sessions/{session}/segments`: the session's stored
-/// segments, each with a presigned URL when the blob store signs them.
+/// segments, each with a presigned URL when the blob store signs them, and
+/// its batch ends, for clients to skip batches that overlapping segments
+/// hold twice (see [`SegmentInfo`]).
 pub async fn session_segments(
     req: HttpRequest,
     path: web::Path<String>,
@@ -318,6 +362,7 @@ pub async fn session_segments(
             event_count: s.event_count,
             stored_bytes: s.stored_bytes,
             key: s.blob_key,
+            batch_ends: (!s.batch_ends.is_empty()).then_some(s.batch_ends),
         });
     }
     Ok(HttpResponse::Ok()

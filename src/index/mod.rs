@@ -23,6 +23,49 @@ pub fn new_site_key() -> String {
     format!("site_{}", reel_actors::sessions::new_id(20))
 }
 
+/// Whether a column added by a migration exists yet. A node may run on
+/// the previous schema until `reel migrate` runs (migrations are online, see
+/// `docs/operations.md`); it writes and reads without the column
+/// meanwhile, probing again (a query that plans but reads no row) until
+/// the column appears. Once seen, it is never probed again.
+#[derive(Debug, Default)]
+pub struct ColumnProbe {
+    seen: std::sync::atomic::AtomicBool,
+}
+
+impl ColumnProbe {
+    pub fn seen(&self) -> bool {
+        self.seen.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn set_seen(&self) {
+        self.seen.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The `segments.batch_ends` column: decimal byte offsets, comma-separated
+/// (compact, and readable from SQL and any language); `NULL` when unknown.
+pub fn format_batch_ends(ends: &[u64]) -> Option<String> {
+    if ends.is_empty() {
+        return None;
+    }
+    Some(
+        ends.iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// Reads `segments.batch_ends`; anything that does not parse is unknown
+/// (the segment is then read as one without batch ends).
+pub fn parse_batch_ends(text: &str) -> Vec<u64> {
+    text.split(',')
+        .map(|n| n.trim().parse::<u64>())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_default()
+}
+
 /// Escapes `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
 pub fn like_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

@@ -14,6 +14,8 @@ pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub struct PgIndex {
     pool: PgPool,
+    /// Does `segments.batch_ends` exist? (See [`super::sql`].)
+    batch_ends: super::ColumnProbe,
 }
 
 impl PgIndex {
@@ -24,7 +26,10 @@ impl PgIndex {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
-        Ok(PgIndex { pool })
+        Ok(PgIndex {
+            pool,
+            batch_ends: super::ColumnProbe::default(),
+        })
     }
 
     /// Applies every pending migration. Safe while older nodes serve: every

@@ -89,6 +89,12 @@ fn segment_from_row(r: &$row) -> Result<SegmentRecord, sqlx::Error> {
         stored_bytes: r.try_get::<i64, _>("stored_bytes")? as u64,
         blob_key: r.try_get("blob_key")?,
         received_at: r.try_get("received_at")?,
+        // Absent before migration 0004 (SQLite) / 0007 (Postgres) runs.
+        batch_ends: match r.try_get::<Option<String>, _>("batch_ends") {
+            Ok(ends) => ends.as_deref().map(super::parse_batch_ends).unwrap_or_default(),
+            Err(sqlx::Error::ColumnNotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        },
     })
 }
 
@@ -116,6 +122,24 @@ fn decode_cursor(c: &str) -> Option<(i64, String)> {
 }
 
 impl $name {
+    /// Does `segments.batch_ends` exist yet? (See [`super::ColumnProbe`].)
+    async fn has_batch_ends(&self) -> StoreResult<bool> {
+        if self.batch_ends.seen() {
+            return Ok(true);
+        }
+        match sqlx::query("SELECT batch_ends FROM segments WHERE 1 = 0")
+            .execute(&self.pool)
+            .await
+        {
+            Ok(_) => {
+                self.batch_ends.set_seen();
+                Ok(true)
+            }
+            Err(e) if super::is_unavailable(&e) => Err(db_err(e)),
+            Err(_) => Ok(false),
+        }
+    }
+
     async fn org_id(&self, name: &str) -> anyhow::Result<i64> {
         sqlx::query("INSERT INTO organizations (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
@@ -313,12 +337,21 @@ impl Index for $name {
     }
 
     async fn commit_segment(&self, seg: &SegmentRecord, d: &SegmentDelta) -> StoreResult<()> {
+        let with_ends = self.has_batch_ends().await?;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let inserted = sqlx::query(
+        let batch_ends = super::format_batch_ends(&seg.batch_ends);
+        // On the previous schema (before `reel migrate`), without batch ends.
+        let mut insert = sqlx::query(if with_ends {
             "INSERT INTO segments (session_id, tab_id, first_seq, last_seq, first_ts, last_ts, event_count, \
-             raw_bytes, stored_bytes, blob_key, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (session_id, tab_id, first_seq) DO NOTHING",
-        )
+             raw_bytes, stored_bytes, blob_key, received_at, batch_ends) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (session_id, tab_id, first_seq) DO NOTHING"
+        } else {
+            "INSERT INTO segments (session_id, tab_id, first_seq, last_seq, first_ts, last_ts, event_count, \
+             raw_bytes, stored_bytes, blob_key, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (session_id, tab_id, first_seq) DO NOTHING"
+        })
         .bind(&seg.session_id)
         .bind(&seg.tab_id)
         .bind(seg.first_seq as i64)
@@ -329,16 +362,59 @@ impl Index for $name {
         .bind(seg.raw_bytes as i64)
         .bind(seg.stored_bytes as i64)
         .bind(&seg.blob_key)
-        .bind(seg.received_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .rows_affected();
-        if inserted == 1 {
+        .bind(seg.received_at);
+        if with_ends {
+            insert = insert.bind(&batch_ends);
+        }
+        let inserted = insert
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        // Another writer's segment starts at the same seq (two nodes stored
+        // the tab's batches after a failover). Both hold consecutive seqs
+        // from there, so the longer one holds all of the shorter: it takes
+        // the row (its object is another key, nothing is overwritten). The
+        // same segment committed again is not longer: nothing changes.
+        let replaced = if inserted == 0 {
+            let mut update = sqlx::query(if with_ends {
+                "UPDATE segments SET last_seq = $4, first_ts = $5, last_ts = $6, event_count = $7, \
+                 raw_bytes = $8, stored_bytes = $9, blob_key = $10, received_at = $11, batch_ends = $12 \
+                 WHERE session_id = $1 AND tab_id = $2 AND first_seq = $3 AND last_seq < $4"
+            } else {
+                "UPDATE segments SET last_seq = $4, first_ts = $5, last_ts = $6, event_count = $7, \
+                 raw_bytes = $8, stored_bytes = $9, blob_key = $10, received_at = $11 \
+                 WHERE session_id = $1 AND tab_id = $2 AND first_seq = $3 AND last_seq < $4"
+            })
+            .bind(&seg.session_id)
+            .bind(&seg.tab_id)
+            .bind(seg.first_seq as i64)
+            .bind(seg.last_seq as i64)
+            .bind(seg.first_ts)
+            .bind(seg.last_ts)
+            .bind(seg.event_count as i64)
+            .bind(seg.raw_bytes as i64)
+            .bind(seg.stored_bytes as i64)
+            .bind(&seg.blob_key)
+            .bind(seg.received_at);
+            if with_ends {
+                update = update.bind(&batch_ends);
+            }
+            update
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+        } else {
+            0
+        };
+        // The counters of a failover's overlapping batches count twice (as
+        // they do when the overlapping segments start at different seqs).
+        if inserted == 1 || replaced == 1 {
             sqlx::query(
                 "UPDATE sessions SET events = events + $1, raw_bytes = raw_bytes + $2, stored_bytes = stored_bytes + $3, \
                  page_loads = page_loads + $4, clicks = clicks + $5, keypresses = keypresses + $6, \
-                 console_errors = console_errors + $7, active_ms = active_ms + $8, segments = segments + 1, \
+                 console_errors = console_errors + $7, active_ms = active_ms + $8, segments = segments + $11, \
                  last_activity_at = CASE WHEN $9 > last_activity_at THEN $9 ELSE last_activity_at END \
                  WHERE id = $10",
             )
@@ -352,6 +428,7 @@ impl Index for $name {
             .bind(d.active_ms)
             .bind(d.last_activity_at)
             .bind(&seg.session_id)
+            .bind(inserted as i64)
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
@@ -468,8 +545,19 @@ impl Index for $name {
     }
 
     async fn segments(&self, session_id: &str) -> StoreResult<Vec<SegmentRecord>> {
+        // Columns by name: a cached plan of `SELECT *` fails on Postgres
+        // once a migration adds a column.
+        let sql = if self.has_batch_ends().await? {
+            "SELECT session_id, tab_id, first_seq, last_seq, first_ts, last_ts, event_count, raw_bytes, \
+             stored_bytes, blob_key, received_at, batch_ends FROM segments WHERE session_id = $1 \
+             ORDER BY tab_id, first_seq"
+        } else {
+            "SELECT session_id, tab_id, first_seq, last_seq, first_ts, last_ts, event_count, raw_bytes, \
+             stored_bytes, blob_key, received_at FROM segments WHERE session_id = $1 \
+             ORDER BY tab_id, first_seq"
+        };
         let rows =
-            sqlx::query("SELECT * FROM segments WHERE session_id = $1 ORDER BY tab_id, first_seq")
+            sqlx::query(sql)
                 .bind(session_id)
                 .fetch_all(&self.pool)
                 .await

@@ -16,6 +16,8 @@ pub const POOL_SIZE: u32 = 8;
 
 pub struct SqliteIndex {
     pool: SqlitePool,
+    /// Does `segments.batch_ends` exist? (See [`super::sql`].)
+    batch_ends: super::ColumnProbe,
 }
 
 impl SqliteIndex {
@@ -39,7 +41,10 @@ impl SqliteIndex {
             .max_connections(POOL_SIZE)
             .connect_with(options)
             .await?;
-        Ok(SqliteIndex { pool })
+        Ok(SqliteIndex {
+            pool,
+            batch_ends: super::ColumnProbe::default(),
+        })
     }
 
     /// Applies every pending migration.

@@ -1,7 +1,8 @@
 //! The spool's record format: `[len: u32 LE][crc32 of payload: u32 LE][payload]`,
 //! where the payload is a version byte then the bincode encoding of the
 //! codec module ([`crate::codec`]): version 1 holds a `SpoolBatch` (spools
-//! written before the outbox), version 2 a [`SpoolRecord`].
+//! written before the outbox), version 2 a [`SpoolRecord`] whose segment
+//! records have no batch ends, version 3 a [`SpoolRecord`].
 //!
 //! A reader that meets a record it cannot read resynchronises: it scans
 //! forward for the next offset where a whole record with a matching CRC

@@ -91,6 +91,7 @@ pub async fn recover(
     outbox: &Outbox,
     index: Arc<dyn Index>,
     segment_max_bytes: u64,
+    node_id: &str,
 ) -> anyhow::Result<DrainReport> {
     if recovered.files.is_empty() {
         return Ok(DrainReport::default());
@@ -106,10 +107,16 @@ pub async fn recover(
             _ => None,
         })
         .collect();
-    let report =
-        reel_actors::recovery::drain(recovered.batches, outbox, index, segment_max_bytes, &queued)
-            .await
-            .context("draining the spool")?;
+    let report = reel_actors::recovery::drain(
+        recovered.batches,
+        outbox,
+        index,
+        segment_max_bytes,
+        &queued,
+        node_id,
+    )
+    .await
+    .context("draining the spool")?;
     remove_files(dir, &recovered.files)?;
     tracing::info!(
         batches = report.batches,

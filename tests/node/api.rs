@@ -221,10 +221,15 @@ async fn segments_are_listed_with_presigned_urls_where_the_store_signs() {
         (Some(0), Some(0))
     );
     assert_eq!(seg["event_count"], 2);
-    assert!(seg["key"]
-        .as_str()
-        .unwrap()
-        .ends_with("/tab/00000000000000000000.ndjson.zst"));
+    // `{first_seq:020}-{last_seq:020}-{node}`: unique per writer.
+    let key = seg["key"].as_str().unwrap();
+    assert!(
+        key.contains("/tab/00000000000000000000-00000000000000000000-")
+            && key.ends_with(".ndjson.zst"),
+        "{key}"
+    );
+    // One batch: it ends where the decompressed object ends.
+    assert_eq!(seg["batch_ends"].as_array().map(Vec::len), Some(1));
     match seg["url"].as_str() {
         // Embedded defaults: the local blob store signs nothing.
         None => assert!(!on_postgres_s3(), "S3 with presign_ttl_s signs URLs"),

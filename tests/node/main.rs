@@ -5,6 +5,7 @@ mod api;
 mod client_strings;
 mod close_codes;
 mod disk_full;
+mod failover;
 mod ingest;
 mod lifecycle;
 mod process;

@@ -71,6 +71,7 @@ fn segment(session: &str, first_seq: u64, last_seq: u64) -> (SegmentRecord, Segm
         stored_bytes: 100,
         blob_key: format!("1/2026-11-23/{session}/tab/{first_seq:020}.ndjson.zst"),
         received_at: 1_000,
+        batch_ends: Vec::new(),
     };
     let delta = SegmentDelta {
         events: 10,
@@ -104,6 +105,26 @@ async fn contract(b: Backend) {
     assert_eq!(info.urls, vec!["https://shop.example/Cart".to_string()]);
     assert_eq!(index.tab_next_seq("s1", "tab").await.unwrap(), 10);
     assert_eq!(index.tab_next_seq("s1", "other").await.unwrap(), 0);
+    // Batch ends round trip; rows without them read as empty.
+    let (mut rec3, delta3) = segment("s1", 10, 12);
+    rec3.batch_ends = vec![100, 250, 500];
+    index.commit_segment(&rec3, &delta3).await.unwrap();
+    // Another writer's segment from the same first seq (a failover race):
+    // the longer takes the row, the shorter or the same changes nothing.
+    let (mut longer, delta4) = segment("s1", 10, 14);
+    longer.blob_key = "1/2026-11-23/s1/tab/other-writer.ndjson.zst".into();
+    longer.batch_ends = vec![100, 250, 500, 600, 700];
+    index.commit_segment(&longer, &delta4).await.unwrap();
+    index.commit_segment(&longer, &delta4).await.unwrap();
+    index.commit_segment(&rec3, &delta3).await.unwrap();
+    let segs = index.segments("s1").await.unwrap();
+    assert_eq!(segs.len(), 3);
+    assert!(segs[0].batch_ends.is_empty());
+    assert_eq!(segs[2], longer);
+    assert_eq!(index.tab_next_seq("s1", "tab").await.unwrap(), 15);
+    let info = index.session_info(org, "s1").await.unwrap().unwrap();
+    // Three rows; the replaced row's counters count its overlap twice.
+    assert_eq!((info.events, info.segments), (40, 3));
     // identify, end: the end is set once.
     let traits = BTreeMap::from([("plan".to_string(), "pro".to_string())]);
     index.identify("s1", "u-0", &traits, 1_000).await.unwrap();
