@@ -14,7 +14,21 @@ use reel_actors::stats::SegmentDelta;
 use reel_actors::traits::{BusMessage, NewSession, OutboxOp, SegmentRecord, SpoolBatch};
 use serde::{Deserialize, Serialize};
 
-use crate::spool::record::{SpoolRecord, SpoolRecordRef};
+/// One record of the spool.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpoolRecord {
+    /// An acked batch not yet in a segment in storage.
+    Batch(SpoolBatch),
+    /// A write waiting in the outbox.
+    Op(OutboxOp),
+}
+
+/// [`SpoolRecord`] by reference, for encoding without a copy.
+#[derive(Debug, Clone, Copy)]
+pub enum SpoolRecordRef<'a> {
+    Batch(&'a SpoolBatch),
+    Op(&'a OutboxOp),
+}
 
 /// Version byte of a spool payload holding a bare batch (still read).
 pub const SPOOL_VERSION_BATCH: u8 = 1;

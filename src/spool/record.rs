@@ -8,9 +8,8 @@
 //! forward for the next offset where a whole record with a matching CRC
 //! starts, so one torn or corrupt record never hides the records after it.
 
-use reel_actors::traits::{OutboxOp, SpoolBatch};
-
 use crate::codec::{self, CodecError};
+pub use crate::codec::{SpoolRecord, SpoolRecordRef};
 
 /// Bytes before the payload.
 pub const RECORD_HEADER: usize = 8;
@@ -18,22 +17,6 @@ pub const RECORD_HEADER: usize = 8;
 /// near it (a batch is at most 16 MiB decompressed, a segment a few MiB
 /// compressed); a larger length field marks garbage, not a record.
 pub const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
-
-/// One record of the spool.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SpoolRecord {
-    /// An acked batch not yet in a segment in storage.
-    Batch(SpoolBatch),
-    /// A write waiting in the outbox.
-    Op(OutboxOp),
-}
-
-/// [`SpoolRecord`] by reference, for encoding without a copy.
-#[derive(Debug, Clone, Copy)]
-pub enum SpoolRecordRef<'a> {
-    Batch(&'a SpoolBatch),
-    Op(&'a OutboxOp),
-}
 
 /// Why a record could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -140,6 +123,7 @@ pub fn scan(data: &[u8]) -> Scan {
 mod tests {
     use super::*;
     use reel_actors::stats::BatchStats;
+    use reel_actors::traits::{OutboxOp, SpoolBatch};
 
     fn batch(seq: u64) -> SpoolBatch {
         SpoolBatch {
