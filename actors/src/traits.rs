@@ -12,15 +12,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::{BatchStats, SegmentDelta};
 
-/// A storage failure. Adapters say what went wrong in `message`.
+/// A storage failure. Adapters say what went wrong in the message.
+///
+/// Writes tell the three failures apart: `Unavailable` is transient (the
+/// store is unreachable, timed out, answered 5xx or throttled: the write
+/// waits in the outbox and is retried with backoff until it lands);
+/// `Refused` is permanent (the store refuses the write for its content: a
+/// constraint, an encoding or a request the store will never take, so
+/// after a few attempts it goes to the dead letters); `Other` is anything
+/// else (a misconfiguration, a local failure), retried like today.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    #[error("storage refused the write: {0}")]
+    Refused(String),
     #[error("storage error: {0}")]
     Other(String),
+}
+
+impl StoreError {
+    /// Will the same write fail the same way every time?
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::Refused(_))
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
