@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::blob::LocalBlobStore;
 use crate::config::Config;
+use crate::dead_letters::DirDeadLetters;
 use crate::http::web::WebAssets;
 use crate::http::{self, AppState, ConnCounts, Phase};
 use crate::index::SqlIndex;
@@ -112,7 +113,11 @@ impl Node {
         )
         .context("opening the spool")?;
         let spool = Arc::new(spool);
-        let outbox = Outbox::start(blob.clone(), index.clone(), spool.clone());
+        let dead_letters = Arc::new(
+            DirDeadLetters::open(&config.dead_letters_dir(), config.dead_letters.max_bytes)
+                .context("opening the dead letters")?,
+        );
+        let outbox = Outbox::start(blob.clone(), index.clone(), spool.clone(), dead_letters);
         spool::recover(
             recovered,
             &spool_dir,

@@ -7,6 +7,7 @@
 //! - [`telemetry`]: tracing, Sentry and the Prometheus recorder.
 //! - [`codec`]: the pinned bincode codec of spool records.
 //! - [`spool`]: the fsynced, group-committed local spool.
+//! - [`dead_letters`]: writes storage refused, kept on disk as JSON files.
 //! - [`blob`]: the local blob directory.
 //! - [`s3`]: the S3 blob store (AWS or S3-compatible).
 //! - [`redis`]: the Redis bus (pub/sub with a self-probe) and presence.
@@ -22,6 +23,7 @@ pub mod blob;
 pub mod cli;
 pub mod codec;
 pub mod config;
+pub mod dead_letters;
 pub mod http;
 pub mod index;
 pub mod maintenance;

@@ -355,6 +355,31 @@ impl OutboxOp {
     }
 }
 
+/// A write storage refused for its content every time it was tried: kept
+/// in the dead letters (with everything needed to apply it again) so that
+/// the session's other writes go on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The write, whole (a segment's compressed blob included).
+    pub op: OutboxOp,
+    /// Why storage refused it, the last time.
+    pub error: String,
+    /// How often it was tried.
+    pub attempts: u32,
+    /// When it was given up (ms since the Unix epoch).
+    pub at: i64,
+}
+
+/// Where refused writes are kept for an operator to look at, apply again
+/// or discard: a directory of files on the node.
+#[async_trait]
+pub trait DeadLetters: Send + Sync + 'static {
+    /// Keeps `letter` durably; returns where (for the log). Fails when the
+    /// area is over its bound or the disk fails: the caller logs it and
+    /// moves on, it never waits.
+    async fn put(&self, letter: &DeadLetter) -> StoreResult<String>;
+}
+
 /// Names one appended record (a batch or an outbox write), so that it can be
 /// trimmed once it is in storage. Tickets grow in append order.
 pub type SpoolTicket = u64;
