@@ -123,7 +123,9 @@ impl Node {
         // the background once the node listens (see `recover_in_background`);
         // tabs it holds batches of continue past them meanwhile.
         let recovery = Arc::new(Progress::default());
-        recovery.begin(&recovered.batches);
+        if !recovered.files.is_empty() {
+            recovery.begin(&recovered.batches);
+        }
 
         let (bus, presence): (Arc<dyn Bus>, Arc<dyn PresenceStore>) = match &config.redis_url {
             Some(url) => (
@@ -306,7 +308,10 @@ async fn recover_in_background(
     )
     .await
     {
-        tracing::error!(error = format!("{e:#}"), "draining the earlier run's spool failed; its files stay for the next start");
+        tracing::error!(
+            error = format!("{e:#}"),
+            "draining the earlier run's spool failed; its files stay for the next start"
+        );
     }
     let live = state.sessions.live_ids();
     end_orphans(&state.index, &state.config, &live).await;
