@@ -16,7 +16,7 @@
 //! - [`maintenance`]: the operator's maintenance switch as a node follows it.
 //! - [`app`]: building, running and gracefully stopping a node.
 //! - [`cli`]: `reel serve | migrate | site create | token create |
-//!   maintenance on|off|status`.
+//!   maintenance on|off|status | dead-letters list|replay`.
 
 pub mod app;
 pub mod blob;

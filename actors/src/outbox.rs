@@ -244,43 +244,7 @@ impl Outbox {
 
     /// Applies one write to storage (idempotent).
     async fn apply(&self, op: &OutboxOp) -> StoreResult<()> {
-        match op {
-            OutboxOp::OpenSession(n) => self.index.open_session(n).await,
-            OutboxOp::Segment {
-                record,
-                delta,
-                blob,
-            } => {
-                // Blob first: an index row never names a missing object.
-                self.blob
-                    .put(&record.blob_key, Bytes::copy_from_slice(blob))
-                    .await?;
-                self.index.commit_segment(record, delta).await
-            }
-            OutboxOp::Identify {
-                session_id,
-                user_id,
-                traits,
-            } => {
-                self.index
-                    .identify(session_id, user_id, traits, UNSTAMPED_IDENTIFIED_AT)
-                    .await
-            }
-            OutboxOp::IdentifyAt {
-                session_id,
-                user_id,
-                traits,
-                identified_at,
-            } => {
-                self.index
-                    .identify(session_id, user_id, traits, *identified_at)
-                    .await
-            }
-            OutboxOp::EndSession {
-                session_id,
-                ended_at,
-            } => self.index.end_session(session_id, *ended_at).await,
-        }
+        apply(self.blob.as_ref(), self.index.as_ref(), op).await
     }
 
     /// A queued write was applied.
@@ -303,6 +267,47 @@ impl Outbox {
         if n == 0 {
             tracing::info!("outbox drained: storage is taking writes again");
         }
+    }
+}
+
+/// Applies one outbox write to storage (idempotent): the outbox's writes,
+/// and an operator's re-application of a dead letter.
+pub async fn apply(blob: &dyn BlobStore, index: &dyn Index, op: &OutboxOp) -> StoreResult<()> {
+    match op {
+        OutboxOp::OpenSession(n) => index.open_session(n).await,
+        OutboxOp::Segment {
+            record,
+            delta,
+            blob: data,
+        } => {
+            // Blob first: an index row never names a missing object.
+            blob.put(&record.blob_key, Bytes::copy_from_slice(data))
+                .await?;
+            index.commit_segment(record, delta).await
+        }
+        OutboxOp::Identify {
+            session_id,
+            user_id,
+            traits,
+        } => {
+            index
+                .identify(session_id, user_id, traits, UNSTAMPED_IDENTIFIED_AT)
+                .await
+        }
+        OutboxOp::IdentifyAt {
+            session_id,
+            user_id,
+            traits,
+            identified_at,
+        } => {
+            index
+                .identify(session_id, user_id, traits, *identified_at)
+                .await
+        }
+        OutboxOp::EndSession {
+            session_id,
+            ended_at,
+        } => index.end_session(session_id, *ended_at).await,
     }
 }
 

@@ -45,6 +45,29 @@ async fn poison(storage: &TestStorage, dir: &Path) {
     }
 }
 
+/// Lifts what [`poison`] set.
+async fn cure(storage: &TestStorage, dir: &Path) {
+    use sqlx::Connection;
+    if let Some(url) = storage.database_url() {
+        let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+        for table in ["sessions", "segments"] {
+            sqlx::query(&format!("ALTER TABLE {table} DROP CONSTRAINT poison"))
+                .execute(&mut db)
+                .await
+                .unwrap();
+        }
+    } else {
+        let url = format!("sqlite://{}", dir.join("index.db").display());
+        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        for trigger in ["poison_user", "poison_tab"] {
+            sqlx::query(&format!("DROP TRIGGER {trigger}"))
+                .execute(&mut db)
+                .await
+                .unwrap();
+        }
+    }
+}
+
 /// The dead letters' JSON files, parsed.
 fn dead_letters(dir: &Path) -> Vec<Value> {
     let Ok(entries) = std::fs::read_dir(dir.join("dead-letters")) else {
@@ -144,6 +167,31 @@ async fn a_poisoned_write_goes_to_the_dead_letters_and_a_restart_serves_while_it
         .await;
     let want: Vec<String> = (0..4).flat_map(batch).collect();
     assert_eq!(got, ndjson(&want));
+
+    // Once what made storage refuse them is gone, the operator applies
+    // them again; each one applied is removed.
+    let (ok, listed) = cli_lines(dir.path(), &storage, &["dead-letters", "list"]);
+    assert!(ok && listed.len() == 2, "{listed:?}");
+    let (ok, out) = cli_lines(dir.path(), &storage, &["dead-letters", "replay"]);
+    assert!(!ok && out.iter().all(|l| l["applied"] == false), "{out:?}");
+    cure(&storage, dir.path()).await;
+    let (ok, out) = cli_lines(dir.path(), &storage, &["dead-letters", "replay"]);
+    assert!(ok && out.len() == 2, "{out:?}");
+    assert!(out.iter().all(|l| l["applied"] == true), "{out:?}");
+    assert!(dead_letters(dir.path()).is_empty());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("dead-letters"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let got = api
+        .text(&format!("/api/v1/sessions/{sa}/events?tab=poison"))
+        .await;
+    let want: Vec<String> = (0..3).flat_map(batch).collect();
+    assert_eq!(got, ndjson(&want));
+    let info = api.json(&format!("/api/v1/sessions/{sa}")).await;
+    assert_eq!(info["user_id"], "poison", "{info}");
 
     // kill -9 with a tab's batches in the spool, not yet in a segment: the
     // restarted node listens at once, and drains in the background.

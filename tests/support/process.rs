@@ -174,6 +174,23 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(ok.success(), "kill {sig} {pid}");
 }
 
+/// Runs `reel ARGS` on `dir` and `storage`; its output, one JSON value a
+/// line, and whether it succeeded.
+pub fn cli_lines(dir: &Path, storage: &TestStorage, args: &[&str]) -> (bool, Vec<Value>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .args(args)
+        .envs(storage.env())
+        .env("REEL_DATA_DIR", dir)
+        .env("REEL_LOG", "warn")
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (out.status.success(), lines)
+}
+
 /// Runs `reel ARGS` on `dir` and `storage`; its JSON output.
 pub fn cli(dir: &Path, storage: &TestStorage, args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_reel"))
