@@ -203,3 +203,42 @@ pub async fn drain(
     }
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(session: &str, tab: &str, seq: u64) -> SpoolBatch {
+        SpoolBatch {
+            site_id: 1,
+            session_id: session.into(),
+            session_started_at: 0,
+            tab_id: tab.into(),
+            seq,
+            received_at: 0,
+            ndjson: b"{}\n".to_vec(),
+            stats: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_tab_resumed_during_the_drain_continues_past_every_batch_it_holds() {
+        let p = Progress::default();
+        assert_eq!(p.state(), DrainState::Done);
+        // Out of order, with a hole: the highest counts.
+        p.begin(&[batch("s", "t", 3), batch("s", "t", 9), batch("s", "u", 0)]);
+        assert_eq!(p.state(), DrainState::Draining);
+        assert_eq!(p.batches_left(), 3);
+        assert_eq!(p.next_seq("s", "t"), 10);
+        assert_eq!(p.next_seq("s", "u"), 1);
+        assert_eq!(p.next_seq("s", "other"), 0);
+        p.drained(2);
+        assert_eq!(p.batches_left(), 1);
+        p.drained(5);
+        assert_eq!(p.batches_left(), 0);
+        p.finish(DrainState::Done);
+        assert_eq!(p.state(), DrainState::Done);
+        // Drained segments may still wait in the outbox: the floor stays.
+        assert_eq!(p.next_seq("s", "t"), 10);
+    }
+}

@@ -147,13 +147,16 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
-        // Postgres: connection exceptions (08), insufficient resources
-        // (53), operator intervention (57: shutdown, cannot connect now).
-        sqlx::Error::Database(d) => d
-            .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("53") || c.starts_with("57P")),
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| unavailable_code(&c)),
         _ => false,
     }
+}
+
+/// Is `code` a Postgres SQLSTATE of a database that cannot take statements
+/// now: connection exceptions (08), insufficient resources (53), operator
+/// intervention (57P: shutdown, cannot connect now)?
+pub fn unavailable_code(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
 }
 
 #[cfg(test)]
@@ -179,6 +182,13 @@ mod tests {
         }
         for code in ["5", "10", "13", "517"] {
             assert!(!refused_code(code), "{code}");
+        }
+        // Unreachable, shut down, out of connections: transient.
+        for code in ["08006", "08001", "08P01", "57P01", "57P03", "53300"] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        for code in ["22021", "23514", "40001", "42501"] {
+            assert!(!unavailable_code(code), "{code}");
         }
         assert!(is_refused(&sqlx::Error::Encode("bad".into())));
         assert!(!is_refused(&sqlx::Error::PoolTimedOut));
