@@ -298,12 +298,21 @@ async fn recover_in_background(
             "draining the earlier run's spool in the background"
         );
     }
+    let dead_dir = state.config.dead_letters_dir();
+    let dead = if progress.state() == DrainState::Draining {
+        tokio::task::spawn_blocking(move || crate::dead_letters::held(&dead_dir))
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     if let Err(e) = spool::recover(
         recovered,
         &dir,
         &state.outbox,
         state.index.clone(),
         state.config.segments.max_bytes,
+        &dead,
         &progress,
     )
     .await

@@ -193,6 +193,39 @@ pub fn list(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// The writes the dead letters in `dir` hold, without a segment's blob
+/// (empty), so that a restarted node's drain does not refuse them again.
+/// Letters that cannot be read are skipped (logged).
+pub fn held(dir: &Path) -> Vec<OutboxOp> {
+    let files = match list(dir) {
+        Ok(files) => files,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "dead letters unreadable");
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for path in files {
+        let parsed = std::fs::read(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| Ok(serde_json::from_slice::<LetterFile>(&b)?))
+            .and_then(|f| {
+                let mut write = f.write;
+                if f.blob_file.is_some() {
+                    write["Segment"]["blob"] = serde_json::Value::Array(Vec::new());
+                }
+                Ok(serde_json::from_value::<OutboxOp>(write)?)
+            });
+        match parsed {
+            Ok(op) => out.push(op),
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "dead letter unreadable, skipped")
+            }
+        }
+    }
+    out
+}
+
 /// Removes a dead letter (its JSON file and a segment's blob).
 pub fn remove(path: &Path, file: &LetterFile) -> std::io::Result<()> {
     if let Some(name) = &file.blob_file {
@@ -267,6 +300,9 @@ mod tests {
         }
         let files = list(dir.path()).unwrap();
         assert_eq!(files.len(), 2);
+        let held = held(dir.path());
+        assert_eq!(held.len(), 2);
+        assert!(matches!(&held[0], OutboxOp::Segment { blob, .. } if blob.is_empty()));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
         for f in files {
             let (file, _) = read(&f).unwrap();

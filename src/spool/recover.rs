@@ -88,6 +88,8 @@ pub(super) fn read(ids: &[(u64, PathBuf)]) -> anyhow::Result<Recovered> {
 /// drained into segments (skipping what storage or a queued segment holds),
 /// then its files are removed: only once every batch and write in them is
 /// in storage, queued durably in this run's spool, or in the dead letters.
+/// Writes the dead letters hold (`dead`: refused before the crash, their
+/// records still in the files) are not applied again.
 /// `progress` must have begun with `recovered.batches` (before the node
 /// served); it is finished here, `Done` or `Failed`.
 pub async fn recover(
@@ -96,9 +98,19 @@ pub async fn recover(
     outbox: &Outbox,
     index: Arc<dyn Index>,
     segment_max_bytes: u64,
+    dead: &[OutboxOp],
     progress: &Progress,
 ) -> anyhow::Result<DrainReport> {
-    let result = recover_files(recovered, dir, outbox, index, segment_max_bytes, progress).await;
+    let result = recover_files(
+        recovered,
+        dir,
+        outbox,
+        index,
+        segment_max_bytes,
+        dead,
+        progress,
+    )
+    .await;
     progress.finish(if result.is_ok() {
         DrainState::Done
     } else {
@@ -113,21 +125,32 @@ async fn recover_files(
     outbox: &Outbox,
     index: Arc<dyn Index>,
     segment_max_bytes: u64,
+    dead: &[OutboxOp],
     progress: &Progress,
 ) -> anyhow::Result<DrainReport> {
     if recovered.files.is_empty() {
         return Ok(DrainReport::default());
     }
-    for op in &recovered.ops {
+    let record = |op: &OutboxOp| match op {
+        OutboxOp::Segment { record, .. } => Some(record.clone()),
+        _ => None,
+    };
+    let dead_letter = |op: &OutboxOp| {
+        dead.iter().any(|d| match (record(d), record(op)) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => d == op,
+            _ => false,
+        })
+    };
+    for op in recovered.ops.iter().filter(|op| !dead_letter(op)) {
         outbox.enqueue(op).await.context("re-queueing the outbox")?;
     }
+    // Batches in a queued or dead-lettered segment are not drained again.
     let queued: Vec<_> = recovered
         .ops
         .iter()
-        .filter_map(|op| match op {
-            OutboxOp::Segment { record, .. } => Some(record.clone()),
-            _ => None,
-        })
+        .chain(dead)
+        .filter_map(record)
         .collect();
     let report = reel_actors::recovery::drain(
         recovered.batches,
