@@ -11,12 +11,14 @@ use anyhow::Context;
 use reel_actors::bus::InProcessBus;
 use reel_actors::live::InMemoryPresence;
 use reel_actors::outbox::Outbox;
+use reel_actors::recovery::{DrainState, Progress};
 use reel_actors::traits::{BlobStore, Bus, Index, PresenceStore};
 use reel_actors::{Sessions, SessionsConfig};
 use tokio::sync::watch;
 
 use crate::blob::LocalBlobStore;
 use crate::config::Config;
+use crate::dead_letters::DirDeadLetters;
 use crate::http::web::WebAssets;
 use crate::http::{self, AppState, ConnCounts, Phase};
 use crate::index::SqlIndex;
@@ -71,8 +73,8 @@ pub struct Node {
 }
 
 impl Node {
-    /// Recovers the spool, then starts serving. Must run inside an actix
-    /// system (`actix_web::rt::System`).
+    /// Starts serving, and recovers the spool an earlier run left in the
+    /// background. Must run inside an actix system (`actix_web::rt::System`).
     pub async fn start(config: Config) -> anyhow::Result<Node> {
         let config = Arc::new(config);
         // Install the recorder before anything records.
@@ -100,8 +102,8 @@ impl Node {
         let index: Arc<dyn Index> = sql.into_dyn();
         let blob = open_blob_store(&config).await?;
 
-        // Everything acked before a crash reaches storage first: the
-        // outbox writes an earlier run left (in order), then its batches.
+        // Everything acked before a crash reaches storage: the outbox
+        // writes an earlier run left (in order), then its batches.
         let spool_dir = config.spool_dir();
         let (spool, recovered) = FileSpool::open(
             &spool_dir,
@@ -112,17 +114,18 @@ impl Node {
         )
         .context("opening the spool")?;
         let spool = Arc::new(spool);
-        let outbox = Outbox::start(blob.clone(), index.clone(), spool.clone());
-        spool::recover(
-            recovered,
-            &spool_dir,
-            &outbox,
-            index.clone(),
-            config.segments.max_bytes,
-            &node_id,
-        )
-        .await?;
-        end_orphans(&index, &config, &[]).await;
+        let dead_letters = Arc::new(
+            DirDeadLetters::open(&config.dead_letters_dir(), config.dead_letters.max_bytes)
+                .context("opening the dead letters")?,
+        );
+        let outbox = Outbox::start(blob.clone(), index.clone(), spool.clone(), dead_letters);
+        // What an earlier run left in the spool is brought to storage in
+        // the background once the node listens (see `recover_in_background`);
+        // tabs it holds batches of continue past them meanwhile.
+        let recovery = Arc::new(Progress::default());
+        if !recovered.files.is_empty() {
+            recovery.begin(&recovered.batches);
+        }
 
         let (bus, presence): (Arc<dyn Bus>, Arc<dyn PresenceStore>) = match &config.redis_url {
             Some(url) => (
@@ -148,6 +151,7 @@ impl Node {
             bus,
             presence,
             spool.clone(),
+            recovery.clone(),
             SessionsConfig {
                 limits: config.limits.clone(),
                 segment_max_bytes: config.segments.max_bytes,
@@ -219,6 +223,12 @@ impl Node {
         let server = server.listen(listener)?.run();
         let handle = server.handle();
 
+        actix_web::rt::spawn(recover_in_background(
+            state.clone(),
+            recovered,
+            spool_dir,
+            recovery,
+        ));
         let sweep_state = state.clone();
         actix_web::rt::spawn(async move {
             let mut every = tokio::time::interval(ORPHAN_SWEEP_INTERVAL);
@@ -268,6 +278,53 @@ impl Node {
         self.handle.stop(true).await;
         tracing::info!("stopped");
     }
+}
+
+/// Brings what an earlier run left in the spool to storage while the node
+/// already serves, then ends the sessions no node holds any more. A node
+/// whose storage is down keeps draining (with backoff) and records
+/// meanwhile; a drain that fails (this run's spool cannot write) leaves
+/// the earlier run's files for the next start.
+async fn recover_in_background(
+    state: web::Data<AppState>,
+    recovered: spool::Recovered,
+    dir: std::path::PathBuf,
+    progress: Arc<Progress>,
+) {
+    if progress.state() == DrainState::Draining {
+        tracing::info!(
+            batches = recovered.batches.len(),
+            outbox_writes = recovered.ops.len(),
+            "draining the earlier run's spool in the background"
+        );
+    }
+    let dead_dir = state.config.dead_letters_dir();
+    let dead = if progress.state() == DrainState::Draining {
+        tokio::task::spawn_blocking(move || crate::dead_letters::held(&dead_dir))
+            .await
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    if let Err(e) = spool::recover(
+        recovered,
+        &dir,
+        &state.outbox,
+        state.index.clone(),
+        state.config.segments.max_bytes,
+        &state.node_id,
+        &dead,
+        &progress,
+    )
+    .await
+    {
+        tracing::error!(
+            error = format!("{e:#}"),
+            "draining the earlier run's spool failed; its files stay for the next start"
+        );
+    }
+    let live = state.sessions.live_ids();
+    end_orphans(&state.index, &state.config, &live).await;
 }
 
 /// How often the node measures the free space of its spool's disk.

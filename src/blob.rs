@@ -28,7 +28,7 @@ impl LocalBlobStore {
                 .split('/')
                 .any(|part| part.is_empty() || part == "." || part == "..")
         {
-            return Err(StoreError::Other(format!("bad blob key {key:?}")));
+            return Err(StoreError::Refused(format!("bad blob key {key:?}")));
         }
         Ok(self.root.join(key))
     }

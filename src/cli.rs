@@ -51,6 +51,22 @@ pub enum Command {
         #[command(subcommand)]
         command: MaintenanceCommand,
     },
+    /// Writes storage refused for their content, kept on this node's disk
+    /// (docs/operations.md, "Writes storage refuses").
+    DeadLetters {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeadLetterCommand {
+    /// Prints one JSON line per dead letter: file, session, op, error.
+    List,
+    /// Applies dead letters to the configured storage again (all, or the
+    /// files named); each one storage takes is removed. Prints one JSON
+    /// line per letter. Fix what made storage refuse them first.
+    Replay { files: Vec<PathBuf> },
 }
 
 #[derive(Subcommand, Debug)]
@@ -140,6 +156,54 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Maintenance { command } => maintenance(&config, command).await,
+        Command::DeadLetters { command } => dead_letters(&config, command).await,
+    }
+}
+
+/// `reel dead-letters list|replay`.
+async fn dead_letters(config: &Config, command: DeadLetterCommand) -> anyhow::Result<()> {
+    use crate::dead_letters::{list, read, remove};
+    let dir = config.dead_letters_dir();
+    match command {
+        DeadLetterCommand::List => {
+            for path in list(&dir)? {
+                let (file, _) = read(&path)?;
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "file": path, "at": file.at, "session_id": file.session_id,
+                        "op": file.op, "error": file.error,
+                    })
+                );
+            }
+            Ok(())
+        }
+        DeadLetterCommand::Replay { files } => {
+            let files = if files.is_empty() { list(&dir)? } else { files };
+            let index = open_index(config).await?.into_dyn();
+            let blob = crate::app::open_blob_store(config).await?;
+            let mut failed = 0;
+            for path in files {
+                let (file, op) = read(&path)?;
+                match reel_actors::outbox::apply(blob.as_ref(), index.as_ref(), &op).await {
+                    Ok(()) => {
+                        remove(&path, &file)?;
+                        println!("{}", serde_json::json!({"file": path, "applied": true}));
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        println!(
+                            "{}",
+                            serde_json::json!({"file": path, "applied": false, "error": e.to_string()})
+                        );
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} dead letters not applied; they stay");
+            }
+            Ok(())
+        }
     }
 }
 

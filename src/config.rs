@@ -155,6 +155,26 @@ impl Default for SpoolConfig {
     }
 }
 
+/// Where writes storage refused for their content are kept.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeadLetterConfig {
+    /// The area's bound on disk; past it a refused write is logged as an
+    /// ERROR and counted, but not kept.
+    pub max_bytes: u64,
+    /// Where (default: `dead-letters/` in the data directory).
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for DeadLetterConfig {
+    fn default() -> Self {
+        DeadLetterConfig {
+            max_bytes: 1024 * 1024 * 1024,
+            dir: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShutdownConfig {
@@ -230,6 +250,7 @@ pub struct Config {
     pub limits: Limits,
     pub segments: SegmentConfig,
     pub spool: SpoolConfig,
+    pub dead_letters: DeadLetterConfig,
     pub shutdown: ShutdownConfig,
 }
 
@@ -253,6 +274,7 @@ impl Default for Config {
             limits: Limits::default(),
             segments: SegmentConfig::default(),
             spool: SpoolConfig::default(),
+            dead_letters: DeadLetterConfig::default(),
             shutdown: ShutdownConfig::default(),
         }
     }
@@ -321,6 +343,16 @@ pub const ENV_VARS: &[(&str, Setter)] = &[
         c.spool.min_free_bytes = v
             .parse()
             .context("REEL_SPOOL_MIN_FREE_BYTES must be a number of bytes")?;
+        Ok(())
+    }),
+    ("REEL_DEAD_LETTERS_MAX_BYTES", |c, v| {
+        c.dead_letters.max_bytes = v
+            .parse()
+            .context("REEL_DEAD_LETTERS_MAX_BYTES must be a number of bytes")?;
+        Ok(())
+    }),
+    ("REEL_DEAD_LETTERS_DIR", |c, v| {
+        c.dead_letters.dir = Some(PathBuf::from(v));
         Ok(())
     }),
     ("REEL_MIGRATE_ON_START", |c, v| {
@@ -432,6 +464,13 @@ impl Config {
             .dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("spool"))
+    }
+
+    pub fn dead_letters_dir(&self) -> PathBuf {
+        self.dead_letters
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("dead-letters"))
     }
 
     pub fn sweep_interval(&self) -> Duration {

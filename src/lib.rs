@@ -7,6 +7,7 @@
 //! - [`telemetry`]: tracing, Sentry and the Prometheus recorder.
 //! - [`codec`]: the pinned bincode codec of spool records.
 //! - [`spool`]: the fsynced, group-committed local spool.
+//! - [`dead_letters`]: writes storage refused, kept on disk as JSON files.
 //! - [`blob`]: the local blob directory.
 //! - [`s3`]: the S3 blob store (AWS or S3-compatible).
 //! - [`redis`]: the Redis bus (pub/sub with a self-probe) and presence.
@@ -15,13 +16,14 @@
 //! - [`maintenance`]: the operator's maintenance switch as a node follows it.
 //! - [`app`]: building, running and gracefully stopping a node.
 //! - [`cli`]: `reel serve | migrate | site create | token create |
-//!   maintenance on|off|status`.
+//!   maintenance on|off|status | dead-letters list|replay`.
 
 pub mod app;
 pub mod blob;
 pub mod cli;
 pub mod codec;
 pub mod config;
+pub mod dead_letters;
 pub mod http;
 pub mod index;
 pub mod maintenance;

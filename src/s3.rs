@@ -460,12 +460,15 @@ async fn observe<T>(
         Ok(_) => "ok",
         Err(StoreError::NotFound) => "not_found",
         Err(StoreError::Unavailable(_)) => "unavailable",
+        Err(StoreError::Refused(_)) => "refused",
         Err(StoreError::Other(_)) => "error",
     };
     metrics::counter!("reel_s3_requests_total", "op" => op, "outcome" => outcome).increment(1);
     metrics::histogram!("reel_s3_request_seconds", "op" => op)
         .record(started.elapsed().as_secs_f64());
-    if let Err(e @ (StoreError::Unavailable(_) | StoreError::Other(_))) = &result {
+    if let Err(e @ (StoreError::Unavailable(_) | StoreError::Refused(_) | StoreError::Other(_))) =
+        &result
+    {
         tracing::warn!(op, key, error = %e, "s3 request failed");
     }
     result
@@ -485,10 +488,11 @@ const TRANSIENT_CODES: &[&str] = &[
 ];
 
 /// Maps a failed request (after the SDK's retries) to a [`StoreError`]:
-/// the endpoint unreachable, a timeout, 5xx or throttling is `Unavailable`;
-/// a missing object is `NotFound`; anything else (access denied, a missing
-/// bucket, a bad request) is `Other`. The message names the operation and
-/// the key, never credentials (the SDK's errors carry none).
+/// the endpoint unreachable or a timeout is `Unavailable`; an answer is
+/// classified by [`classify`] (5xx and throttling `Unavailable`, a missing
+/// object `NotFound`, a request refused for its content `Refused`, the
+/// rest `Other`). The message names the operation and the key, never
+/// credentials (the SDK's errors carry none).
 fn store_error<E>(op: &str, key: &str, err: SdkError<E>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -509,20 +513,49 @@ where
             StoreError::Unavailable(message)
         }
         SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
-            let code = code.as_deref();
-            if code == Some("NoSuchKey")
-                || (status == Some(404) && !matches!(code, Some("NoSuchBucket" | "NoSuchUpload")))
-            {
-                StoreError::NotFound
-            } else if matches!(status, Some(429 | 500..=599))
-                || code.is_some_and(|c| TRANSIENT_CODES.contains(&c))
-            {
-                StoreError::Unavailable(message)
-            } else {
-                StoreError::Other(message)
-            }
+            classify(status, code.as_deref(), message)
         }
         _ => StoreError::Other(message),
+    }
+}
+
+/// Service error codes of credentials that expired or a clock that
+/// drifted: the same request, signed again later, goes through.
+const AUTH_EXPIRY_CODES: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "TokenRefreshRequired",
+    "RequestExpired",
+    "RequestTimeTooSkewed",
+    "InvalidToken",
+];
+
+/// Classifies an S3 answer by HTTP status and service error code:
+/// - a missing object is `NotFound` (a missing bucket or upload is not);
+/// - 5xx, 429 and throttling or timeout codes are `Unavailable`;
+/// - 401 and 403 (expired or wrong credentials, a policy) and expired
+///   tokens are `Other`: the operator's to fix, and the same write goes
+///   through then, so it is retried, never dead-lettered;
+/// - a missing bucket or upload (404) is `Other` for the same reason;
+/// - any other 4xx (400 bad digest or argument, 411, 413 too large, ...)
+///   is `Refused`: the store will never take this request.
+fn classify(status: Option<u16>, code: Option<&str>, message: String) -> StoreError {
+    if code == Some("NoSuchKey")
+        || (status == Some(404) && !matches!(code, Some("NoSuchBucket" | "NoSuchUpload")))
+    {
+        StoreError::NotFound
+    } else if matches!(status, Some(429 | 500..=599))
+        || code.is_some_and(|c| TRANSIENT_CODES.contains(&c))
+    {
+        StoreError::Unavailable(message)
+    } else if matches!(status, Some(401 | 403 | 404))
+        || code.is_some_and(|c| AUTH_EXPIRY_CODES.contains(&c))
+    {
+        StoreError::Other(message)
+    } else if matches!(status, Some(400..=499)) {
+        StoreError::Refused(message)
+    } else {
+        StoreError::Other(message)
     }
 }
 
@@ -550,6 +583,29 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_refused_for_their_content_are_told_from_throttling_and_auth() {
+        let class = |status: u16, code: &str| match classify(Some(status), Some(code), "m".into()) {
+            StoreError::NotFound => "not_found",
+            StoreError::Unavailable(_) => "unavailable",
+            StoreError::Refused(_) => "refused",
+            StoreError::Other(_) => "other",
+        };
+        assert_eq!(class(400, "BadDigest"), "refused");
+        assert_eq!(class(400, "InvalidArgument"), "refused");
+        assert_eq!(class(400, "EntityTooLarge"), "refused");
+        assert_eq!(class(411, "MissingContentLength"), "refused");
+        assert_eq!(class(400, "RequestTimeout"), "unavailable");
+        assert_eq!(class(503, "SlowDown"), "unavailable");
+        assert_eq!(class(429, "TooManyRequests"), "unavailable");
+        assert_eq!(class(500, "InternalError"), "unavailable");
+        assert_eq!(class(400, "ExpiredToken"), "other");
+        assert_eq!(class(403, "AccessDenied"), "other");
+        assert_eq!(class(403, "RequestTimeTooSkewed"), "other");
+        assert_eq!(class(404, "NoSuchBucket"), "other");
+        assert_eq!(class(404, "NoSuchKey"), "not_found");
+    }
 
     /// The S3-compatible server the tests use (`scripts/s3-server` starts
     /// moto there).

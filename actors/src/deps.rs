@@ -7,6 +7,7 @@ use std::time::Duration;
 use reel_protocol::Limits;
 
 use crate::outbox::Outbox;
+use crate::recovery::Progress;
 use crate::traits::{Bus, Index, PresenceStore, Spool};
 
 /// Session behaviour a node is configured with.
@@ -44,5 +45,7 @@ pub struct Deps {
     /// Presence of this node's live sessions.
     pub presence: Arc<dyn PresenceStore>,
     pub spool: Arc<dyn Spool>,
+    /// A restarted node's drain of its earlier run's spool.
+    pub recovery: Arc<Progress>,
     pub config: SessionsConfig,
 }

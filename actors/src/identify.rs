@@ -28,9 +28,11 @@ pub struct IdentifyWriter {
 
 impl IdentifyWriter {
     /// Starts the writing task of `session` (on the current runtime).
-    /// `write` applies one op (through the outbox); a failed write is
-    /// retried with backoff, each time with the newest identify. The task
-    /// ends once the writer is dropped and the slot is written.
+    /// `write` applies one op (through the outbox, which puts an identify
+    /// storage refuses for its content in the dead letters and reports it
+    /// done); a failed write is retried with backoff, each time with the
+    /// newest identify. The task ends once the writer is dropped and the
+    /// slot is written.
     pub fn start<F, Fut>(session: String, write: F) -> IdentifyWriter
     where
         F: Fn(OutboxOp) -> Fut + Send + Sync + 'static,

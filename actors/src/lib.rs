@@ -2,12 +2,14 @@
 //! it depends on. Nothing here knows what SQLite, Postgres, S3 or Redis are.
 //!
 //! # Layout
-//! - [`traits`]: `BlobStore`, `Index`, `Bus` and `Spool`, with their records.
+//! - [`traits`]: `BlobStore`, `Index`, `Bus`, `Spool` and `DeadLetters`,
+//!   with their records, and `StoreError` (transient, refused, other).
 //! - [`stats`]: per-batch counters read from event headers, and their sums.
 //! - [`segment`]: per-tab buffers, blob keys, zstd compression and the
 //!   durable commit of a segment (blob, then index row, then spool trim).
 //! - [`outbox`]: index and blob writes, applied at once or, while storage
-//!   is down, queued durably in the spool and applied in order later.
+//!   is down, queued durably in the spool and applied in order later; a
+//!   write storage refuses goes to the dead letters after a few attempts.
 //! - [`deps`]: what session actors share (storage, bus, spool, settings).
 //! - [`registry`]: live actors by id.
 //! - [`session`]: the session actor.
@@ -15,7 +17,8 @@
 //!   newest winning.
 //! - [`sessions`]: the node's registry of live session actors and how a
 //!   `hello` finds, restores or starts one.
-//! - [`recovery`]: draining a restarted node's spool into segments.
+//! - [`recovery`]: draining a restarted node's spool into segments, in the
+//!   background, and how far that is.
 //! - [`ratelimit`]: token buckets.
 //! - [`retry`]: retrying a storage write with backoff while data waits on disk.
 //! - [`bus`]: the in-process bus of the embedded defaults.

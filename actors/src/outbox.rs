@@ -12,6 +12,13 @@
 //! across an outage. (Segment commits of one session commute: each adds its
 //! own counters once.)
 //!
+//! Refusals: a write storage refuses for its content (a constraint, an
+//! encoding, a request S3 will never take) fails the same way every time.
+//! It is tried [`REFUSED_ATTEMPTS`] times, then kept in the node's dead
+//! letters (with everything needed to apply it again), counted in
+//! `reel_dead_letters_total{op}` and logged as an ERROR; the session's
+//! other writes go on, and the write counts as settled ([`Applied::DeadLettered`]).
+//!
 //! Bounds: the queues hold only tickets and session ids; the bytes are in
 //! the spool files on disk, bounded by `spool.max_bytes` (new ingest
 //! connections are refused with 503 at that bound, see the server's
@@ -25,10 +32,10 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::mpsc;
 
-use crate::retry::retry;
+use crate::retry::{retry, retry_unless_refused, REFUSED_ATTEMPTS, RETRY_BACKOFF_MIN};
 use crate::traits::{
-    BlobStore, Index, NewSession, OutboxOp, Spool, SpoolTicket, StoreError, StoreResult,
-    UNSTAMPED_IDENTIFIED_AT,
+    BlobStore, DeadLetter, DeadLetters, Index, NewSession, OutboxOp, Spool, SpoolTicket,
+    StoreError, StoreResult, UNSTAMPED_IDENTIFIED_AT,
 };
 
 /// Lanes applying queued writes in parallel (sessions hash onto lanes).
@@ -52,6 +59,8 @@ pub enum Applied {
     Now,
     /// It is durable in the spool and will be applied when storage answers.
     Queued,
+    /// Storage refused it for its content: it is in the dead letters.
+    DeadLettered,
 }
 
 /// The node's outbox.
@@ -62,6 +71,8 @@ pub struct Outbox {
     index: Arc<dyn Index>,
     /// Where queued writes wait.
     spool: Arc<dyn Spool>,
+    /// Where writes storage refuses go.
+    dead: Arc<dyn DeadLetters>,
     /// One sender per lane. Unbounded: an entry is a ticket and a session id
     /// (tens of bytes); what it names is on disk under the spool's bound.
     lanes: Vec<mpsc::UnboundedSender<Queued>>,
@@ -80,6 +91,7 @@ impl Outbox {
         blob: Arc<dyn BlobStore>,
         index: Arc<dyn Index>,
         spool: Arc<dyn Spool>,
+        dead: Arc<dyn DeadLetters>,
     ) -> Arc<Outbox> {
         let mut senders = Vec::with_capacity(LANES);
         let mut receivers = Vec::with_capacity(LANES);
@@ -92,6 +104,7 @@ impl Outbox {
             blob,
             index,
             spool,
+            dead,
             lanes: senders,
             queued: AtomicU64::new(0),
             per_session: DashMap::new(),
@@ -141,23 +154,70 @@ impl Outbox {
 
     /// Applies `op` now when storage answers and nothing is queued; queues
     /// it durably when storage is unreachable or something is queued
-    /// already. Fails when storage refuses the write for another reason
-    /// (the caller retries or reports a fault) or the spool cannot write.
+    /// already; puts it in the dead letters when storage refuses it
+    /// [`REFUSED_ATTEMPTS`] times. Fails when storage fails otherwise (the
+    /// caller retries) or the spool cannot write.
     pub async fn write(&self, op: &OutboxOp) -> StoreResult<Applied> {
-        if self.queued() == 0 {
+        let mut refusals = 0;
+        let mut wait = RETRY_BACKOFF_MIN;
+        while self.queued() == 0 {
             match tokio::time::timeout(DIRECT_TIMEOUT, self.apply(op)).await {
                 Ok(Ok(())) => return Ok(Applied::Now),
                 Ok(Err(StoreError::Unavailable(e))) => {
                     tracing::warn!(session_id = %op.session_id(), op = op.kind(), error = %e, "storage unreachable, write queued in the outbox");
+                    break;
+                }
+                Ok(Err(e @ StoreError::Refused(_))) => {
+                    refusals += 1;
+                    if refusals >= REFUSED_ATTEMPTS {
+                        self.dead_letter(op, &e, refusals).await;
+                        return Ok(Applied::DeadLettered);
+                    }
+                    tracing::warn!(session_id = %op.session_id(), op = op.kind(), error = %e, "storage refused a write, trying again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
                 }
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {
                     tracing::warn!(session_id = %op.session_id(), op = op.kind(), "storage write timed out, queued in the outbox");
+                    break;
                 }
             }
         }
         self.enqueue(op).await?;
         Ok(Applied::Queued)
+    }
+
+    /// Keeps a write storage refused in the dead letters, counts it and
+    /// logs it (an ERROR: a Sentry event). Never fails and never waits for
+    /// storage: a dead letter that cannot be kept (the area is over its
+    /// bound, the disk fails) is logged and counted all the same.
+    async fn dead_letter(&self, op: &OutboxOp, error: &StoreError, attempts: u32) {
+        let letter = DeadLetter {
+            op: op.clone(),
+            error: error.to_string(),
+            attempts,
+            at: crate::now_ms(),
+        };
+        metrics::counter!("reel_dead_letters_total", "op" => op.kind()).increment(1);
+        match self.dead.put(&letter).await {
+            Ok(at) => tracing::error!(
+                session_id = %op.session_id(),
+                op = op.kind(),
+                attempts,
+                error = %error,
+                dead_letter = %at,
+                "storage refused a write; kept in the dead letters, the session goes on"
+            ),
+            Err(e) => tracing::error!(
+                session_id = %op.session_id(),
+                op = op.kind(),
+                attempts,
+                error = %error,
+                dead_letter_error = %e,
+                "storage refused a write and the dead letters could not keep it; the write is lost"
+            ),
+        }
     }
 
     /// Queues `op` without trying it first (a restarted node's leftovers).
@@ -184,43 +244,7 @@ impl Outbox {
 
     /// Applies one write to storage (idempotent).
     async fn apply(&self, op: &OutboxOp) -> StoreResult<()> {
-        match op {
-            OutboxOp::OpenSession(n) => self.index.open_session(n).await,
-            OutboxOp::Segment {
-                record,
-                delta,
-                blob,
-            } => {
-                // Blob first: an index row never names a missing object.
-                self.blob
-                    .put(&record.blob_key, Bytes::copy_from_slice(blob))
-                    .await?;
-                self.index.commit_segment(record, delta).await
-            }
-            OutboxOp::Identify {
-                session_id,
-                user_id,
-                traits,
-            } => {
-                self.index
-                    .identify(session_id, user_id, traits, UNSTAMPED_IDENTIFIED_AT)
-                    .await
-            }
-            OutboxOp::IdentifyAt {
-                session_id,
-                user_id,
-                traits,
-                identified_at,
-            } => {
-                self.index
-                    .identify(session_id, user_id, traits, *identified_at)
-                    .await
-            }
-            OutboxOp::EndSession {
-                session_id,
-                ended_at,
-            } => self.index.end_session(session_id, *ended_at).await,
-        }
+        apply(self.blob.as_ref(), self.index.as_ref(), op).await
     }
 
     /// A queued write was applied.
@@ -246,6 +270,47 @@ impl Outbox {
     }
 }
 
+/// Applies one outbox write to storage (idempotent): the outbox's writes,
+/// and an operator's re-application of a dead letter.
+pub async fn apply(blob: &dyn BlobStore, index: &dyn Index, op: &OutboxOp) -> StoreResult<()> {
+    match op {
+        OutboxOp::OpenSession(n) => index.open_session(n).await,
+        OutboxOp::Segment {
+            record,
+            delta,
+            blob: data,
+        } => {
+            // Blob first: an index row never names a missing object.
+            blob.put(&record.blob_key, Bytes::copy_from_slice(data))
+                .await?;
+            index.commit_segment(record, delta).await
+        }
+        OutboxOp::Identify {
+            session_id,
+            user_id,
+            traits,
+        } => {
+            index
+                .identify(session_id, user_id, traits, UNSTAMPED_IDENTIFIED_AT)
+                .await
+        }
+        OutboxOp::IdentifyAt {
+            session_id,
+            user_id,
+            traits,
+            identified_at,
+        } => {
+            index
+                .identify(session_id, user_id, traits, *identified_at)
+                .await
+        }
+        OutboxOp::EndSession {
+            session_id,
+            ended_at,
+        } => index.end_session(session_id, *ended_at).await,
+    }
+}
+
 /// The lane a session's writes go to.
 fn lane_of(session: &str) -> usize {
     // FNV-1a: stable and cheap; any spread will do.
@@ -256,7 +321,8 @@ fn lane_of(session: &str) -> usize {
     (h % LANES as u64) as usize
 }
 
-/// Applies one lane's queued writes in order, each retried until storage takes it.
+/// Applies one lane's queued writes in order, each retried until storage
+/// takes it, or, refused for its content, put in the dead letters.
 async fn lane(outbox: std::sync::Weak<Outbox>, mut rx: mpsc::UnboundedReceiver<Queued>) {
     while let Some(q) = rx.recv().await {
         let Some(ob) = outbox.upgrade() else { return };
@@ -271,7 +337,9 @@ async fn lane(outbox: std::sync::Weak<Outbox>, mut rx: mpsc::UnboundedReceiver<Q
             }
         })
         .await;
-        retry(q.kind, &q.session, || ob.apply(&op)).await;
+        if let Err(e) = retry_unless_refused(q.kind, &q.session, || ob.apply(&op)).await {
+            ob.dead_letter(&op, &e, REFUSED_ATTEMPTS).await;
+        }
         ob.done(&q);
     }
 }

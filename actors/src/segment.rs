@@ -381,7 +381,10 @@ pub async fn commit(
         delta: seg.delta,
         blob: compressed,
     };
-    // Fails only when the spool cannot write; the batches stay there meanwhile.
+    // Fails only when the spool cannot write or storage fails in a way
+    // that is neither unreachable nor a refusal; the batches stay in the
+    // spool meanwhile. A segment storage refuses is in the dead letters
+    // (record and blob) once this returns: its batches may go too.
     let applied = retry("segment_write", &key, || outbox.write(&op)).await;
     if let Some(spool) = spool {
         spool.release(&seg.tickets);
@@ -389,6 +392,9 @@ pub async fn commit(
     let OutboxOp::Segment { record, .. } = op else {
         unreachable!("built as a segment above")
     };
+    if applied == Applied::DeadLettered {
+        return (record, applied);
+    }
     metrics::counter!("reel_segments_flushed_total").increment(1);
     metrics::counter!("reel_segment_raw_bytes_total").increment(raw);
     metrics::counter!("reel_segment_stored_bytes_total").increment(record.stored_bytes);

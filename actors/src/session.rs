@@ -679,8 +679,12 @@ impl Handler<Attach> for SessionActor {
                             )))
                         }
                     };
+                    // Batches of the earlier run still draining are
+                    // stored below this: a tab continues past them (the
+                    // tracker's resends of them are duplicates, acked).
+                    let draining = act.deps.recovery.next_seq(&act.id, &msg.tab);
                     let tab = act.tabs.entry(msg.tab).or_default();
-                    tab.next_seq = tab.next_seq.max(stored).max(floor);
+                    tab.next_seq = tab.next_seq.max(stored).max(floor).max(draining);
                     Ok(tab.next_seq)
                 }),
         )

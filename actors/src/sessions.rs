@@ -61,6 +61,7 @@ impl Sessions {
         bus: Arc<dyn Bus>,
         presence: Arc<dyn PresenceStore>,
         spool: Arc<dyn Spool>,
+        recovery: Arc<crate::recovery::Progress>,
         config: SessionsConfig,
     ) -> Sessions {
         Sessions {
@@ -70,6 +71,7 @@ impl Sessions {
                 bus,
                 presence,
                 spool,
+                recovery,
                 config,
             }),
             registry: Arc::default(),
@@ -78,6 +80,11 @@ impl Sessions {
 
     pub fn config(&self) -> &SessionsConfig {
         &self.deps.config
+    }
+
+    /// The drain of the earlier run's spool.
+    pub fn recovery(&self) -> &crate::recovery::Progress {
+        &self.deps.recovery
     }
 
     /// Live sessions on this node.

@@ -12,15 +12,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::stats::{BatchStats, SegmentDelta};
 
-/// A storage failure. Adapters say what went wrong in `message`.
+/// A storage failure. Adapters say what went wrong in the message.
+///
+/// Writes tell the three failures apart: `Unavailable` is transient (the
+/// store is unreachable, timed out, answered 5xx or throttled: the write
+/// waits in the outbox and is retried with backoff until it lands);
+/// `Refused` is permanent (the store refuses the write for its content: a
+/// constraint, an encoding or a request the store will never take, so
+/// after a few attempts it goes to the dead letters); `Other` is anything
+/// else (a misconfiguration, a local failure), retried like today.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+    #[error("storage refused the write: {0}")]
+    Refused(String),
     #[error("storage error: {0}")]
     Other(String),
+}
+
+impl StoreError {
+    /// Will the same write fail the same way every time?
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, StoreError::Refused(_))
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -343,6 +360,31 @@ impl OutboxOp {
             OutboxOp::EndSession { .. } => "end_session",
         }
     }
+}
+
+/// A write storage refused for its content every time it was tried: kept
+/// in the dead letters (with everything needed to apply it again) so that
+/// the session's other writes go on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The write, whole (a segment's compressed blob included).
+    pub op: OutboxOp,
+    /// Why storage refused it, the last time.
+    pub error: String,
+    /// How often it was tried.
+    pub attempts: u32,
+    /// When it was given up (ms since the Unix epoch).
+    pub at: i64,
+}
+
+/// Where refused writes are kept for an operator to look at, apply again
+/// or discard: a directory of files on the node.
+#[async_trait]
+pub trait DeadLetters: Send + Sync + 'static {
+    /// Keeps `letter` durably; returns where (for the log). Fails when the
+    /// area is over its bound or the disk fails: the caller logs it and
+    /// moves on, it never waits.
+    async fn put(&self, letter: &DeadLetter) -> StoreResult<String>;
 }
 
 /// Names one appended record (a batch or an outbox write), so that it can be

@@ -17,6 +17,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web as aweb, HttpResponse, ResponseError};
 use dashmap::DashMap;
+use reel_actors::recovery::DrainState;
 use reel_actors::traits::{BlobStore, Index, StoreError};
 use reel_actors::Sessions;
 use reel_protocol::error::ErrorBody;
@@ -242,8 +243,11 @@ pub async fn healthz() -> HttpResponse {
 pub const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `GET /readyz`: each dependency's state (index, blob store, bus), the
-/// spool's fill against its bound and the outbox's backlog. 503 unless the
-/// index and blob store answer, the node runs and the spool is not full.
+/// spool's fill against its bound, the outbox's backlog and the drain of
+/// an earlier run's spool. 503 unless the index and blob store answer, the
+/// node runs and the spool is not full. A drain in progress does not make
+/// the node unready: it records new sessions meanwhile (the drain is
+/// background work, and resumed tabs continue past what it holds).
 pub async fn readyz(state: aweb::Data<AppState>) -> HttpResponse {
     let (index, blob) = tokio::join!(
         tokio::time::timeout(READY_CHECK_TIMEOUT, state.index.check()),
@@ -279,6 +283,14 @@ pub async fn readyz(state: aweb::Data<AppState>) -> HttpResponse {
             "state": if spool_full { "full" } else if spool_bytes as f64 >= spool_max as f64 * state.config.spool.warn_ratio { "warning" } else { "ok" },
         },
         "outbox": { "queued": state.outbox.queued() },
+        "recovery": {
+            "state": match state.sessions.recovery().state() {
+                DrainState::Draining => "draining",
+                DrainState::Done => "done",
+                DrainState::Failed => "failed",
+            },
+            "batches_left": state.sessions.recovery().batches_left(),
+        },
         "phase": format!("{phase:?}").to_lowercase(),
         "node": state.node_id,
     });

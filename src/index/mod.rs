@@ -151,6 +151,35 @@ pub fn is_postgres(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
+/// Does `e` say the database refuses the statement for its content (a
+/// constraint, a value it cannot store), so that sending it again fails
+/// the same way? Such writes go to the dead letters after a few attempts.
+pub fn is_refused(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Encode(_) => true,
+        sqlx::Error::Database(d) => {
+            !matches!(d.kind(), sqlx::error::ErrorKind::Other)
+                || d.code().is_some_and(|c| refused_code(&c))
+        }
+        _ => false,
+    }
+}
+
+/// Is `code` (a Postgres SQLSTATE, or a SQLite result code) one of a
+/// statement refused for its content? Postgres: data exceptions (class 22:
+/// 22021 bad encoding, 22001 too long, 22003 out of range, ...) and
+/// integrity constraint violations (class 23: 23505 unique, 23514 check,
+/// ...). SQLite: SQLITE_TOOBIG (18), SQLITE_CONSTRAINT (19, with its
+/// extended codes) and SQLITE_MISMATCH (20).
+pub fn refused_code(code: &str) -> bool {
+    if code.len() == 5 {
+        return code.starts_with("22") || code.starts_with("23");
+    }
+    // SQLite: the primary code is the low byte of an extended one.
+    code.parse::<u32>()
+        .is_ok_and(|n| matches!(n & 0xff, 18..=20))
+}
+
 /// Does `e` say the database cannot be reached (as opposed to refusing a
 /// statement)? Such writes wait in the outbox.
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
@@ -161,11 +190,51 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
-        // Postgres: connection exceptions (08), insufficient resources
-        // (53), operator intervention (57: shutdown, cannot connect now).
-        sqlx::Error::Database(d) => d
-            .code()
-            .is_some_and(|c| c.starts_with("08") || c.starts_with("53") || c.starts_with("57P")),
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| unavailable_code(&c)),
         _ => false,
+    }
+}
+
+/// Is `code` a Postgres SQLSTATE of a database that cannot take statements
+/// now: connection exceptions (08), insufficient resources (53), operator
+/// intervention (57P: shutdown, cannot connect now)?
+pub fn unavailable_code(code: &str) -> bool {
+    code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_refused_for_their_content_are_told_from_an_unreachable_database() {
+        // Postgres: bad encoding, check, unique, not null, too long.
+        for code in ["22021", "23514", "23505", "23502", "22001", "22P02"] {
+            assert!(refused_code(code), "{code}");
+        }
+        // Postgres: connection failures, shutdown, out of resources,
+        // serialization failures, an internal error: not the content's fault.
+        for code in [
+            "08006", "08001", "57P01", "53300", "40001", "XX000", "42501",
+        ] {
+            assert!(!refused_code(code), "{code}");
+        }
+        // SQLite: CONSTRAINT (and CHECK, UNIQUE), TOOBIG, MISMATCH; not BUSY.
+        for code in ["19", "275", "2067", "18", "20"] {
+            assert!(refused_code(code), "{code}");
+        }
+        for code in ["5", "10", "13", "517"] {
+            assert!(!refused_code(code), "{code}");
+        }
+        // Unreachable, shut down, out of connections: transient.
+        for code in ["08006", "08001", "08P01", "57P01", "57P03", "53300"] {
+            assert!(unavailable_code(code), "{code}");
+        }
+        for code in ["22021", "23514", "40001", "42501"] {
+            assert!(!unavailable_code(code), "{code}");
+        }
+        assert!(is_refused(&sqlx::Error::Encode("bad".into())));
+        assert!(!is_refused(&sqlx::Error::PoolTimedOut));
+        assert!(is_unavailable(&sqlx::Error::PoolTimedOut));
     }
 }

@@ -26,6 +26,8 @@ use super::{like_escape, new_site_key, new_token, token_hash};
 fn db_err(e: sqlx::Error) -> StoreError {
     if super::is_unavailable(&e) {
         StoreError::Unavailable(e.to_string())
+    } else if super::is_refused(&e) {
+        StoreError::Refused(e.to_string())
     } else {
         StoreError::Other(e.to_string())
     }

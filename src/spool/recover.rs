@@ -1,6 +1,8 @@
 //! What a restarted node finds in its spool, and getting it to storage:
 //! the outbox writes an earlier run left are queued again (in order), then
 //! its acked batches are drained into segments, then the old files go.
+//! This runs in the background while the node serves (see
+//! [`reel_actors::recovery::Progress`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use reel_actors::outbox::Outbox;
-use reel_actors::recovery::DrainReport;
+use reel_actors::recovery::{DrainReport, DrainState, Progress};
 use reel_actors::traits::{Index, OutboxOp, SpoolBatch};
 
 use super::record::{self, SpoolRecord};
@@ -84,7 +86,12 @@ pub(super) fn read(ids: &[(u64, PathBuf)]) -> anyhow::Result<Recovered> {
 /// Brings what an earlier run left in the spool to storage: its outbox
 /// writes are queued again in this run's spool (in order), its batches are
 /// drained into segments (skipping what storage or a queued segment holds),
-/// then its files are removed.
+/// then its files are removed: only once every batch and write in them is
+/// in storage, queued durably in this run's spool, or in the dead letters.
+/// Writes the dead letters hold (`dead`: refused before the crash, their
+/// records still in the files) are not applied again.
+/// `progress` must have begun with `recovered.batches` (before the node
+/// served); it is finished here, `Done` or `Failed`.
 pub async fn recover(
     recovered: Recovered,
     dir: &Path,
@@ -92,20 +99,61 @@ pub async fn recover(
     index: Arc<dyn Index>,
     segment_max_bytes: u64,
     node_id: &str,
+    dead: &[OutboxOp],
+    progress: &Progress,
+) -> anyhow::Result<DrainReport> {
+    let result = recover_files(
+        recovered,
+        dir,
+        outbox,
+        index,
+        segment_max_bytes,
+        node_id,
+        dead,
+        progress,
+    )
+    .await;
+    progress.finish(if result.is_ok() {
+        DrainState::Done
+    } else {
+        DrainState::Failed
+    });
+    result
+}
+
+async fn recover_files(
+    recovered: Recovered,
+    dir: &Path,
+    outbox: &Outbox,
+    index: Arc<dyn Index>,
+    segment_max_bytes: u64,
+    node_id: &str,
+    dead: &[OutboxOp],
+    progress: &Progress,
 ) -> anyhow::Result<DrainReport> {
     if recovered.files.is_empty() {
         return Ok(DrainReport::default());
     }
-    for op in &recovered.ops {
+    let record = |op: &OutboxOp| match op {
+        OutboxOp::Segment { record, .. } => Some(record.clone()),
+        _ => None,
+    };
+    let dead_letter = |op: &OutboxOp| {
+        dead.iter().any(|d| match (record(d), record(op)) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => d == op,
+            _ => false,
+        })
+    };
+    for op in recovered.ops.iter().filter(|op| !dead_letter(op)) {
         outbox.enqueue(op).await.context("re-queueing the outbox")?;
     }
+    // Batches in a queued or dead-lettered segment are not drained again.
     let queued: Vec<_> = recovered
         .ops
         .iter()
-        .filter_map(|op| match op {
-            OutboxOp::Segment { record, .. } => Some(record.clone()),
-            _ => None,
-        })
+        .chain(dead)
+        .filter_map(record)
         .collect();
     let report = reel_actors::recovery::drain(
         recovered.batches,
@@ -114,6 +162,7 @@ pub async fn recover(
         segment_max_bytes,
         &queued,
         node_id,
+        progress,
     )
     .await
     .context("draining the spool")?;

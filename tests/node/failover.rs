@@ -155,7 +155,12 @@ fn writer(
     .unwrap();
     let spool = Arc::new(spool);
     (
-        Outbox::start(blob.clone(), index.clone(), spool.clone()),
+        Outbox::start(
+            blob.clone(),
+            index.clone(),
+            spool.clone(),
+            Arc::new(reel::dead_letters::DirDeadLetters::open(&dir.join("dead"), 1 << 20).unwrap()),
+        ),
         spool,
     )
 }

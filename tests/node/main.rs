@@ -4,6 +4,7 @@
 mod api;
 mod client_strings;
 mod close_codes;
+mod dead_letters;
 mod disk_full;
 mod failover;
 mod ingest;

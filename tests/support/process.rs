@@ -34,9 +34,17 @@ impl Serve {
         self
     }
 
-    /// Starts the node; returns once it listens (after draining whatever
-    /// spool its data dir holds).
-    pub fn start(mut self) -> Proc {
+    /// Starts the node; returns once it listens and has drained whatever
+    /// spool its data dir holds (the drain runs in the background).
+    pub fn start(self) -> Proc {
+        let node = self.start_listening();
+        node.wait_recovered(Duration::from_secs(120));
+        node
+    }
+
+    /// Starts the node; returns as soon as it listens, the drain of its
+    /// data dir's spool maybe still running.
+    pub fn start_listening(mut self) -> Proc {
         let mut child = self.cmd.stdout(Stdio::piped()).spawn().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
@@ -86,6 +94,42 @@ impl Proc {
         format!("ws://{}/v1/ingest?site={key}&visitor={visitor}", self.addr)
     }
 
+    /// `GET path` over plain HTTP/1.0; the status and body, or `None` when
+    /// the node does not answer within `limit`.
+    pub fn get(&self, path: &str, limit: Duration) -> Option<(u16, String)> {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(&self.addr).ok()?;
+        conn.set_read_timeout(Some(limit)).ok()?;
+        write!(conn, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.addr).ok()?;
+        let mut text = String::new();
+        conn.read_to_string(&mut text).ok()?;
+        let status = text.split(' ').nth(1)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+        Some((status, body))
+    }
+
+    /// The drain of the earlier run's spool, as `/readyz` reports it.
+    pub fn recovery(&self) -> Value {
+        let (_, body) = self
+            .get("/readyz", Duration::from_secs(10))
+            .expect("/readyz answers");
+        serde_json::from_str::<Value>(&body).unwrap()["recovery"].clone()
+    }
+
+    /// Waits (at most `limit`) until the earlier run's spool is drained.
+    pub fn wait_recovered(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let r = self.recovery();
+            if r["state"] == "done" {
+                return;
+            }
+            assert!(r["state"] != "failed", "the drain failed: {r}");
+            assert!(Instant::now() < deadline, "no drain within {limit:?}: {r}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends `sig` (`-TERM`, ...).
     pub fn signal(&self, sig: &str) {
         signal(self.child.id(), sig);
@@ -128,6 +172,23 @@ pub fn signal(pid: u32, sig: &str) {
         .status()
         .unwrap();
     assert!(ok.success(), "kill {sig} {pid}");
+}
+
+/// Runs `reel ARGS` on `dir` and `storage`; its output, one JSON value a
+/// line, and whether it succeeded.
+pub fn cli_lines(dir: &Path, storage: &TestStorage, args: &[&str]) -> (bool, Vec<Value>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+        .args(args)
+        .envs(storage.env())
+        .env("REEL_DATA_DIR", dir)
+        .env("REEL_LOG", "warn")
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (out.status.success(), lines)
 }
 
 /// Runs `reel ARGS` on `dir` and `storage`; its JSON output.

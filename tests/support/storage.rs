@@ -81,6 +81,12 @@ impl TestStorage {
         }
     }
 
+    /// The Postgres database's URL (`None` on the embedded defaults: the
+    /// node's SQLite file is `index.db` in its data dir).
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
+    }
+
     /// Points `config` at this storage.
     pub fn apply(&self, config: &mut Config) {
         if let Some(url) = &self.database_url {
