@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::blob::LocalBlobStore;
 use crate::config::Config;
+use crate::http::admission::Admission;
 use crate::http::web::WebAssets;
 use crate::http::{self, AppState, ConnCounts, Phase};
 use crate::index::SqlIndex;
@@ -184,6 +185,7 @@ impl Node {
             phase: watch::channel(Phase::Running).0,
             maintenance_message: Default::default(),
             conns: ConnCounts::default(),
+            admission: Admission::new(&config.ingest),
             node_id,
             web: WebAssets::load(&config.web, demo_site_key),
         });
