@@ -49,6 +49,8 @@ pub struct Admission {
     recent: Mutex<[(u64, u64); SLOTS]>,
     /// Reservations waiting for the budget now.
     waiters: AtomicUsize,
+    /// Reservations that had to wait, since start.
+    waits: AtomicU64,
     /// Since when (ms after `epoch`) some reservation has been waiting
     /// without a pause; [`NOBODY`] when none waits.
     waiting_since: AtomicU64,
@@ -95,6 +97,7 @@ impl Admission {
             epoch: Instant::now(),
             recent: Mutex::new([(0, 0); SLOTS]),
             waiters: AtomicUsize::new(0),
+            waits: AtomicU64::new(0),
             waiting_since: AtomicU64::new(NOBODY),
         }
     }
@@ -124,6 +127,7 @@ impl Admission {
     pub async fn reserve(&self, bytes: u64) -> InflightPermit {
         let n = self.permits(bytes);
         metrics::counter!("reel_ingest_budget_waits_total").increment(1);
+        self.waits.fetch_add(1, Ordering::Relaxed);
         if self.waiters.fetch_add(1, Ordering::AcqRel) == 0 {
             self.waiting_since
                 .store(self.epoch.elapsed().as_millis() as u64, Ordering::Release);
@@ -137,6 +141,22 @@ impl Admission {
         // that admission sees a stall before any ack is written.
         self.note(started.elapsed());
         self.permit(permit)
+    }
+
+    /// Bytes of the budget held now.
+    pub fn inflight_bytes(&self) -> u64 {
+        u64::from(self.capacity) - self.budget.available_permits() as u64
+    }
+
+    /// The budget, in bytes.
+    pub fn max_inflight_bytes(&self) -> u64 {
+        u64::from(self.capacity)
+    }
+
+    /// How many batches had to wait for the budget (their connection
+    /// stopped reading meanwhile), since the node started.
+    pub fn waits(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
     }
 
     /// An ack was written `delay` after its batch was read off the socket.

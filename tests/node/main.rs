@@ -7,6 +7,7 @@ mod close_codes;
 mod disk_full;
 mod ingest;
 mod lifecycle;
+mod overload;
 mod process;
 #[path = "../support/mod.rs"]
 mod support;
