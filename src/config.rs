@@ -178,7 +178,7 @@ pub struct IngestConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
-            max_inflight_bytes: 32 * 1024 * 1024,
+            max_inflight_bytes: 16 * 1024 * 1024,
             admission_ack_delay_ratio: 0.5,
             admission_window_ms: 2_000,
         }
