@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use crate::blob::LocalBlobStore;
 use crate::config::Config;
 use crate::dead_letters::DirDeadLetters;
+use crate::http::admission::Admission;
 use crate::http::web::WebAssets;
 use crate::http::{self, AppState, ConnCounts, Phase};
 use crate::index::SqlIndex;
@@ -189,6 +190,7 @@ impl Node {
             phase: watch::channel(Phase::Running).0,
             maintenance_message: Default::default(),
             conns: ConnCounts::default(),
+            admission: Admission::new(&config.ingest),
             node_id,
             web: WebAssets::load(&config.web, demo_site_key),
         });
@@ -309,10 +311,12 @@ async fn recover_in_background(
     if let Err(e) = spool::recover(
         recovered,
         &dir,
-        &state.outbox,
-        state.index.clone(),
-        state.config.segments.max_bytes,
-        &state.node_id,
+        spool::Destination {
+            outbox: &state.outbox,
+            index: state.index.clone(),
+            segment_max_bytes: state.config.segments.max_bytes,
+            node_id: &state.node_id,
+        },
         &dead,
         &progress,
     )

@@ -175,6 +175,48 @@ impl Default for DeadLetterConfig {
     }
 }
 
+/// Backpressure and admission on the ingest path (PROTOCOL.md §1: a batch
+/// is acked within [`reel_protocol::limits::MAX_ACK_DELAY_MS`] at any load
+/// the node accepts).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Node-wide budget of batch bytes read off sockets and not yet durable
+    /// (decoded size). A connection whose next batch does not fit waits,
+    /// not reading its socket, so TCP pushes back on the tracker; a batch
+    /// larger than the budget takes all of it. Size it so that the budget
+    /// drains well within the ack bound at the node's throughput.
+    pub max_inflight_bytes: u64,
+    /// New connections are refused (503 `unavailable`, `Retry-After`) while
+    /// the recent ack delay passes this share of the 5 s bound, or while
+    /// the in-flight budget has had batches waiting for that long.
+    pub admission_ack_delay_ratio: f64,
+    /// The window over which the recent ack delay is taken (ms).
+    pub admission_window_ms: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_inflight_bytes: 16 * 1024 * 1024,
+            admission_ack_delay_ratio: 0.5,
+            admission_window_ms: 2_000,
+        }
+    }
+}
+
+impl IngestConfig {
+    /// The ack delay above which new connections are refused.
+    pub fn admission_ack_delay(&self) -> Duration {
+        Duration::from_millis(reel_protocol::limits::MAX_ACK_DELAY_MS)
+            .mul_f64(self.admission_ack_delay_ratio)
+    }
+
+    pub fn admission_window(&self) -> Duration {
+        Duration::from_millis(self.admission_window_ms.max(1))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShutdownConfig {
@@ -248,6 +290,7 @@ pub struct Config {
     pub log: LogConfig,
     pub sentry: SentryConfig,
     pub limits: Limits,
+    pub ingest: IngestConfig,
     pub segments: SegmentConfig,
     pub spool: SpoolConfig,
     pub dead_letters: DeadLetterConfig,
@@ -272,6 +315,7 @@ impl Default for Config {
             log: LogConfig::default(),
             sentry: SentryConfig::default(),
             limits: Limits::default(),
+            ingest: IngestConfig::default(),
             segments: SegmentConfig::default(),
             spool: SpoolConfig::default(),
             dead_letters: DeadLetterConfig::default(),
@@ -333,6 +377,18 @@ pub const ENV_VARS: &[(&str, Setter)] = &[
         c.spool.max_bytes = v
             .parse()
             .context("REEL_SPOOL_MAX_BYTES must be a number of bytes")?;
+        Ok(())
+    }),
+    ("REEL_INGEST_MAX_INFLIGHT_BYTES", |c, v| {
+        c.ingest.max_inflight_bytes = v
+            .parse()
+            .context("REEL_INGEST_MAX_INFLIGHT_BYTES must be a number of bytes")?;
+        Ok(())
+    }),
+    ("REEL_INGEST_ADMISSION_ACK_DELAY_RATIO", |c, v| {
+        c.ingest.admission_ack_delay_ratio = v
+            .parse()
+            .context("REEL_INGEST_ADMISSION_ACK_DELAY_RATIO must be a number")?;
         Ok(())
     }),
     ("REEL_SPOOL_DIR", |c, v| {
@@ -441,6 +497,12 @@ impl Config {
                 bail!("REEL_DATABASE_URL must start with postgres://, postgresql:// or sqlite:");
             }
         }
+        if self.ingest.max_inflight_bytes == 0
+            || !(self.ingest.admission_ack_delay_ratio > 0.0
+                && self.ingest.admission_ack_delay_ratio <= 1.0)
+        {
+            bail!("ingest.max_inflight_bytes must be above zero, and ingest.admission_ack_delay_ratio within (0, 1]");
+        }
         if self.segments.max_bytes == 0 || self.spool.file_bytes == 0 {
             bail!("segments.max_bytes and spool.file_bytes must be above zero");
         }
@@ -520,6 +582,8 @@ mod tests {
         assert!(with(|c| c.s3.part_size = 4 * 1024 * 1024).is_err());
         assert!(with(|c| c.spool.max_bytes = c.spool.file_bytes - 1).is_err());
         assert!(with(|c| c.spool.warn_ratio = 1.5).is_err());
+        assert!(with(|c| c.ingest.max_inflight_bytes = 0).is_err());
+        assert!(with(|c| c.ingest.admission_ack_delay_ratio = 0.0).is_err());
         assert!(with(|c| c.redis_url = Some(Secret::new("redis://h"))).is_ok());
         assert!(with(|c| c.redis_url = Some(Secret::new("h:6379"))).is_err());
     }

@@ -18,6 +18,13 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Buckets (seconds) of `reel_ack_delay_seconds`: finer around the 5 s
+/// bound of PROTOCOL.md §1 and well past it, to tell how far it was missed.
+const ACK_DELAY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 3.0, 4.0, 5.0, 7.5,
+    10.0, 15.0, 20.0, 30.0, 60.0,
+];
+
 /// Headers never sent to Sentry.
 const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "set-cookie", "x-api-key"];
 
@@ -90,6 +97,12 @@ pub fn prometheus() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("reel_ack_delay_seconds".into()),
+                    ACK_DELAY_BUCKETS,
+                )
+            })
             .and_then(|b| {
                 b.set_buckets_for_metric(
                     Matcher::Full("reel_spool_group_size".into()),

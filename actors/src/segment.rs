@@ -327,7 +327,15 @@ impl TabReader {
     }
 }
 
-/// Compresses `ndjson` off the async threads.
+/// Compresses `ndjson` off the async threads. The queue is tokio's
+/// blocking pool (its threads, then an unbounded queue); what waits in it
+/// is already durable in the spool and out of the ingest budget. Its bound
+/// is upstream: every segment is one tab's buffer (at most
+/// `segments.max_bytes` plus a batch), and buffers fill only as fast as
+/// batches pass the ingest budget (`ingest.max_inflight_bytes`), which
+/// they share with the commits for CPU. Leaving it unbounded keeps a slow
+/// commit from blocking acks; a per-tab cap on commits in flight would be
+/// the next step.
 pub async fn compress(ndjson: Vec<u8>) -> Result<Vec<u8>, StoreError> {
     tokio::task::spawn_blocking(move || zstd::bulk::compress(&ndjson, ZSTD_LEVEL))
         .await

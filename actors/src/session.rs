@@ -23,8 +23,14 @@ use crate::traits::{topics, BusMessage, Durable, OutboxOp, SpoolBatch, StoreErro
 use reel_protocol::live::Presence;
 
 /// Messages waiting in a session's mailbox before senders wait
-/// (backpressure onto the connections' read loops).
+/// (backpressure onto the connections' read loops). In bytes it is bounded
+/// by the node's ingest budget (`ingest.max_inflight_bytes`): a connection
+/// reserves a batch's bytes before sending it here.
 pub const MAILBOX_CAPACITY: usize = 256;
+/// Live event messages (one batch each, at most a frame) waiting for the
+/// bus; when full, the batch is not published and the tab's trackers are
+/// asked for a fresh snapshot, from which watchers pick up again.
+pub const LIVE_QUEUE: usize = 64;
 /// Control messages waiting for one connection; when full, the newest is
 /// dropped (they are advisory: snapshot requests, settings).
 pub const CONTROL_CAPACITY: usize = 16;
@@ -235,6 +241,10 @@ pub struct SessionActor {
     presence_tx: Option<mpsc::Sender<PresenceOp>>,
     /// Events are published to watchers until then.
     watched_until: Option<Instant>,
+    /// Live events for the bus, in order; started by the first. Bounded by
+    /// [`LIVE_QUEUE`]: when full, a batch is dropped for watchers and a
+    /// snapshot asked for.
+    live_tx: Option<mpsc::Sender<BusMessage>>,
     /// Writes the newest identify; started by the first one. Bounded: one
     /// waits, a newer one replaces it.
     identify: Option<IdentifyWriter>,
@@ -293,6 +303,7 @@ impl SessionActor {
             alone_since: None,
             presence_tx: None,
             watched_until: None,
+            live_tx: None,
             identify: None,
             identified_at: 0,
             id,
@@ -389,18 +400,34 @@ impl SessionActor {
         self.watched_until.is_some_and(|t| t > Instant::now())
     }
 
-    /// Publishes events of `tab` to the session's watchers.
-    fn publish_live(&self, tab: &str, ndjson: Vec<u8>) {
-        let deps = self.deps.clone();
+    /// Publishes events of `tab` to the session's watchers, in order,
+    /// through a bounded queue ([`LIVE_QUEUE`]).
+    fn publish_live(&mut self, tab: &str, ndjson: Vec<u8>) {
         let msg = BusMessage::LiveEvents {
             session: self.id.clone(),
             tab: tab.to_owned(),
             ndjson,
         };
-        let topic = topics::live(&self.id);
-        actix::spawn(async move {
-            let _ = deps.bus.publish(&topic, msg).await;
+        let tx = self.live_tx.get_or_insert_with(|| {
+            let (tx, mut rx) = mpsc::channel::<BusMessage>(LIVE_QUEUE);
+            let deps = self.deps.clone();
+            let topic = topics::live(&self.id);
+            actix::spawn(async move {
+                while let Some(msg) = rx.recv().await {
+                    let _ = deps.bus.publish(&topic, msg).await;
+                }
+            });
+            tx
         });
+        if tx.try_send(msg).is_err() {
+            metrics::counter!("reel_live_dropped_total").increment(1);
+            tracing::debug!(session_id = %self.id, tab, "live events dropped: the bus is behind; a snapshot is asked for");
+            for (conn_tab, control) in self.conns.values() {
+                if conn_tab == tab {
+                    let _ = control.try_send(Control::Send(ServerMessage::Snapshot));
+                }
+            }
+        }
     }
 
     /// Commits `tab`'s buffer as a segment, off the actor's thread.
@@ -906,10 +933,13 @@ impl Handler<Watch> for SessionActor {
             return;
         }
         metrics::counter!("reel_watches_started_total").increment(1);
-        for (tab, state) in &self.tabs {
-            if let Some(tail) = state.tail.catch_up() {
-                self.publish_live(tab, tail.to_vec());
-            }
+        let tails: Vec<(String, Vec<u8>)> = self
+            .tabs
+            .iter()
+            .filter_map(|(tab, state)| Some((tab.clone(), state.tail.catch_up()?.to_vec())))
+            .collect();
+        for (tab, tail) in tails {
+            self.publish_live(&tab, tail);
         }
         for (_, tx) in self.conns.values() {
             let _ = tx.try_send(Control::Send(ServerMessage::Snapshot));

@@ -90,6 +90,12 @@ pub struct Args {
     #[arg(long, default_value_t = 30.0)]
     pub drain_timeout: f64,
 
+    /// A client refused with 503 (overload) connects again after the
+    /// `Retry-After` (plus jitter) until the sending time is over; every
+    /// refusal is counted in the summary.
+    #[arg(long)]
+    pub retry_refused: bool,
+
     /// Seconds allowed for TCP connect, upgrade and `welcome`.
     #[arg(long, default_value_t = 10.0)]
     pub connect_timeout: f64,

@@ -133,17 +133,33 @@ pub async fn run(ctx: Arc<Ctx>, idx: usize) -> ClientReport {
     let visitor = format!("lt{}-{idx}", ctx.run_id);
     let tab = format!("tab{idx}");
     let connect_timeout = Duration::from_secs_f64(args.connect_timeout);
-    let began = Instant::now();
-    let opened = tokio::time::timeout(connect_timeout, open(&ctx, idx, &visitor, &tab)).await;
-    let (mut ws, next_seq) = match opened {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => {
-            report.connect_error = Some(e);
-            return report;
-        }
-        Err(_) => {
-            report.connect_error = Some("timeout before welcome".into());
-            return report;
+    let mut began = Instant::now();
+    let (mut ws, next_seq) = loop {
+        let opened = tokio::time::timeout(connect_timeout, open(&ctx, idx, &visitor, &tab)).await;
+        match opened {
+            Ok(Ok(x)) => break x,
+            // A 503 (overload, maintenance): counted, and tried again after
+            // `Retry-After` plus jitter, as a tracker does, until the run ends.
+            Ok(Err(Refused {
+                retry_after: Some(after),
+                ..
+            })) if args.retry_refused && Instant::now() + after < ctx.send_end => {
+                report.refusals += 1;
+                let jitter = Duration::from_millis((idx as u64 * 7919) % 1000);
+                tokio::time::sleep(after + jitter).await;
+                began = Instant::now();
+            }
+            Ok(Err(e)) => {
+                if e.retry_after.is_some() {
+                    report.refusals += 1;
+                }
+                report.connect_error = Some(e.message);
+                return report;
+            }
+            Err(_) => {
+                report.connect_error = Some("timeout before welcome".into());
+                return report;
+            }
         }
     };
     report.connected = true;
@@ -153,9 +169,25 @@ pub async fn run(ctx: Arc<Ctx>, idx: usize) -> ClientReport {
     report
 }
 
+/// Why a connection could not be opened.
+struct Refused {
+    message: String,
+    /// A 503's `Retry-After`: the node asks the tracker to come back.
+    retry_after: Option<Duration>,
+}
+
+impl From<String> for Refused {
+    fn from(message: String) -> Refused {
+        Refused {
+            message,
+            retry_after: None,
+        }
+    }
+}
+
 /// TCP connect (from a chosen source address), upgrade, `hello`, `welcome`.
 /// Returns the socket and `welcome.next_seq`.
-async fn open(ctx: &Ctx, idx: usize, visitor: &str, tab: &str) -> Result<(Ws, u64), String> {
+async fn open(ctx: &Ctx, idx: usize, visitor: &str, tab: &str) -> Result<(Ws, u64), Refused> {
     let args = &ctx.args;
     let socket = match ctx.addr {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
@@ -199,9 +231,21 @@ async fn open(ctx: &Ctx, idx: usize, visitor: &str, tab: &str) -> Result<(Ws, u6
                     .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
                     .and_then(|v| v.get("error").and_then(|c| c.as_str()).map(str::to_owned))
                     .unwrap_or_default();
-                format!("http {} {code}", resp.status().as_u16())
+                let retry_after = (resp.status().as_u16() == 503).then(|| {
+                    let secs = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .unwrap_or(1);
+                    Duration::from_secs(secs)
+                });
+                Refused {
+                    message: format!("http {} {code}", resp.status().as_u16()),
+                    retry_after,
+                }
             }
-            other => format!("upgrade: {}", short_error(&other)),
+            other => format!("upgrade: {}", short_error(&other)).into(),
         })?;
     let hello = serde_json::json!({
         "t": "hello", "v": reel_protocol::PROTOCOL_VERSION, "visitor": visitor, "session": null,
@@ -217,17 +261,17 @@ async fn open(ctx: &Ctx, idx: usize, visitor: &str, tab: &str) -> Result<(Ws, u6
             Some(Ok(Message::Text(t))) => match serde_json::from_str::<ServerMessage>(&t) {
                 Ok(ServerMessage::Welcome { next_seq, .. }) => return Ok((ws, next_seq)),
                 Ok(ServerMessage::Error { code, message }) => {
-                    return Err(format!("error before welcome: {} {message}", code.as_str()))
+                    return Err(format!("error before welcome: {} {message}", code.as_str()).into())
                 }
-                _ => return Err(format!("unexpected before welcome: {}", truncate(&t, 80))),
+                _ => return Err(format!("unexpected before welcome: {}", truncate(&t, 80)).into()),
             },
             Some(Ok(Message::Close(frame))) => {
                 let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
-                return Err(format!("closed before welcome: {code}"));
+                return Err(format!("closed before welcome: {code}").into());
             }
             Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(format!("before welcome: {}", short_error(&e))),
-            None => return Err("eof before welcome".into()),
+            Some(Err(e)) => return Err(format!("before welcome: {}", short_error(&e)).into()),
+            None => return Err(String::from("eof before welcome").into()),
         }
     }
 }

@@ -249,6 +249,7 @@ fn summarize(
     let (mut sent, mut acked, mut raw_sent, mut raw_acked, mut wire_sent, mut unacked) =
         (0, 0, 0, 0, 0, 0);
     let (mut goaways, mut snapshots, mut clean, mut connected) = (0, 0, 0, 0);
+    let mut refusals = 0;
     let mut throttled = Duration::ZERO;
     for r in reports {
         latencies.extend_from_slice(&r.ack_latencies_us);
@@ -270,6 +271,7 @@ fn summarize(
         wire_sent += r.wire_bytes_sent;
         unacked += r.unacked_at_end;
         goaways += r.goaways;
+        refusals += r.refusals;
         snapshots += r.snapshot_requests;
         clean += r.clean_finish as u64;
         connected += r.connected as u64;
@@ -305,6 +307,8 @@ fn summarize(
         "connected": connected,
         "connect_failed": reports.len() as u64 - connected,
         "connect_errors": connect_errors,
+        "refusals_503": refusals,
+        "offered_batches_per_s": if args.rate > 0.0 { json!(args.rate * args.clients as f64) } else { Value::Null },
         "clean_finishes": clean,
         "batches_sent": sent,
         "batches_acked": acked,
@@ -355,10 +359,11 @@ pub fn human(s: &Value) -> String {
     );
     let _ = writeln!(
         out,
-        "  connections: {} ok, {} failed {}, {} clean finishes",
+        "  connections: {} ok, {} failed {}, {} refusals (503), {} clean finishes",
         g("/connected"),
         g("/connect_failed"),
         g("/connect_errors"),
+        g("/refusals_503"),
         g("/clean_finishes")
     );
     let _ = writeln!(

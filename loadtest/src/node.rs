@@ -19,7 +19,7 @@ pub type Samples = BTreeMap<String, f64>;
 const WATCHED: &[&str] = &[
     "reel_spool_fsync_seconds",
     "reel_spool_group_size",
-    "reel_ack_latency_seconds",
+    "reel_ack_delay_seconds",
     "reel_segment_flush_seconds",
 ];
 
@@ -87,9 +87,16 @@ pub fn histogram_deltas(before: &Samples, after: &Samples) -> serde_json::Value 
             );
         }
     }
-    // Every counter of errors and closes, as a delta.
+    // The node's own ack delay (PROTOCOL.md §1), as bucket bounds.
+    if let Some(q) = bucket_quantiles(before, after, "reel_ack_delay_seconds") {
+        out.insert("reel_ack_delay_seconds_quantiles".into(), q);
+    }
+    // Every counter of errors, closes and refusals, as a delta.
     for (series, v) in after {
-        if series.starts_with("reel_errors_total") {
+        if series.starts_with("reel_errors_total")
+            || series.starts_with("reel_overload_refusals_total")
+            || series.starts_with("reel_ingest_budget_waits_total")
+        {
             let d = v - before.get(series).copied().unwrap_or(0.0);
             if d > 0.0 {
                 out.insert(series.clone(), serde_json::json!(d));
@@ -97,6 +104,47 @@ pub fn histogram_deltas(before: &Samples, after: &Samples) -> serde_json::Value 
         }
     }
     serde_json::Value::Object(out)
+}
+
+/// p50, p99 and max of a histogram over the run, each as the upper bound
+/// of the bucket it falls in (seconds; `inf` past the last bucket).
+pub fn bucket_quantiles(
+    before: &Samples,
+    after: &Samples,
+    name: &str,
+) -> Option<serde_json::Value> {
+    let prefix = format!("{name}_bucket{{le=\"");
+    let mut buckets: Vec<(f64, f64)> = after
+        .iter()
+        .filter_map(|(series, v)| {
+            let le = series.strip_prefix(&prefix)?.strip_suffix("\"}")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, v - before.get(series).copied().unwrap_or(0.0)))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let at = |q: f64| {
+        let le = buckets
+            .iter()
+            .find(|(_, c)| *c >= q * total)
+            .map_or(f64::INFINITY, |b| b.0);
+        if le.is_finite() {
+            serde_json::json!(le)
+        } else {
+            serde_json::json!("inf")
+        }
+    };
+    Some(
+        serde_json::json!({ "count": total, "p50_le": at(0.5), "p99_le": at(0.99), "max_le": at(1.0) }),
+    )
 }
 
 /// CPU seconds (user + system) a process has used, from `/proc/PID/stat`.
@@ -147,6 +195,13 @@ mod tests {
         assert_eq!(d["reel_spool_group_size"]["mean"], 6.0);
         assert_eq!(d["reel_errors_total{code=\"idle\"}"], 2.0);
         assert!(d.get("reel_spool_fsync_seconds").is_none());
+        let hist = parse_prometheus(
+            "reel_ack_delay_seconds_bucket{le=\"0.5\"} 90\nreel_ack_delay_seconds_bucket{le=\"1\"} 99\nreel_ack_delay_seconds_bucket{le=\"5\"} 100\nreel_ack_delay_seconds_bucket{le=\"+Inf\"} 100\n",
+        );
+        let q = bucket_quantiles(&Samples::new(), &hist, "reel_ack_delay_seconds").unwrap();
+        assert_eq!(q["p50_le"], 0.5);
+        assert_eq!(q["p99_le"], 1.0);
+        assert_eq!(q["max_le"], 5.0);
     }
 
     #[test]

@@ -12,6 +12,9 @@ pub struct ClientReport {
     pub connected: bool,
     /// Why the connection could not be made, e.g. `http 429 rate_limited`.
     pub connect_error: Option<String>,
+    /// 503 refusals before the connection was made (each retried after
+    /// `Retry-After` with `--retry-refused`).
+    pub refusals: u64,
     /// Connect start to `welcome`, in microseconds.
     pub welcome_us: Option<u64>,
     /// `end` sent to the end's own ack (the tab's segment committed), in

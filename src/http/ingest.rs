@@ -22,6 +22,7 @@ use reel_protocol::{decode_message, frame_json, ErrorCode, Frame, ServerMessage}
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use super::admission::InflightPermit;
 use super::{ApiError, AppState, ConnCounts, ConnSlot, Phase};
 
 #[derive(Deserialize)]
@@ -120,6 +121,8 @@ pub async fn ingest(
             )
         });
     }
+    // Before existing connections suffer: refuse new ones while acks are slow.
+    state.admission.admit()?;
     let key = query.site.as_deref().unwrap_or("");
     let site = if reel_protocol::ids::check_id(key).is_ok() {
         state.sites.get(&*state.index, key).await.map_err(|e| {
@@ -210,9 +213,21 @@ fn client_info(req: &HttpRequest) -> ClientInfo {
 /// How long a closing connection waits for the client's close frame.
 const CLOSE_DRAIN: Duration = Duration::from_secs(2);
 
-/// An ack owed: the batch's seq, whether it was new (not a duplicate), and
-/// whether it became durable.
-type PendingAck = Pin<Box<dyn std::future::Future<Output = (u64, bool, StoreResult<()>)> + Send>>;
+/// An ack owed, once its batch is durable (or failed).
+struct Owed {
+    seq: u64,
+    /// A new batch (not a duplicate).
+    fresh: bool,
+    /// When its frame was read off the socket: the ack delay runs from here.
+    read_at: Instant,
+    res: StoreResult<()>,
+}
+
+/// Acks owed by one connection, in order. Bounded in bytes by the node's
+/// ingest budget: each holds its batch's share (an [`InflightPermit`])
+/// until the batch is durable, and a connection reads no frame while its
+/// next batch waits for the budget.
+type PendingAck = Pin<Box<dyn std::future::Future<Output = Owed> + Send>>;
 
 /// One tracker connection.
 struct Connection {
@@ -265,14 +280,15 @@ impl Connection {
             tokio::select! {
                 msg = stream.next() => {
                     last_seen = Instant::now();
+                    let read_at = last_seen;
                     match msg {
                         Some(Ok(AggregatedMessage::Text(text))) => {
-                            if let Err(e) = self.on_frame(Frame::Text(text.as_bytes()), &mut ws, &mut acks, &mut control_tx).await {
+                            if let Err(e) = self.on_frame(Frame::Text(text.as_bytes()), read_at, &mut ws, &mut acks, &mut control_tx).await {
                                 break e;
                             }
                         }
                         Some(Ok(AggregatedMessage::Binary(bytes))) => {
-                            if let Err(e) = self.on_frame(Frame::Binary(&bytes), &mut ws, &mut acks, &mut control_tx).await {
+                            if let Err(e) = self.on_frame(Frame::Binary(&bytes), read_at, &mut ws, &mut acks, &mut control_tx).await {
                                 break e;
                             }
                         }
@@ -289,13 +305,9 @@ impl Connection {
                         Some(Err(e)) => break Exit::Refuse(ErrorCode::BadMessage, e.to_string()),
                     }
                 }
-                Some((seq, fresh, res)) = acks.next(), if !acks.is_empty() => {
-                    match res {
-                        Ok(()) => {
-                            let ack = ServerMessage::Ack { seq }.to_json();
-                            if ws.text(ack).await.is_err() { break Exit::Gone; }
-                        }
-                        Err(e) => break self.not_durable(seq, fresh, e).await,
+                Some(owed) = acks.next(), if !acks.is_empty() => {
+                    if let Err(exit) = self.on_durable(owed, &mut ws).await {
+                        break exit;
                     }
                 }
                 full = disk_full.changed() => {
@@ -415,6 +427,7 @@ impl Connection {
     async fn on_frame(
         &mut self,
         frame: Frame<'_>,
+        read_at: Instant,
         ws: &mut Session,
         acks: &mut FuturesOrdered<PendingAck>,
         control_tx: &mut Option<mpsc::Sender<Control>>,
@@ -444,6 +457,14 @@ impl Connection {
             )),
             (ClientMessage::Events(batch), Some((addr, tab))) => {
                 let msg = to_batch(tab, batch, wire_bytes);
+                // The batch's bytes in memory until durable: the larger of
+                // its frame and its decoded events.
+                let bytes = wire_bytes.max(msg.ndjson.len() as u64);
+                let addr = addr.clone();
+                let permit = self.reserve(bytes, ws, acks).await?;
+                // The session's mailbox holds at most MAILBOX_CAPACITY
+                // batches, and no more bytes than the budget: a full one
+                // makes this send wait (and the socket unread).
                 let accepted = addr
                     .send(msg)
                     .await
@@ -451,12 +472,17 @@ impl Connection {
                 metrics::counter!("reel_batch_bytes_total").increment(wire_bytes);
                 let (seq, fresh) = (accepted.seq, accepted.fresh);
                 let durable = accepted.durable;
-                let started = Instant::now();
                 acks.push_back(Box::pin(async move {
                     let res = durable.await;
-                    metrics::histogram!("reel_ack_latency_seconds")
-                        .record(started.elapsed().as_secs_f64());
-                    (seq, fresh, res)
+                    // Durable (or failed): the bytes leave the budget now,
+                    // even before the ack is written.
+                    drop(permit);
+                    Owed {
+                        seq,
+                        fresh,
+                        read_at,
+                        res,
+                    }
                 }));
                 Ok(())
             }
@@ -487,6 +513,42 @@ impl Connection {
         }
     }
 
+    /// `bytes` of the node's ingest budget for the next batch. While they
+    /// are not free the socket is not read (TCP pushes back on the
+    /// tracker), but acks owed still go out as their batches become
+    /// durable, which is also what frees the budget.
+    async fn reserve(
+        &self,
+        bytes: u64,
+        ws: &mut Session,
+        acks: &mut FuturesOrdered<PendingAck>,
+    ) -> Result<InflightPermit, Exit> {
+        let admission = &self.state.admission;
+        if let Some(permit) = admission.try_reserve(bytes) {
+            return Ok(permit);
+        }
+        let wait = admission.reserve(bytes);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                permit = &mut wait => return Ok(permit),
+                Some(owed) = acks.next(), if !acks.is_empty() => self.on_durable(owed, ws).await?,
+            }
+        }
+    }
+
+    /// A batch is durable (ack it, and count its ack delay) or failed.
+    async fn on_durable(&self, owed: Owed, ws: &mut Session) -> Result<(), Exit> {
+        if let Err(e) = owed.res {
+            return Err(self.not_durable(owed.seq, owed.fresh, e).await);
+        }
+        ws.text(ServerMessage::Ack { seq: owed.seq }.to_json())
+            .await
+            .map_err(|_| Exit::Gone)?;
+        self.state.admission.ack_written(owed.read_at.elapsed());
+        Ok(())
+    }
+
     /// Sends every ack owed, in order, as its batch becomes durable; stops
     /// at the first batch that could not be made durable.
     async fn settle_acks(
@@ -494,13 +556,8 @@ impl Connection {
         ws: &mut Session,
         acks: &mut FuturesOrdered<PendingAck>,
     ) -> Result<(), Exit> {
-        while let Some((seq, fresh, res)) = acks.next().await {
-            if let Err(e) = res {
-                return Err(self.not_durable(seq, fresh, e).await);
-            }
-            ws.text(ServerMessage::Ack { seq }.to_json())
-                .await
-                .map_err(|_| Exit::Gone)?;
+        while let Some(owed) = acks.next().await {
+            self.on_durable(owed, ws).await?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! HTTP and WebSocket routes: ingest (§1), the replay API (§2), health and
 //! metrics (§3). Errors map to statuses in one place, [`ApiError`].
 
+pub mod admission;
 pub mod api;
 pub mod ingest;
 pub mod live;
@@ -57,6 +58,8 @@ pub struct AppState {
     /// and the 4503 (see [`crate::maintenance`]); empty when none.
     pub maintenance_message: std::sync::RwLock<String>,
     pub conns: ConnCounts,
+    /// The ingest budget (backpressure) and the recent ack delay (admission).
+    pub admission: admission::Admission,
     pub node_id: String,
     pub web: web::WebAssets,
 }

@@ -24,7 +24,7 @@ pub mod recover;
 
 use record::{SpoolRecord, SpoolRecordRef};
 use recover::file_name;
-pub use recover::{recover, remove_files, Recovered};
+pub use recover::{recover, remove_files, Destination, Recovered};
 
 /// Where an outbox write sits in the spool: file id, offset, length.
 type Location = (u64, u64, u64);
@@ -75,7 +75,12 @@ enum Cmd {
 /// The spool handle shared by every session.
 pub struct FileSpool {
     /// The next ticket and the writer's queue, under one lock so that
-    /// tickets enter the queue in order.
+    /// tickets enter the queue in order. The queue itself is unbounded; its
+    /// bytes are bounded by who feeds it: batches by the node's ingest
+    /// budget (`ingest.max_inflight_bytes`: a batch holds its share until
+    /// its append is fsynced), outbox writes by the segments being
+    /// committed (see `reel_actors::segment::compress`). A full budget stops
+    /// the connections' reads, not this queue's senders.
     tx: Mutex<(SpoolTicket, mpsc::Sender<Cmd>)>,
     dir: PathBuf,
     shared: Arc<Shared>,

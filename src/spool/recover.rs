@@ -83,6 +83,18 @@ pub(super) fn read(ids: &[(u64, PathBuf)]) -> anyhow::Result<Recovered> {
     Ok(out)
 }
 
+/// Where recovered batches and writes go.
+pub struct Destination<'a> {
+    /// Writes go through this run's outbox.
+    pub outbox: &'a Outbox,
+    /// Asked which segments are stored already.
+    pub index: Arc<dyn Index>,
+    /// Drained batches are cut into segments of at most this many raw bytes.
+    pub segment_max_bytes: u64,
+    /// This node, the writer named in blob keys.
+    pub node_id: &'a str,
+}
+
 /// Brings what an earlier run left in the spool to storage: its outbox
 /// writes are queued again in this run's spool (in order), its batches are
 /// drained into segments (skipping what storage or a queued segment holds),
@@ -95,24 +107,11 @@ pub(super) fn read(ids: &[(u64, PathBuf)]) -> anyhow::Result<Recovered> {
 pub async fn recover(
     recovered: Recovered,
     dir: &Path,
-    outbox: &Outbox,
-    index: Arc<dyn Index>,
-    segment_max_bytes: u64,
-    node_id: &str,
+    to: Destination<'_>,
     dead: &[OutboxOp],
     progress: &Progress,
 ) -> anyhow::Result<DrainReport> {
-    let result = recover_files(
-        recovered,
-        dir,
-        outbox,
-        index,
-        segment_max_bytes,
-        node_id,
-        dead,
-        progress,
-    )
-    .await;
+    let result = recover_files(recovered, dir, to, dead, progress).await;
     progress.finish(if result.is_ok() {
         DrainState::Done
     } else {
@@ -124,13 +123,16 @@ pub async fn recover(
 async fn recover_files(
     recovered: Recovered,
     dir: &Path,
-    outbox: &Outbox,
-    index: Arc<dyn Index>,
-    segment_max_bytes: u64,
-    node_id: &str,
+    to: Destination<'_>,
     dead: &[OutboxOp],
     progress: &Progress,
 ) -> anyhow::Result<DrainReport> {
+    let Destination {
+        outbox,
+        index,
+        segment_max_bytes,
+        node_id,
+    } = to;
     if recovered.files.is_empty() {
         return Ok(DrainReport::default());
     }

@@ -191,7 +191,8 @@ async fn health_ready_and_metrics() {
         "reel_live_sessions",
         "reel_segments_flushed_total",
         "reel_segment_flush_seconds_bucket",
-        "reel_ack_latency_seconds_bucket",
+        "reel_ack_delay_seconds_bucket",
+        "reel_ingest_inflight_bytes",
         "reel_http_request_duration_seconds_bucket{",
     ] {
         assert!(text.contains(name), "{name} missing from /metrics");

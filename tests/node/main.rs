@@ -9,6 +9,7 @@ mod disk_full;
 mod failover;
 mod ingest;
 mod lifecycle;
+mod overload;
 mod process;
 #[path = "../support/mod.rs"]
 mod support;

@@ -1,0 +1,109 @@
+//! Overload through the real interfaces: a tracker that sends faster than
+//! the node can fsync is held back by the ingest budget (the node stops
+//! reading its socket) yet every batch is acked, in order, with the bytes
+//! in flight never above the budget; and with acks slower than the
+//! admission threshold, a new connection gets 503 with `Retry-After`
+//! while an open one keeps recording.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::*;
+
+/// A batch of about 40 KiB whose events say which seq they belong to.
+fn batch(seq: u64) -> Vec<String> {
+    let ts = T0 + seq as i64 * 100;
+    vec![
+        ev::full_snapshot(ts, &format!("page {seq} {}", "x".repeat(40_000))),
+        ev::click(ts + 1, seq as u32),
+    ]
+}
+
+#[actix_web::test]
+async fn a_tracker_faster_than_the_disk_is_held_back_and_every_batch_is_acked_in_order() {
+    const BATCHES: u64 = 150;
+    // Room for one 40 KiB batch at a time: every other batch waits for the
+    // fsync of the one before, its connection not reading meanwhile.
+    const BUDGET: u64 = 64 * 1024;
+    let app = spawn_app_with(|c| {
+        c.ingest.max_inflight_bytes = BUDGET;
+        c.limits.session_messages_per_sec = 10_000;
+        c.limits.session_messages_burst = 10_000;
+    })
+    .await;
+    let admission = &app.node.state.admission;
+    assert_eq!(admission.max_inflight_bytes(), BUDGET);
+    let mut t = app.tracker("v-flood").await;
+    let welcome = t.hello("v-flood", None, "t1", None).await;
+    let session = welcome["session"].as_str().unwrap().to_string();
+
+    let (mut sink, mut stream) = t.ws.split();
+    // All of it at once, as fast as TCP takes it.
+    let sender = tokio::spawn(async move {
+        for seq in 0..BATCHES {
+            let frame = Message::Text(batch_json(seq, &batch(seq)));
+            sink.feed(frame).await.unwrap();
+        }
+        sink.flush().await.unwrap();
+        sink
+    });
+    for seq in 0..BATCHES {
+        let msg = tokio::time::timeout(REPLY_TIMEOUT, stream.next())
+            .await
+            .expect("no ack in time")
+            .expect("connection ended")
+            .expect("connection failed");
+        let Message::Text(text) = msg else {
+            panic!("expected an ack, got {msg:?}");
+        };
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v, json!({"t": "ack", "seq": seq}), "acks come in order");
+        assert!(
+            admission.inflight_bytes() <= BUDGET,
+            "{} bytes in flight over a budget of {BUDGET}",
+            admission.inflight_bytes()
+        );
+    }
+    assert!(
+        admission.waits() > 0,
+        "the connection never waited for the budget"
+    );
+    let sink = sender.await.unwrap();
+    let mut t = Tracker {
+        ws: sink.reunite(stream).unwrap(),
+    };
+    t.end(BATCHES - 1).await;
+    let events = app.events(&session, Some("t1")).await;
+    assert_eq!(events.lines().count() as u64, BATCHES * 2);
+    for seq in [0, BATCHES / 2, BATCHES - 1] {
+        assert!(events.contains(&format!("page {seq} ")), "batch {seq} lost");
+    }
+    assert_eq!(admission.inflight_bytes(), 0);
+}
+
+#[actix_web::test]
+async fn slow_acks_refuse_new_connections_while_open_ones_keep_recording() {
+    // 5 µs of the 5 s bound: any ack is "slow".
+    let app = spawn_app_with(|c| c.ingest.admission_ack_delay_ratio = 0.000_001).await;
+    let mut open = app.tracker("v-open").await;
+    open.hello("v-open", None, "t1", None).await;
+    open.batch_acked(0, &batch(0)).await;
+
+    let refused = Tracker::connect(&app.ingest_url("v-new"), Some("https://shop.example"))
+        .await
+        .err()
+        .expect("a new connection is refused while acks are slow");
+    assert_eq!(refused.status, 503);
+    assert_eq!(refused.body["error"], "unavailable", "{}", refused.body);
+    assert_eq!(refused.retry_after.as_deref(), Some("5"));
+
+    // The open connection keeps going.
+    open.batch_acked(1, &batch(1)).await;
+    open.end(1).await;
+    let metrics = app.api().text("/metrics").await;
+    assert!(
+        metrics.contains(r#"reel_overload_refusals_total{reason="ack_delay"}"#),
+        "refusal not counted"
+    );
+}
