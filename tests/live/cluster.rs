@@ -95,13 +95,7 @@ async fn presence_and_watching_across_three_nodes_through_redis() {
     assert_eq!(on_b.recv().await["t"], "presence_snapshot");
 
     // A visitor records on A.
-    let mut t = Tracker::connect(&a.ingest_url(&key, "va"), None)
-        .await
-        .unwrap();
-    let session = t.hello("va", None, "tab", None).await["session"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (mut t, session) = Tracker::open(&a.ingest_url(&key, "va"), "va").await;
     t.batch_acked(
         0,
         &[
@@ -206,13 +200,7 @@ async fn presence_and_watching_across_three_nodes_through_redis() {
     seq += 1;
     let _ = seq;
     let redis = OwnRedis::start_on(port);
-    let mut t2 = Tracker::connect(&a.ingest_url(&key, "vb"), None)
-        .await
-        .unwrap();
-    let s2 = t2.hello("vb", None, "tab", None).await["session"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (mut t2, s2) = Tracker::open(&a.ingest_url(&key, "vb"), "vb").await;
     t2.batch_acked(
         0,
         &[

@@ -103,13 +103,7 @@ async fn a_poisoned_write_goes_to_the_dead_letters_and_a_restart_serves_while_it
 
     // A session identifies as `poison`, records a tab, and a tab whose
     // segment the index refuses. Both ends are acked; the session goes on.
-    let mut a = Tracker::connect(&node.ingest_url(&key, "va"), None)
-        .await
-        .unwrap();
-    let sa = a.hello("va", None, "tab", None).await["session"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (mut a, sa) = Tracker::open(&node.ingest_url(&key, "va"), "va").await;
     a.send_json(&json!({"t": "identify", "user_id": "poison", "traits": {"plan": "pro"}}))
         .await;
     for seq in 0..4 {
@@ -237,13 +231,7 @@ async fn a_tab_resumed_while_its_old_batches_drain_loses_and_duplicates_nothing(
 
     // A session streams; its batches are in the spool, not yet in
     // a segment, when the node is killed.
-    let mut b = Tracker::connect(&node.ingest_url(&key, "vb"), None)
-        .await
-        .unwrap();
-    let sb = b.hello("vb", None, "tab", None).await["session"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (mut b, sb) = Tracker::open(&node.ingest_url(&key, "vb"), "vb").await;
     for seq in 0..10 {
         b.batch_acked(seq, &batch(seq)).await;
     }
@@ -251,12 +239,7 @@ async fn a_tab_resumed_while_its_old_batches_drain_loses_and_duplicates_nothing(
     for seq in 10..16 {
         b.send_batch(seq, &batch(seq)).await;
     }
-    let mut b_acked = 9;
-    while b_acked < 11 {
-        let m = b.recv().await;
-        assert_eq!(m["t"], "ack");
-        b_acked = m["seq"].as_u64().unwrap();
-    }
+    let b_acked = b.acks_until(9, 11).await;
     node.sigkill();
     drop(node);
     drop(b);
@@ -318,13 +301,7 @@ async fn a_tab_resumed_while_its_old_batches_drain_loses_and_duplicates_nothing(
         b.batch_acked(seq, &batch(seq)).await;
     }
     // A new visitor records during the drain too.
-    let mut c = Tracker::connect(&node.ingest_url(&key, "vc"), None)
-        .await
-        .unwrap();
-    let sc = c.hello("vc", None, "tab", None).await["session"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (mut c, sc) = Tracker::open(&node.ingest_url(&key, "vc"), "vc").await;
     c.batch_acked(0, &batch(0)).await;
 
     if let Some(mut db) = lock {

@@ -25,20 +25,8 @@ async fn sigkill_loses_no_acked_batch() {
     let mut node = Proc::serve(dir.path(), &storage).start();
     // Two sessions; one keeps sending without waiting for acks when the
     // node dies.
-    let mut a = Tracker::connect(&node.ingest_url(&key, "va"), None)
-        .await
-        .unwrap();
-    let sa = a.hello("va", None, "tab", None).await["session"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mut b = Tracker::connect(&node.ingest_url(&key, "vb"), None)
-        .await
-        .unwrap();
-    let sb = b.hello("vb", None, "tab", None).await["session"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (mut a, sa) = Tracker::open(&node.ingest_url(&key, "va"), "va").await;
+    let (mut b, sb) = Tracker::open(&node.ingest_url(&key, "vb"), "vb").await;
     for seq in 0..20 {
         a.batch_acked(seq, &batch(seq)).await;
     }
@@ -49,12 +37,7 @@ async fn sigkill_loses_no_acked_batch() {
     for seq in 10..40 {
         b.send_batch(seq, &batch(seq)).await;
     }
-    let mut b_acked = 9;
-    while b_acked < 15 {
-        let m = b.recv().await;
-        assert_eq!(m["t"], "ack");
-        b_acked = m["seq"].as_u64().unwrap();
-    }
+    let b_acked = b.acks_until(9, 15).await;
     node.sigkill();
     drop(node);
 
@@ -103,13 +86,7 @@ async fn sigterm_flushes_every_session_and_exits_zero() {
     let mut sessions = Vec::new();
     for i in 0..3 {
         let v = format!("v{i}");
-        let mut t = Tracker::connect(&node.ingest_url(&key, &v), None)
-            .await
-            .unwrap();
-        let s = t.hello(&v, None, "tab", None).await["session"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let (mut t, s) = Tracker::open(&node.ingest_url(&key, &v), &v).await;
         for seq in 0..5 {
             t.batch_acked(seq, &batch(seq)).await;
         }

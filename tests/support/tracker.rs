@@ -103,6 +103,30 @@ impl Tracker {
         }
     }
 
+    /// Connects to `url` and starts a new session of `visitor` on tab
+    /// `tab`; returns the tracker and the session id.
+    pub async fn open(url: &str, visitor: &str) -> (Tracker, String) {
+        let mut t = Tracker::connect(url, None).await.unwrap();
+        let session = t.hello(visitor, None, "tab", None).await["session"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (t, session)
+    }
+
+    /// Reads acks (checked to come in order, after `acked`) until one of
+    /// `seq` or later; returns it.
+    pub async fn acks_until(&mut self, mut acked: u64, seq: u64) -> u64 {
+        while acked < seq {
+            let m = self.recv().await;
+            assert_eq!(m["t"], "ack", "{m}");
+            let got = m["seq"].as_u64().unwrap();
+            assert!(got > acked, "ack {got} after {acked}");
+            acked = got;
+        }
+        acked
+    }
+
     pub async fn expect_ack(&mut self, seq: u64) {
         let m = self.recv().await;
         assert_eq!(m, json!({"t": "ack", "seq": seq}));
