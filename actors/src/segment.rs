@@ -327,16 +327,28 @@ impl TabReader {
     }
 }
 
-/// Compresses `ndjson` off the async threads. The queue is tokio's
-/// blocking pool (its threads, then an unbounded queue); what waits in it
-/// is already durable in the spool and out of the ingest budget. Its bound
-/// is upstream: every segment is one tab's buffer (at most
-/// `segments.max_bytes` plus a batch), and buffers fill only as fast as
-/// batches pass the ingest budget (`ingest.max_inflight_bytes`), which
-/// they share with the commits for CPU. Leaving it unbounded keeps a slow
-/// commit from blocking acks; a per-tab cap on commits in flight would be
-/// the next step.
+/// Segments compressed at once: half the cores, at least one. Compression
+/// is the node's heaviest CPU work, and a burst of it (a thousand tabs
+/// ending together) on every core at once starves the spool writer and the
+/// connections, which is when acks pass the 5 s bound. The rest wait for a
+/// slot: each is one tab's buffer (at most `segments.max_bytes` plus a
+/// batch), already durable in the spool and out of the ingest budget, and
+/// buffers fill only as fast as batches pass that budget.
+fn compression_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new((cores / 2).max(1))
+    })
+}
+
+/// Compresses `ndjson` off the async threads, in one of the node's
+/// compression slots.
 pub async fn compress(ndjson: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    let _slot = compression_slots()
+        .acquire()
+        .await
+        .map_err(|e| StoreError::Other(format!("compression slots closed: {e}")))?;
     tokio::task::spawn_blocking(move || zstd::bulk::compress(&ndjson, ZSTD_LEVEL))
         .await
         .map_err(|e| StoreError::Other(format!("compression task failed: {e}")))?
