@@ -316,256 +316,6 @@ impl SessionActor {
             registry,
         }
     }
-
-    fn presence_op(&mut self, op: PresenceOp) {
-        if let Some(tx) = &self.presence_tx {
-            if tx.try_send(op).is_err() {
-                metrics::counter!("reel_presence_dropped_total").increment(1);
-            }
-        }
-    }
-
-    /// Brings presence up to date: shown while a connection is open (and
-    /// for [`PRESENCE_GRACE`] after the last closes), refreshed every
-    /// [`PRESENCE_HEARTBEAT`], updates published when something changed.
-    fn sync_presence(&mut self) {
-        let now = Instant::now();
-        let site = self.site_id;
-        if self.conns.is_empty() && !self.ending {
-            let since = *self.alone_since.get_or_insert(now);
-            if self.presence_shown && now.duration_since(since) >= PRESENCE_GRACE {
-                self.presence_shown = false;
-                let leave = BusMessage::PresenceLeave {
-                    site,
-                    session: self.id.clone(),
-                };
-                self.presence_op(PresenceOp::Remove(leave));
-            }
-            return;
-        }
-        self.alone_since = None;
-        if self.ending {
-            return;
-        }
-        self.presence.last_activity_at = self.last_activity_at;
-        if !self.presence_shown {
-            self.presence_shown = true;
-            self.presence_dirty = false;
-            self.presence_refreshed = Some(now);
-            let p = self.presence.clone();
-            let join = BusMessage::PresenceJoin {
-                site,
-                presence: p.clone(),
-            };
-            self.presence_op(PresenceOp::Put(p, Some(join)));
-        } else if self.presence_dirty
-            || self
-                .presence_refreshed
-                .is_none_or(|t| now.duration_since(t) >= PRESENCE_HEARTBEAT)
-        {
-            self.presence_dirty = false;
-            self.presence_refreshed = Some(now);
-            let p = self.presence.clone();
-            let update = BusMessage::PresenceUpdate {
-                site,
-                presence: p.clone(),
-            };
-            self.presence_op(PresenceOp::Put(p, Some(update)));
-        }
-    }
-
-    /// Takes one message of `wire_bytes` from the session's rate limits.
-    fn charge(&mut self, wire_bytes: u64, now: Instant) -> Result<(), Refusal> {
-        let limits = &self.deps.config.limits;
-        if !self.messages_bucket.take(1, now) {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "over {} messages per second",
-                    limits.session_messages_per_sec
-                ),
-            ));
-        }
-        if !self.bytes_bucket.take(wire_bytes, now) {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!("over {} bytes per second", limits.session_bytes_per_sec),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Is someone watching?
-    fn watched(&self) -> bool {
-        self.watched_until.is_some_and(|t| t > Instant::now())
-    }
-
-    /// Publishes events of `tab` to the session's watchers, in order,
-    /// through a bounded queue ([`LIVE_QUEUE`]).
-    fn publish_live(&mut self, tab: &str, ndjson: Vec<u8>) {
-        let msg = BusMessage::LiveEvents {
-            session: self.id.clone(),
-            tab: tab.to_owned(),
-            ndjson,
-        };
-        let tx = self.live_tx.get_or_insert_with(|| {
-            let (tx, mut rx) = mpsc::channel::<BusMessage>(LIVE_QUEUE);
-            let deps = self.deps.clone();
-            let topic = topics::live(&self.id);
-            actix::spawn(async move {
-                while let Some(msg) = rx.recv().await {
-                    let _ = deps.bus.publish(&topic, msg).await;
-                }
-            });
-            tx
-        });
-        if tx.try_send(msg).is_err() {
-            metrics::counter!("reel_live_dropped_total").increment(1);
-            tracing::debug!(session_id = %self.id, tab, "live events dropped: the bus is behind; a snapshot is asked for");
-            for (conn_tab, control) in self.conns.values() {
-                if conn_tab == tab {
-                    let _ = control.try_send(Control::Send(ServerMessage::Snapshot));
-                }
-            }
-        }
-    }
-
-    /// Commits `tab`'s buffer as a segment, off the actor's thread.
-    fn flush_tab(&mut self, tab_id: &str, ctx: &mut Context<Self>) {
-        let Some(tab) = self.tabs.get_mut(tab_id) else {
-            return;
-        };
-        let Some(seg) = tab.buffer.take(
-            self.site_id,
-            self.started_at,
-            &self.id,
-            tab_id,
-            &self.deps.config.node_id,
-        ) else {
-            return;
-        };
-        tab.in_flight += 1;
-        let deps = self.deps.clone();
-        let tab_name = tab_id.to_owned();
-        let fut = async move { segment::commit(seg, &deps.outbox, Some(deps.spool.clone())).await };
-        let addr = ctx.address();
-        actix::spawn(async move {
-            fut.await;
-            addr.do_send(Committed { tab: tab_name });
-        });
-    }
-
-    /// Commits every tab's buffer; the future resolves once every segment
-    /// of the session in flight is committed.
-    fn flush_all(
-        &mut self,
-        ctx: &mut Context<Self>,
-    ) -> impl std::future::Future<Output = ()> + 'static {
-        let tabs: Vec<String> = self.tabs.keys().cloned().collect();
-        for tab in &tabs {
-            self.flush_tab(tab, ctx);
-        }
-        let waits: Vec<_> = tabs.iter().map(|t| self.wait_tab(t)).collect();
-        async move {
-            for w in waits {
-                let _ = w.await;
-            }
-        }
-    }
-
-    /// A future that resolves once every in-flight segment of `tab` is committed.
-    fn wait_tab(&mut self, tab: &str) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        match self.tabs.get_mut(tab) {
-            Some(t) if t.in_flight > 0 => t.waiters.push(tx),
-            _ => {
-                let _ = tx.send(());
-            }
-        }
-        rx
-    }
-
-    /// Tells every connection, then ends the session: commit every buffer,
-    /// set `ended_at`, leave the registry.
-    fn end_session(&mut self, code: ErrorCode, why: &str, ended_at: i64, ctx: &mut Context<Self>) {
-        if self.ending {
-            return;
-        }
-        self.ending = true;
-        tracing::info!(session_id = %self.id, reason = why, "session ended");
-        for (_, (_, tx)) in self.conns.drain() {
-            let _ = tx.try_send(Control::Close(code, why.to_owned()));
-        }
-        // Leave presence now, behind any presence write already queued.
-        self.presence_shown = false;
-        let leave = BusMessage::PresenceLeave {
-            site: self.site_id,
-            session: self.id.clone(),
-        };
-        self.presence_op(PresenceOp::Remove(leave));
-        let flushed = self.flush_all(ctx);
-        let deps = self.deps.clone();
-        let id = self.id.clone();
-        async move {
-            flushed.await;
-            let op = OutboxOp::EndSession {
-                session_id: id.clone(),
-                ended_at,
-            };
-            retry("end_session", &id, || deps.outbox.write(&op)).await;
-            let ended = BusMessage::WatchEnded {
-                session: id.clone(),
-                reason: reel_protocol::live::WATCH_SESSION_ENDED.into(),
-            };
-            let _ = deps.bus.publish(&topics::live(&id), ended).await;
-        }
-        .into_actor(self)
-        .map(|_, _, ctx| ctx.stop())
-        .spawn(ctx);
-    }
-
-    /// Sweeps: ends the session when inactive or too old, commits buffers
-    /// that have waited too long.
-    fn tick(&mut self, ctx: &mut Context<Self>) {
-        if self.ending {
-            return;
-        }
-        self.sync_presence();
-        if self.watched_until.is_some() && !self.watched() {
-            self.watched_until = None;
-        }
-        let cfg = &self.deps.config;
-        let now = crate::now_ms();
-        if now - self.last_activity_at >= cfg.limits.inactivity_timeout_ms as i64 {
-            let at = self.last_activity_at;
-            self.end_session(
-                ErrorCode::SessionOver,
-                "session ended after inactivity",
-                at,
-                ctx,
-            );
-            return;
-        }
-        if now - self.started_at >= cfg.limits.max_session_duration_ms as i64 {
-            self.end_session(
-                ErrorCode::SessionOver,
-                "session passed its maximum duration",
-                now,
-                ctx,
-            );
-            return;
-        }
-        let max_age = cfg.segment_max_age;
-        let old: Vec<String> = self
-            .tabs
-            .iter()
-            .filter(|(_, t)| t.buffer.oldest.is_some_and(|o| o.elapsed() >= max_age))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for tab in old {
-            self.flush_tab(&tab, ctx);
-        }
-    }
 }
 
 impl Actor for SessionActor {
@@ -968,6 +718,260 @@ impl Handler<Committed> for SessionActor {
                     let _ = w.send(());
                 }
             }
+        }
+    }
+}
+
+// ---- the session's work, shared by the handlers ----
+
+impl SessionActor {
+    fn presence_op(&mut self, op: PresenceOp) {
+        if let Some(tx) = &self.presence_tx {
+            if tx.try_send(op).is_err() {
+                metrics::counter!("reel_presence_dropped_total").increment(1);
+            }
+        }
+    }
+
+    /// Brings presence up to date: shown while a connection is open (and
+    /// for [`PRESENCE_GRACE`] after the last closes), refreshed every
+    /// [`PRESENCE_HEARTBEAT`], updates published when something changed.
+    fn sync_presence(&mut self) {
+        let now = Instant::now();
+        let site = self.site_id;
+        if self.conns.is_empty() && !self.ending {
+            let since = *self.alone_since.get_or_insert(now);
+            if self.presence_shown && now.duration_since(since) >= PRESENCE_GRACE {
+                self.presence_shown = false;
+                let leave = BusMessage::PresenceLeave {
+                    site,
+                    session: self.id.clone(),
+                };
+                self.presence_op(PresenceOp::Remove(leave));
+            }
+            return;
+        }
+        self.alone_since = None;
+        if self.ending {
+            return;
+        }
+        self.presence.last_activity_at = self.last_activity_at;
+        if !self.presence_shown {
+            self.presence_shown = true;
+            self.presence_dirty = false;
+            self.presence_refreshed = Some(now);
+            let p = self.presence.clone();
+            let join = BusMessage::PresenceJoin {
+                site,
+                presence: p.clone(),
+            };
+            self.presence_op(PresenceOp::Put(p, Some(join)));
+        } else if self.presence_dirty
+            || self
+                .presence_refreshed
+                .is_none_or(|t| now.duration_since(t) >= PRESENCE_HEARTBEAT)
+        {
+            self.presence_dirty = false;
+            self.presence_refreshed = Some(now);
+            let p = self.presence.clone();
+            let update = BusMessage::PresenceUpdate {
+                site,
+                presence: p.clone(),
+            };
+            self.presence_op(PresenceOp::Put(p, Some(update)));
+        }
+    }
+
+    /// Takes one message of `wire_bytes` from the session's rate limits.
+    fn charge(&mut self, wire_bytes: u64, now: Instant) -> Result<(), Refusal> {
+        let limits = &self.deps.config.limits;
+        if !self.messages_bucket.take(1, now) {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "over {} messages per second",
+                    limits.session_messages_per_sec
+                ),
+            ));
+        }
+        if !self.bytes_bucket.take(wire_bytes, now) {
+            return Err(Refusal::new(
+                ErrorCode::RateLimited,
+                format!("over {} bytes per second", limits.session_bytes_per_sec),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Is someone watching?
+    fn watched(&self) -> bool {
+        self.watched_until.is_some_and(|t| t > Instant::now())
+    }
+
+    /// Publishes events of `tab` to the session's watchers, in order,
+    /// through a bounded queue ([`LIVE_QUEUE`]).
+    fn publish_live(&mut self, tab: &str, ndjson: Vec<u8>) {
+        let msg = BusMessage::LiveEvents {
+            session: self.id.clone(),
+            tab: tab.to_owned(),
+            ndjson,
+        };
+        let tx = self.live_tx.get_or_insert_with(|| {
+            let (tx, mut rx) = mpsc::channel::<BusMessage>(LIVE_QUEUE);
+            let deps = self.deps.clone();
+            let topic = topics::live(&self.id);
+            actix::spawn(async move {
+                while let Some(msg) = rx.recv().await {
+                    let _ = deps.bus.publish(&topic, msg).await;
+                }
+            });
+            tx
+        });
+        if tx.try_send(msg).is_err() {
+            metrics::counter!("reel_live_dropped_total").increment(1);
+            tracing::debug!(session_id = %self.id, tab, "live events dropped: the bus is behind; a snapshot is asked for");
+            for (conn_tab, control) in self.conns.values() {
+                if conn_tab == tab {
+                    let _ = control.try_send(Control::Send(ServerMessage::Snapshot));
+                }
+            }
+        }
+    }
+
+    /// Commits `tab`'s buffer as a segment, off the actor's thread.
+    fn flush_tab(&mut self, tab_id: &str, ctx: &mut Context<Self>) {
+        let Some(tab) = self.tabs.get_mut(tab_id) else {
+            return;
+        };
+        let Some(seg) = tab.buffer.take(
+            self.site_id,
+            self.started_at,
+            &self.id,
+            tab_id,
+            &self.deps.config.node_id,
+        ) else {
+            return;
+        };
+        tab.in_flight += 1;
+        let deps = self.deps.clone();
+        let tab_name = tab_id.to_owned();
+        let fut = async move { segment::commit(seg, &deps.outbox, Some(deps.spool.clone())).await };
+        let addr = ctx.address();
+        actix::spawn(async move {
+            fut.await;
+            addr.do_send(Committed { tab: tab_name });
+        });
+    }
+
+    /// Commits every tab's buffer; the future resolves once every segment
+    /// of the session in flight is committed.
+    fn flush_all(
+        &mut self,
+        ctx: &mut Context<Self>,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let tabs: Vec<String> = self.tabs.keys().cloned().collect();
+        for tab in &tabs {
+            self.flush_tab(tab, ctx);
+        }
+        let waits: Vec<_> = tabs.iter().map(|t| self.wait_tab(t)).collect();
+        async move {
+            for w in waits {
+                let _ = w.await;
+            }
+        }
+    }
+
+    /// A future that resolves once every in-flight segment of `tab` is committed.
+    fn wait_tab(&mut self, tab: &str) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        match self.tabs.get_mut(tab) {
+            Some(t) if t.in_flight > 0 => t.waiters.push(tx),
+            _ => {
+                let _ = tx.send(());
+            }
+        }
+        rx
+    }
+
+    /// Tells every connection, then ends the session: commit every buffer,
+    /// set `ended_at`, leave the registry.
+    fn end_session(&mut self, code: ErrorCode, why: &str, ended_at: i64, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        self.ending = true;
+        tracing::info!(session_id = %self.id, reason = why, "session ended");
+        for (_, (_, tx)) in self.conns.drain() {
+            let _ = tx.try_send(Control::Close(code, why.to_owned()));
+        }
+        // Leave presence now, behind any presence write already queued.
+        self.presence_shown = false;
+        let leave = BusMessage::PresenceLeave {
+            site: self.site_id,
+            session: self.id.clone(),
+        };
+        self.presence_op(PresenceOp::Remove(leave));
+        let flushed = self.flush_all(ctx);
+        let deps = self.deps.clone();
+        let id = self.id.clone();
+        async move {
+            flushed.await;
+            let op = OutboxOp::EndSession {
+                session_id: id.clone(),
+                ended_at,
+            };
+            retry("end_session", &id, || deps.outbox.write(&op)).await;
+            let ended = BusMessage::WatchEnded {
+                session: id.clone(),
+                reason: reel_protocol::live::WATCH_SESSION_ENDED.into(),
+            };
+            let _ = deps.bus.publish(&topics::live(&id), ended).await;
+        }
+        .into_actor(self)
+        .map(|_, _, ctx| ctx.stop())
+        .spawn(ctx);
+    }
+
+    /// Sweeps: ends the session when inactive or too old, commits buffers
+    /// that have waited too long.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        self.sync_presence();
+        if self.watched_until.is_some() && !self.watched() {
+            self.watched_until = None;
+        }
+        let cfg = &self.deps.config;
+        let now = crate::now_ms();
+        if now - self.last_activity_at >= cfg.limits.inactivity_timeout_ms as i64 {
+            let at = self.last_activity_at;
+            self.end_session(
+                ErrorCode::SessionOver,
+                "session ended after inactivity",
+                at,
+                ctx,
+            );
+            return;
+        }
+        if now - self.started_at >= cfg.limits.max_session_duration_ms as i64 {
+            self.end_session(
+                ErrorCode::SessionOver,
+                "session passed its maximum duration",
+                now,
+                ctx,
+            );
+            return;
+        }
+        let max_age = cfg.segment_max_age;
+        let old: Vec<String> = self
+            .tabs
+            .iter()
+            .filter(|(_, t)| t.buffer.oldest.is_some_and(|o| o.elapsed() >= max_age))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for tab in old {
+            self.flush_tab(&tab, ctx);
         }
     }
 }
