@@ -124,6 +124,32 @@ fn decode_cursor(c: &str) -> Option<(i64, String)> {
 }
 
 impl $name {
+    /// Binds a segment row's columns as `$1`..`$11`, and its batch ends as
+    /// `$12` when the schema has them: the order of both the insert and the
+    /// update that replaces a shorter row.
+    fn bind_segment<'q>(
+        q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>,
+        seg: &'q SegmentRecord,
+        batch_ends: Option<&'q Option<String>>,
+    ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+        let q = q
+            .bind(&seg.session_id)
+            .bind(&seg.tab_id)
+            .bind(seg.first_seq as i64)
+            .bind(seg.last_seq as i64)
+            .bind(seg.first_ts)
+            .bind(seg.last_ts)
+            .bind(seg.event_count as i64)
+            .bind(seg.raw_bytes as i64)
+            .bind(seg.stored_bytes as i64)
+            .bind(&seg.blob_key)
+            .bind(seg.received_at);
+        match batch_ends {
+            Some(ends) => q.bind(ends),
+            None => q,
+        }
+    }
+
     /// Does `segments.batch_ends` exist yet? (See [`super::ColumnProbe`].)
     async fn has_batch_ends(&self) -> StoreResult<bool> {
         if self.batch_ends.seen() {
@@ -343,7 +369,7 @@ impl Index for $name {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         let batch_ends = super::format_batch_ends(&seg.batch_ends);
         // On the previous schema (before `reel migrate`), without batch ends.
-        let mut insert = sqlx::query(if with_ends {
+        let insert = sqlx::query(if with_ends {
             "INSERT INTO segments (session_id, tab_id, first_seq, last_seq, first_ts, last_ts, event_count, \
              raw_bytes, stored_bytes, blob_key, received_at, batch_ends) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
@@ -353,22 +379,8 @@ impl Index for $name {
              raw_bytes, stored_bytes, blob_key, received_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (session_id, tab_id, first_seq) DO NOTHING"
-        })
-        .bind(&seg.session_id)
-        .bind(&seg.tab_id)
-        .bind(seg.first_seq as i64)
-        .bind(seg.last_seq as i64)
-        .bind(seg.first_ts)
-        .bind(seg.last_ts)
-        .bind(seg.event_count as i64)
-        .bind(seg.raw_bytes as i64)
-        .bind(seg.stored_bytes as i64)
-        .bind(&seg.blob_key)
-        .bind(seg.received_at);
-        if with_ends {
-            insert = insert.bind(&batch_ends);
-        }
-        let inserted = insert
+        });
+        let inserted = Self::bind_segment(insert, seg, with_ends.then_some(&batch_ends))
             .execute(&mut *tx)
             .await
             .map_err(db_err)?
@@ -379,7 +391,7 @@ impl Index for $name {
         // the row (its object is another key, nothing is overwritten). The
         // same segment committed again is not longer: nothing changes.
         let replaced = if inserted == 0 {
-            let mut update = sqlx::query(if with_ends {
+            let update = sqlx::query(if with_ends {
                 "UPDATE segments SET last_seq = $4, first_ts = $5, last_ts = $6, event_count = $7, \
                  raw_bytes = $8, stored_bytes = $9, blob_key = $10, received_at = $11, batch_ends = $12 \
                  WHERE session_id = $1 AND tab_id = $2 AND first_seq = $3 AND last_seq < $4"
@@ -387,22 +399,8 @@ impl Index for $name {
                 "UPDATE segments SET last_seq = $4, first_ts = $5, last_ts = $6, event_count = $7, \
                  raw_bytes = $8, stored_bytes = $9, blob_key = $10, received_at = $11 \
                  WHERE session_id = $1 AND tab_id = $2 AND first_seq = $3 AND last_seq < $4"
-            })
-            .bind(&seg.session_id)
-            .bind(&seg.tab_id)
-            .bind(seg.first_seq as i64)
-            .bind(seg.last_seq as i64)
-            .bind(seg.first_ts)
-            .bind(seg.last_ts)
-            .bind(seg.event_count as i64)
-            .bind(seg.raw_bytes as i64)
-            .bind(seg.stored_bytes as i64)
-            .bind(&seg.blob_key)
-            .bind(seg.received_at);
-            if with_ends {
-                update = update.bind(&batch_ends);
-            }
-            update
+            });
+            Self::bind_segment(update, seg, with_ends.then_some(&batch_ends))
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err)?
