@@ -246,17 +246,18 @@ pub fn decode_bus(buf: &[u8]) -> Result<BusMessage, CodecError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use reel_actors::stats::BatchStats;
 
-    fn batch() -> SpoolBatch {
+    /// A batch with a URL in its counters, shared with the spool's record tests.
+    pub(crate) fn batch_at(seq: u64) -> SpoolBatch {
         SpoolBatch {
             site_id: 3,
             session_id: "s".into(),
             session_started_at: 1_700_000_000_000,
             tab_id: "t".into(),
-            seq: u64::MAX,
+            seq,
             received_at: 5,
             ndjson: b"{\"type\":4}\n".to_vec(),
             stats: BatchStats {
@@ -265,6 +266,10 @@ mod tests {
                 ..BatchStats::default()
             },
         }
+    }
+
+    fn batch() -> SpoolBatch {
+        batch_at(u64::MAX)
     }
 
     #[test]

@@ -122,25 +122,8 @@ pub fn scan(data: &[u8]) -> Scan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reel_actors::stats::BatchStats;
-    use reel_actors::traits::{OutboxOp, SpoolBatch};
-
-    fn batch(seq: u64) -> SpoolBatch {
-        SpoolBatch {
-            site_id: 3,
-            session_id: "s".into(),
-            session_started_at: 1_700_000_000_000,
-            tab_id: "t".into(),
-            seq,
-            received_at: 5,
-            ndjson: b"{\"type\":4}\n".to_vec(),
-            stats: BatchStats {
-                events: 1,
-                urls: vec![("https://a/".into(), 1)],
-                ..BatchStats::default()
-            },
-        }
-    }
+    use crate::codec::tests::batch_at as batch;
+    use reel_actors::traits::OutboxOp;
 
     #[test]
     fn round_trips() {
