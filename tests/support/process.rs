@@ -174,16 +174,21 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(ok.success(), "kill {sig} {pid}");
 }
 
-/// Runs `reel ARGS` on `dir` and `storage`; its output, one JSON value a
-/// line, and whether it succeeded.
-pub fn cli_lines(dir: &Path, storage: &TestStorage, args: &[&str]) -> (bool, Vec<Value>) {
-    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
+/// Runs `reel ARGS` on `dir` and `storage` to its end.
+fn run_cli(dir: &Path, storage: &TestStorage, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_reel"))
         .args(args)
         .envs(storage.env())
         .env("REEL_DATA_DIR", dir)
         .env("REEL_LOG", "warn")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Runs `reel ARGS` on `dir` and `storage`; its output, one JSON value a
+/// line, and whether it succeeded.
+pub fn cli_lines(dir: &Path, storage: &TestStorage, args: &[&str]) -> (bool, Vec<Value>) {
+    let out = run_cli(dir, storage, args);
     let lines = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -193,13 +198,7 @@ pub fn cli_lines(dir: &Path, storage: &TestStorage, args: &[&str]) -> (bool, Vec
 
 /// Runs `reel ARGS` on `dir` and `storage`; its JSON output.
 pub fn cli(dir: &Path, storage: &TestStorage, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_reel"))
-        .args(args)
-        .envs(storage.env())
-        .env("REEL_DATA_DIR", dir)
-        .env("REEL_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = run_cli(dir, storage, args);
     assert!(
         out.status.success(),
         "reel {args:?}: {}",
