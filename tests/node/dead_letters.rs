@@ -91,6 +91,23 @@ async fn end_within_5s(t: &mut Tracker, last_seq: u64) {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+/// Starts the node on `dir` (its listener up before recovery ends) and
+/// checks that `/healthz` answers 200 within 10 s of the start.
+fn start_healthy_within_10_s(dir: &std::path::Path, storage: &TestStorage) -> Proc {
+    let started = Instant::now();
+    let node = Proc::serve(dir, storage).start_listening();
+    let (status, _) = node
+        .get("/healthz", Duration::from_secs(10))
+        .expect("/healthz answers");
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "/healthz took {:?}",
+        started.elapsed()
+    );
+    node
+}
+
 #[tokio::test]
 async fn a_poisoned_write_goes_to_the_dead_letters_and_a_restart_serves_while_it_drains() {
     init_logs();
@@ -169,17 +186,7 @@ async fn a_poisoned_write_goes_to_the_dead_letters_and_a_restart_serves_while_it
     }
     node.sigkill();
     drop(node);
-    let started = Instant::now();
-    let node = Proc::serve(dir.path(), &storage).start_listening();
-    let (status, _) = node
-        .get("/healthz", Duration::from_secs(10))
-        .expect("/healthz answers");
-    assert_eq!(status, 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
-    );
+    let node = start_healthy_within_10_s(dir.path(), &storage);
     node.wait_recovered(Duration::from_secs(60));
     let api = Api::new(node.base(), &token);
     let got = api
@@ -261,17 +268,7 @@ async fn a_tab_resumed_while_its_old_batches_drain_loses_and_duplicates_nothing(
         None => None,
     };
 
-    let started = Instant::now();
-    let node = Proc::serve(dir.path(), &storage).start_listening();
-    let (status, _) = node
-        .get("/healthz", Duration::from_secs(10))
-        .expect("/healthz answers");
-    assert_eq!(status, 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "/healthz took {:?}",
-        started.elapsed()
-    );
+    let node = start_healthy_within_10_s(dir.path(), &storage);
     let http = reqwest::Client::new();
     if lock.is_some() {
         // The drain waits on the row; the node is ready and records.
