@@ -157,6 +157,7 @@ impl Node {
                 limits: config.limits.clone(),
                 segment_max_bytes: config.segments.max_bytes,
                 segment_max_age: Duration::from_millis(config.segments.max_age_ms),
+                max_buffered_bytes: config.segments.max_buffered_bytes,
                 sweep_interval: config.sweep_interval(),
                 node_id: node_id.clone(),
             },
@@ -178,6 +179,7 @@ impl Node {
                     Default::default()
                 }
             };
+        let admission = Admission::new(&config.ingest, sessions.memory().clone());
         let state = web::Data::new(AppState {
             config: config.clone(),
             index: index.clone(),
@@ -190,7 +192,7 @@ impl Node {
             phase: watch::channel(Phase::Running).0,
             maintenance_message: Default::default(),
             conns: ConnCounts::default(),
-            admission: Admission::new(&config.ingest),
+            admission,
             node_id,
             web: WebAssets::load(&config.web, demo_site_key),
         });

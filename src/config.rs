@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use reel_actors::sessions::SessionsConfig;
 use reel_protocol::Limits;
 use serde::{Deserialize, Serialize};
 
@@ -110,13 +111,20 @@ pub struct SegmentConfig {
     pub max_bytes: u64,
     /// ... or when its oldest batch is this old (ms).
     pub max_age_ms: u64,
+    /// The node's bound on bytes in segment buffers and in segments
+    /// waiting for compression: above three quarters of it large buffers
+    /// become segments early; at it, ingest stops reading its sockets and
+    /// new connections get 503 (`reel_actors::memory`).
+    pub max_buffered_bytes: u64,
 }
 
 impl Default for SegmentConfig {
     fn default() -> Self {
+        let d = SessionsConfig::default();
         SegmentConfig {
-            max_bytes: 4 * 1024 * 1024,
-            max_age_ms: 60_000,
+            max_bytes: d.segment_max_bytes,
+            max_age_ms: d.segment_max_age.as_millis() as u64,
+            max_buffered_bytes: d.max_buffered_bytes,
         }
     }
 }
@@ -385,6 +393,12 @@ pub const ENV_VARS: &[(&str, Setter)] = &[
             .context("REEL_INGEST_MAX_INFLIGHT_BYTES must be a number of bytes")?;
         Ok(())
     }),
+    ("REEL_SEGMENTS_MAX_BUFFERED_BYTES", |c, v| {
+        c.segments.max_buffered_bytes = v
+            .parse()
+            .context("REEL_SEGMENTS_MAX_BUFFERED_BYTES must be a number of bytes")?;
+        Ok(())
+    }),
     ("REEL_INGEST_ADMISSION_ACK_DELAY_RATIO", |c, v| {
         c.ingest.admission_ack_delay_ratio = v
             .parse()
@@ -506,6 +520,9 @@ impl Config {
         if self.segments.max_bytes == 0 || self.spool.file_bytes == 0 {
             bail!("segments.max_bytes and spool.file_bytes must be above zero");
         }
+        if self.segments.max_buffered_bytes < self.segments.max_bytes {
+            bail!("segments.max_buffered_bytes must be at least segments.max_bytes");
+        }
         Ok(())
     }
 
@@ -581,6 +598,7 @@ mod tests {
         );
         assert!(with(|c| c.s3.part_size = 4 * 1024 * 1024).is_err());
         assert!(with(|c| c.spool.max_bytes = c.spool.file_bytes - 1).is_err());
+        assert!(with(|c| c.segments.max_buffered_bytes = c.segments.max_bytes - 1).is_err());
         assert!(with(|c| c.spool.warn_ratio = 1.5).is_err());
         assert!(with(|c| c.ingest.max_inflight_bytes = 0).is_err());
         assert!(with(|c| c.ingest.admission_ack_delay_ratio = 0.0).is_err());

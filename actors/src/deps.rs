@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use reel_protocol::Limits;
 
+use crate::memory::BufferMemory;
 use crate::outbox::Outbox;
 use crate::recovery::Progress;
 use crate::traits::{Bus, Index, PresenceStore, Spool};
@@ -18,6 +19,9 @@ pub struct SessionsConfig {
     pub segment_max_bytes: u64,
     /// ... or once its oldest batch has waited this long.
     pub segment_max_age: Duration,
+    /// The node's bound on bytes in segment buffers and in segments
+    /// waiting for compression ([`crate::memory`]).
+    pub max_buffered_bytes: u64,
     /// How often each session checks its timeouts and buffer ages.
     pub sweep_interval: Duration,
     /// This node's id, as shown in presence.
@@ -30,6 +34,7 @@ impl Default for SessionsConfig {
             limits: Limits::default(),
             segment_max_bytes: 4 * 1024 * 1024,
             segment_max_age: Duration::from_secs(60),
+            max_buffered_bytes: 512 * 1024 * 1024,
             sweep_interval: Duration::from_secs(5),
             node_id: "node".into(),
         }
@@ -47,5 +52,7 @@ pub struct Deps {
     pub spool: Arc<dyn Spool>,
     /// A restarted node's drain of its earlier run's spool.
     pub recovery: Arc<Progress>,
+    /// The bound on durable batches held in memory.
+    pub memory: Arc<BufferMemory>,
     pub config: SessionsConfig,
 }

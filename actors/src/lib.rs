@@ -7,6 +7,8 @@
 //! - [`stats`]: per-batch counters read from event headers, and their sums.
 //! - [`segment`]: per-tab buffers, blob keys, zstd compression and the
 //!   durable commit of a segment (blob, then index row, then spool trim).
+//! - [`memory`]: the node-wide bound on durable batches held in memory
+//!   (segment buffers and segments waiting for compression).
 //! - [`outbox`]: index and blob writes, applied at once or, while storage
 //!   is down, queued durably in the spool and applied in order later; a
 //!   write storage refuses goes to the dead letters after a few attempts.
@@ -29,6 +31,7 @@ pub mod bus;
 pub mod deps;
 pub mod identify;
 pub mod live;
+pub mod memory;
 pub mod outbox;
 pub mod ratelimit;
 pub mod recovery;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::memory::Charge;
 use crate::outbox::{Applied, Outbox};
 use crate::retry::retry;
 use crate::stats::{BatchStats, InputSpan, SegmentDelta};
@@ -118,6 +119,7 @@ impl TabBuffer {
             self.last_ts = batch.stats.last_ts;
             self.input_before = self.last_input;
         }
+        grow(&mut self.ndjson, batch.ndjson.len());
         self.ndjson.extend_from_slice(&batch.ndjson);
         self.count(&batch.stats, batch.seq, batch.received_at);
         self.batches.push(Buffered {
@@ -223,8 +225,26 @@ impl TabBuffer {
             ndjson,
             tickets: batches.iter().filter_map(|b| b.ticket).collect(),
             batches: batches.iter().map(|b| (b.seq, b.end)).collect(),
+            memory: Charge::default(),
         })
     }
+}
+
+/// A buffer grows by doubling up to this, then by this much at a time:
+/// its capacity (what it holds against the node's memory bound) is never
+/// more than this above its length.
+pub const BUFFER_GROWTH_STEP: usize = 512 * 1024;
+
+/// Makes room for `more` bytes in `buf`, by at most [`BUFFER_GROWTH_STEP`]
+/// more than needed.
+fn grow(buf: &mut Vec<u8>, more: usize) {
+    let needed = buf.len() + more;
+    if needed <= buf.capacity() {
+        return;
+    }
+    let cap = buf.capacity();
+    let target = needed.max((cap * 2).min(cap + BUFFER_GROWTH_STEP));
+    buf.reserve_exact(target - buf.len());
 }
 
 /// A segment on its way to storage.
@@ -236,6 +256,8 @@ pub struct PendingSegment {
     pub tickets: Vec<SpoolTicket>,
     /// Each batch's seq and where its lines end in `ndjson`.
     pub batches: Vec<(u64, usize)>,
+    /// `ndjson`'s bytes against the node's bound, until compressed.
+    pub memory: Charge,
 }
 
 impl PendingSegment {
@@ -384,7 +406,9 @@ pub async fn commit(
     }
     let raw = seg.ndjson.len() as u64;
     let ndjson = std::mem::take(&mut seg.ndjson);
-    let compressed = match compress(ndjson).await {
+    let compressed = compress(ndjson).await;
+    drop(std::mem::take(&mut seg.memory));
+    let compressed = match compressed {
         Ok(c) => c,
         Err(e) => {
             // Compression of bytes in memory does not fail; should it, keep
@@ -433,6 +457,22 @@ mod tests {
         assert_eq!(utc_date(1_700_000_000_000), "2023-11-14");
         assert_eq!(utc_date(951_782_400_000), "2000-02-29");
         assert_eq!(utc_date(-1), "1969-12-31");
+    }
+
+    #[test]
+    fn a_buffer_doubles_then_grows_by_steps_never_far_above_its_length() {
+        let mut buf = Vec::new();
+        let mut caps = Vec::new();
+        for _ in 0..200 {
+            grow(&mut buf, 40_000);
+            buf.extend_from_slice(&[b'x'; 40_000]);
+            assert!(buf.capacity() - buf.len() <= BUFFER_GROWTH_STEP);
+            if caps.last() != Some(&buf.capacity()) {
+                caps.push(buf.capacity());
+            }
+        }
+        // 8 MB in ~20 allocations, not one per batch.
+        assert!(caps.len() < 30, "{} reallocations", caps.len());
     }
 
     #[test]

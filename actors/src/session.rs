@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::deps::Deps;
 use crate::identify::IdentifyWriter;
 use crate::live::{LiveTail, PRESENCE_GRACE, PRESENCE_HEARTBEAT, PRESENCE_TTL, WATCH_LEASE};
+use crate::memory::Charge;
 use crate::ratelimit::TokenBucket;
 use crate::registry::Registry;
 use crate::retry::retry;
@@ -184,6 +185,8 @@ struct TabState {
     next_seq: u64,
     /// Batches not yet in a committed segment.
     buffer: TabBuffer,
+    /// The buffer's bytes against the node's bound ([`crate::memory`]).
+    charge: Charge,
     /// Segments of this tab being committed.
     in_flight: usize,
     /// `end` callers waiting for the in-flight segments.
@@ -460,7 +463,11 @@ impl Handler<Attach> for SessionActor {
                     // stored below this: a tab continues past them (the
                     // tracker's resends of them are duplicates, acked).
                     let draining = act.deps.recovery.next_seq(&act.id, &msg.tab);
-                    let tab = act.tabs.entry(msg.tab).or_default();
+                    let memory = &act.deps.memory;
+                    let tab = act.tabs.entry(msg.tab).or_insert_with(|| TabState {
+                        charge: memory.charge(),
+                        ..TabState::default()
+                    });
                     tab.next_seq = tab.next_seq.max(stored).max(floor).max(draining);
                     Ok(tab.next_seq)
                 }),
@@ -552,8 +559,14 @@ impl Handler<Batch> for SessionActor {
         let tab = self.tabs.get_mut(&msg.tab).unwrap();
         tab.next_seq += 1;
         tab.buffer.push(&batch, Some(ticket), now);
+        tab.charge.set(tab.buffer.ndjson.capacity() as u64);
         tab.tail.push(&batch.ndjson, msg.snapshot_from);
-        let full = tab.buffer.ndjson.len() as u64 >= self.deps.config.segment_max_bytes;
+        let len = tab.buffer.ndjson.len() as u64;
+        let early = self.deps.memory.should_flush(tab.charge.bytes());
+        if early {
+            metrics::counter!("reel_segments_flushed_early_total").increment(1);
+        }
+        let full = early || len >= self.deps.config.segment_max_bytes;
         if let Some((url, _)) = batch.stats.urls.last() {
             if *url != self.presence.url {
                 self.presence.url = url.clone();
@@ -843,7 +856,7 @@ impl SessionActor {
         let Some(tab) = self.tabs.get_mut(tab_id) else {
             return;
         };
-        let Some(seg) = tab.buffer.take(
+        let Some(mut seg) = tab.buffer.take(
             self.site_id,
             self.started_at,
             &self.id,
@@ -852,6 +865,8 @@ impl SessionActor {
         ) else {
             return;
         };
+        // The bytes stay charged until the segment is compressed.
+        seg.memory = std::mem::replace(&mut tab.charge, self.deps.memory.charge());
         tab.in_flight += 1;
         let deps = self.deps.clone();
         let tab_name = tab_id.to_owned();
@@ -963,7 +978,12 @@ impl SessionActor {
             );
             return;
         }
-        let max_age = cfg.segment_max_age;
+        // Under memory pressure every buffer goes, whatever its age.
+        let max_age = if self.deps.memory.pressed() {
+            std::time::Duration::ZERO
+        } else {
+            cfg.segment_max_age
+        };
         let old: Vec<String> = self
             .tabs
             .iter()

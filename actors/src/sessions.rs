@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::deps::Deps;
 pub use crate::deps::SessionsConfig;
+use crate::memory::BufferMemory;
 use crate::outbox::Outbox;
 use crate::registry::Registry;
 use crate::session::{Attach, AttachError, Control, FlushAll, Refusal, SessionActor};
@@ -72,6 +73,7 @@ impl Sessions {
                 presence,
                 spool,
                 recovery,
+                memory: BufferMemory::new(config.max_buffered_bytes),
                 config,
             }),
             registry: Arc::default(),
@@ -80,6 +82,11 @@ impl Sessions {
 
     pub fn config(&self) -> &SessionsConfig {
         &self.deps.config
+    }
+
+    /// The bound on durable batches held in memory.
+    pub fn memory(&self) -> &Arc<BufferMemory> {
+        &self.deps.memory
     }
 
     /// The drain of the earlier run's spool.

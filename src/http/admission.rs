@@ -8,17 +8,21 @@
 //!   and gives them back once the batch is durable (or failed). While it
 //!   waits it does not read its socket, so TCP pushes back on the tracker.
 //!   Every queue after the socket (the session's mailbox, the spool's
-//!   writer queue) therefore holds at most the budget.
+//!   writer queue) therefore holds at most the budget. Durable batches
+//!   held in memory (segment buffers, segments waiting for compression)
+//!   have their own bound, `segments.max_buffered_bytes`
+//!   ([`reel_actors::memory`]): while it is spent, reservations wait too.
 //! - **Admission.** The node measures its ack delay (`reel_ack_delay_seconds`)
 //!   and refuses *new* connections (503 `unavailable`, `Retry-After`) while
 //!   the recent delay passes `ingest.admission_ack_delay_ratio` of the bound,
-//!   or while batches have waited for the budget that long. Open connections
-//!   keep going.
+//!   while batches have waited for the budget that long, or while the
+//!   buffer memory is spent. Open connections keep going.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use reel_actors::memory::BufferMemory;
 use reel_protocol::ErrorCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -38,6 +42,8 @@ pub struct Admission {
     budget: Arc<Semaphore>,
     /// The budget, in bytes (and permits).
     capacity: u32,
+    /// The bound on durable batches held in memory.
+    memory: Arc<BufferMemory>,
     /// Ack delay above which new connections are refused.
     threshold: Duration,
     /// Length of one slot of `recent`.
@@ -82,7 +88,7 @@ impl Drop for Waiting<'_> {
 }
 
 impl Admission {
-    pub fn new(config: &IngestConfig) -> Admission {
+    pub fn new(config: &IngestConfig, memory: Arc<BufferMemory>) -> Admission {
         let capacity = config
             .max_inflight_bytes
             .clamp(1, u64::from(u32::MAX).min(Semaphore::MAX_PERMITS as u64))
@@ -92,6 +98,7 @@ impl Admission {
         Admission {
             budget: Arc::new(Semaphore::new(capacity as usize)),
             capacity,
+            memory,
             threshold: config.admission_ack_delay(),
             slot: config.admission_window() / SLOTS as u32,
             epoch: Instant::now(),
@@ -116,14 +123,19 @@ impl Admission {
         }
     }
 
-    /// `bytes` of the budget if they are free now.
+    /// `bytes` of the budget if they are free now (and the buffer memory
+    /// is not spent).
     pub fn try_reserve(&self, bytes: u64) -> Option<InflightPermit> {
+        if self.memory.is_full() {
+            return None;
+        }
         let n = self.permits(bytes);
         let permit = self.budget.clone().try_acquire_many_owned(n).ok()?;
         Some(self.permit(permit))
     }
 
-    /// `bytes` of the budget, once they are free (in the order asked).
+    /// `bytes` of the budget, once they are free (in the order asked) and
+    /// the buffer memory is not spent.
     pub async fn reserve(&self, bytes: u64) -> InflightPermit {
         let n = self.permits(bytes);
         metrics::counter!("reel_ingest_budget_waits_total").increment(1);
@@ -134,6 +146,10 @@ impl Admission {
         }
         let waiting = Waiting(self);
         let started = Instant::now();
+        if self.memory.is_full() {
+            metrics::counter!("reel_ingest_buffer_memory_waits_total").increment(1);
+            self.memory.room().await;
+        }
         // unwrap: the budget is never closed.
         let permit = self.budget.clone().acquire_many_owned(n).await.unwrap();
         drop(waiting);
@@ -215,6 +231,8 @@ impl Admission {
             "ack_delay"
         } else if self.budget_wait() > self.threshold {
             "inflight_budget"
+        } else if self.memory.is_full() {
+            "buffer_memory"
         } else {
             return Ok(());
         };
@@ -235,11 +253,14 @@ mod tests {
     use super::*;
 
     fn admission(bytes: u64, ratio: f64) -> Admission {
-        Admission::new(&IngestConfig {
-            max_inflight_bytes: bytes,
-            admission_ack_delay_ratio: ratio,
-            admission_window_ms: 2_000,
-        })
+        Admission::new(
+            &IngestConfig {
+                max_inflight_bytes: bytes,
+                admission_ack_delay_ratio: ratio,
+                admission_window_ms: 2_000,
+            },
+            BufferMemory::new(1 << 30),
+        )
     }
 
     #[tokio::test]
@@ -271,6 +292,38 @@ mod tests {
         drop(held);
         waiter.await.unwrap();
         assert_eq!(a.budget_wait(), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn spent_buffer_memory_holds_reads_and_refuses_new_connections() {
+        let memory = BufferMemory::new(1_000);
+        let a = Arc::new(Admission::new(
+            &IngestConfig {
+                max_inflight_bytes: 100,
+                admission_ack_delay_ratio: 0.5,
+                admission_window_ms: 2_000,
+            },
+            memory.clone(),
+        ));
+        let mut buffers = memory.charge();
+        buffers.set(1_000);
+        assert!(a.try_reserve(10).is_none(), "no read while memory is spent");
+        let err = a.admit().unwrap_err();
+        assert_eq!(err.retry_after, Some(OVERLOAD_RETRY_S));
+        let waiter = {
+            let a = a.clone();
+            tokio::spawn(async move { drop(a.reserve(10).await) })
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while a.waiters.load(Ordering::Acquire) == 0 {
+            assert!(Instant::now() < deadline, "the reader never waited");
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiter.is_finished());
+        // A segment compressed: its bytes leave the memory.
+        buffers.set(500);
+        waiter.await.unwrap();
+        assert!(a.admit().is_ok());
     }
 
     #[test]

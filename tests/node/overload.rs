@@ -3,11 +3,14 @@
 //! reading its socket) yet every batch is acked, in order, with the bytes
 //! in flight never above the budget; and with acks slower than the
 //! admission threshold, a new connection gets 503 with `Retry-After`
-//! while an open one keeps recording.
+//! while an open one keeps recording; durable batches held in memory stay
+//! within `segments.max_buffered_bytes`, buffers becoming segments early.
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
+
+use reel_actors::segment::BUFFER_GROWTH_STEP;
 
 use crate::support::*;
 
@@ -106,4 +109,48 @@ async fn slow_acks_refuse_new_connections_while_open_ones_keep_recording() {
         metrics.contains(r#"reel_overload_refusals_total{reason="ack_delay"}"#),
         "refusal not counted"
     );
+}
+
+#[actix_web::test]
+async fn buffers_past_the_memory_bound_become_segments_early_and_nothing_is_lost() {
+    // 90 batches of 40 KiB: 3.6 MiB, below `segments.max_bytes` (4 MiB), so
+    // without the bound no segment is written before `end`.
+    const BATCHES: u64 = 90;
+    const MEMORY: u64 = 4 * 1024 * 1024;
+    let app = spawn_app_with(|c| {
+        c.segments.max_buffered_bytes = MEMORY;
+        // One batch read ahead at most: memory can pass its bound by no
+        // more than that batch and one step of its buffer's growth.
+        c.ingest.max_inflight_bytes = 64 * 1024;
+        c.limits.session_messages_per_sec = 10_000;
+        c.limits.session_messages_burst = 10_000;
+    })
+    .await;
+    assert!(app.node.state.config.segments.max_bytes >= MEMORY);
+    let memory = app.node.state.sessions.memory().clone();
+    let mut t = app.tracker("v-memory").await;
+    let welcome = t.hello("v-memory", None, "t1", None).await;
+    let session = welcome["session"].as_str().unwrap().to_string();
+    for seq in 0..BATCHES {
+        t.batch_acked(seq, &batch(seq)).await;
+        assert!(
+            memory.used() <= MEMORY + (BUFFER_GROWTH_STEP + 64 * 1024) as u64,
+            "{} bytes buffered over a bound of {MEMORY}",
+            memory.used()
+        );
+    }
+    // Still open, yet in storage: the buffer went early.
+    let row = app
+        .wait_session(&session, "an early segment", |v| {
+            v["segments"].as_u64() >= Some(1)
+        })
+        .await;
+    assert_eq!(row["ended_at"], Value::Null, "the tab is still open: {row}");
+    t.end(BATCHES - 1).await;
+    let events = app.events(&session, Some("t1")).await;
+    assert_eq!(events.lines().count() as u64, BATCHES * 2);
+    for seq in 0..BATCHES {
+        assert!(events.contains(&format!("page {seq} ")), "batch {seq} lost");
+    }
+    assert_eq!(memory.used(), 0, "committed segments give their bytes back");
 }

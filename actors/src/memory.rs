@@ -1,0 +1,233 @@
+//! The node-wide bound on batches held in memory once they are durable:
+//! the tabs' segment buffers and the segments waiting for compression.
+//!
+//! Each tab's buffer may grow to `segments.max_bytes` (4 MiB) before it
+//! becomes a segment, so a thousand busy tabs could hold gigabytes. This
+//! budget (`segments.max_buffered_bytes`) keeps the sum bounded:
+//!
+//! - above its *soft* mark (three quarters), a tab whose buffer is larger
+//!   than the fair share (the bytes held over the buffers holding them)
+//!   becomes a segment at once, and every session commits its buffers at
+//!   its next sweep;
+//! - at the bound, ingest connections stop reading their sockets until
+//!   compression frees bytes (TCP pushes back on the trackers), and new
+//!   connections are refused (503 `unavailable`).
+//!
+//! Bytes are charged by [`Charge`], which gives them back when dropped.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+/// A buffer smaller than this is never committed early: segments stay
+/// large enough to compress well.
+pub const EARLY_FLUSH_MIN_BYTES: u64 = 64 * 1024;
+
+/// The budget and what is charged to it now.
+pub struct BufferMemory {
+    /// Bytes charged now.
+    used: AtomicU64,
+    /// Charges holding bytes now.
+    holders: AtomicU64,
+    /// Above this, large buffers are committed early.
+    soft: u64,
+    /// At this, ingest stops reading.
+    max: u64,
+    /// Woken when bytes are given back below `max`.
+    freed: Notify,
+}
+
+impl fmt::Debug for BufferMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferMemory")
+            .field("used", &self.used())
+            .field("max", &self.max)
+            .finish()
+    }
+}
+
+impl BufferMemory {
+    pub fn new(max_bytes: u64) -> Arc<BufferMemory> {
+        let max = max_bytes.max(1);
+        metrics::gauge!("reel_segment_buffer_bytes").set(0.0);
+        metrics::gauge!("reel_segment_buffer_max_bytes").set(max as f64);
+        Arc::new(BufferMemory {
+            used: AtomicU64::new(0),
+            holders: AtomicU64::new(0),
+            soft: max / 4 * 3,
+            max,
+            freed: Notify::new(),
+        })
+    }
+
+    /// A charge of nothing yet, to [`Charge::set`] as its buffer grows.
+    pub fn charge(self: &Arc<Self>) -> Charge {
+        Charge {
+            memory: Some(self.clone()),
+            bytes: 0,
+        }
+    }
+
+    /// Bytes charged now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Acquire)
+    }
+
+    /// Is the budget past its soft mark (large buffers go early)?
+    pub fn pressed(&self) -> bool {
+        self.used() > self.soft
+    }
+
+    /// Is the budget spent (ingest waits, new connections are refused)?
+    pub fn is_full(&self) -> bool {
+        self.used() >= self.max
+    }
+
+    /// Should a buffer charged `bytes` become a segment now, before it is full?
+    /// Under pressure, when it is larger than the fair share.
+    pub fn should_flush(&self, bytes: u64) -> bool {
+        if !self.pressed() || bytes < EARLY_FLUSH_MIN_BYTES {
+            return false;
+        }
+        let holders = self.holders.load(Ordering::Acquire).max(1);
+        bytes >= self.used() / holders
+    }
+
+    /// Resolves once the budget is no longer spent.
+    pub async fn room(&self) {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            // Registered before the check, so a release between the two
+            // still wakes this waiter.
+            freed.as_mut().enable();
+            if !self.is_full() {
+                return;
+            }
+            freed.await;
+        }
+    }
+
+    fn add(&self, bytes: u64) {
+        let used = self.used.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        metrics::gauge!("reel_segment_buffer_bytes").set(used as f64);
+    }
+
+    fn sub(&self, bytes: u64) {
+        let used = self.used.fetch_sub(bytes, Ordering::AcqRel) - bytes;
+        metrics::gauge!("reel_segment_buffer_bytes").set(used as f64);
+        if used < self.max {
+            self.freed.notify_waiters();
+        }
+    }
+}
+
+/// Bytes one buffer (or one segment being compressed) holds against the
+/// budget; given back when dropped. The default charges no budget.
+#[derive(Default)]
+pub struct Charge {
+    memory: Option<Arc<BufferMemory>>,
+    bytes: u64,
+}
+
+impl fmt::Debug for Charge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Charge({})", self.bytes)
+    }
+}
+
+impl Charge {
+    /// The buffer now holds `bytes`.
+    pub fn set(&mut self, bytes: u64) {
+        let Some(memory) = &self.memory else {
+            return;
+        };
+        match (self.bytes, bytes) {
+            (0, 1..) => {
+                memory.holders.fetch_add(1, Ordering::AcqRel);
+            }
+            (1.., 0) => {
+                memory.holders.fetch_sub(1, Ordering::AcqRel);
+            }
+            _ => {}
+        }
+        if bytes > self.bytes {
+            memory.add(bytes - self.bytes);
+        } else if bytes < self.bytes {
+            memory.sub(self.bytes - bytes);
+        }
+        self.bytes = bytes;
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        self.set(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charges_add_up_and_are_given_back_when_dropped() {
+        let m = BufferMemory::new(1_000);
+        let mut a = m.charge();
+        let mut b = m.charge();
+        a.set(300);
+        b.set(200);
+        assert_eq!(m.used(), 500);
+        a.set(100);
+        assert_eq!(m.used(), 300);
+        drop(b);
+        assert_eq!(m.used(), 100);
+        drop(a);
+        assert_eq!(m.used(), 0);
+        assert_eq!(m.holders.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn only_buffers_above_the_fair_share_go_early_and_only_under_pressure() {
+        let m = BufferMemory::new(1_000_000);
+        let mut big = m.charge();
+        let mut small = m.charge();
+        big.set(500_000);
+        small.set(100_000);
+        // 600 KB of 1 MB: below the soft mark of 750 KB.
+        assert!(!m.should_flush(big.bytes()));
+        small.set(300_000);
+        // 800 KB: the fair share is 400 KB.
+        assert!(m.pressed());
+        assert!(m.should_flush(big.bytes()));
+        assert!(!m.should_flush(small.bytes()));
+        // Tiny buffers never go early.
+        assert!(!m.should_flush(EARLY_FLUSH_MIN_BYTES - 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_budget_waits_until_bytes_are_given_back() {
+        let m = BufferMemory::new(1_000);
+        let mut held = m.charge();
+        held.set(1_000);
+        assert!(m.is_full());
+        let waiter = tokio::spawn({
+            let m = m.clone();
+            async move { m.room().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        held.set(999);
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiter)
+            .await
+            .expect("woken once below the bound")
+            .unwrap();
+    }
+}
