@@ -598,9 +598,7 @@ impl Connection {
         self.session = Some((attached.addr, hello.tab.into_string()));
         Ok(())
     }
-}
 
-impl Connection {
     /// The site changed: tells a welcomed tracker its settings when they
     /// differ from what it was last told (a rename or new origins do not
     /// concern it). Before `welcome` there is nothing to do: the welcome
