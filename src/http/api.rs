@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures_util::stream::{self, Stream};
 use reel_actors::segment::TabReader;
 use reel_actors::traits::{BlobStore, SegmentRecord, TokenRecord};
-use reel_protocol::api::{SegmentInfo, SessionFilter, SessionInfo, SiteInfo, SiteList};
+use reel_protocol::api::{SegmentInfo, SessionFilter, SessionInfo, SiteList};
 use reel_protocol::{ErrorCode, EventHeader};
 use serde::Deserialize;
 
@@ -382,15 +382,7 @@ pub async fn list_sites(
         .await
         .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(SiteList {
-        sites: sites
-            .into_iter()
-            .map(|s| SiteInfo {
-                id: s.id,
-                name: s.name,
-                site_key: s.key,
-                allowed_origins: s.allowed_origins,
-            })
-            .collect(),
+        sites: sites.into_iter().map(super::sites::site_info).collect(),
     }))
 }
 

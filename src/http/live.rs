@@ -410,7 +410,8 @@ impl Conn {
             }
             BusMessage::WatchRequest { .. }
             | BusMessage::Probe { .. }
-            | BusMessage::Maintenance { .. } => {}
+            | BusMessage::Maintenance { .. }
+            | BusMessage::SiteChanged { .. } => {}
         }
     }
 

@@ -11,6 +11,7 @@ mod ingest;
 mod lifecycle;
 mod overload;
 mod process;
+mod sites;
 #[path = "../support/mod.rs"]
 mod support;
 mod web;

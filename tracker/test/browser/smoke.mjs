@@ -32,6 +32,7 @@ const settings = {
   sample_rate: 1,
   mask_all_inputs: true,
   mask_text: true,
+  block_selector: "",
   batch_interval_ms: 300,
   batch_max_bytes: 512 * 1024,
   batch_max_events: 5000,
@@ -281,6 +282,28 @@ try {
   const last = received.filter((r) => r.m.t === "hello").at(-1).m;
   check(last.visitor !== hellos[0].visitor && last.session === null, "a directly included bundle connects on its own");
   await direct.close();
+
+  // An admin sets a block_selector mid-session: rrweb restarts (a new full
+  // snapshot) and blocks what it matches; one the browser cannot parse stops recording.
+  const blocked = await browser.newContext();
+  const blockedPage = await blocked.newPage();
+  const blockWarnings = [];
+  blockedPage.on("console", (msg) => msg.type() === "warning" && blockWarnings.push(msg.text()));
+  await blockedPage.goto(`${base}/direct.html`);
+  await until(() => received.filter((r) => r.m.t === "hello").length === 6, "a hello from the block_selector page");
+  const conn = [...sockets].at(-1);
+  const snapshotsOf = () => (stored.get(`${conn.session}/${conn.tab}`) ?? []).filter((e) => e.type === 2);
+  await until(() => snapshotsOf().length === 1, "the first full snapshot of the block_selector page");
+  check(JSON.stringify(snapshotsOf()[0]).includes("Direct include"), "the paragraph is recorded before the setting");
+  conn.send({ t: "settings", ...settings, block_selector: "p" });
+  await until(() => snapshotsOf().length === 2, "a full snapshot after the new block_selector");
+  check(!JSON.stringify(snapshotsOf()[1]).includes("Direct include"), "the block_selector's elements are not recorded");
+  conn.send({ t: "settings", ...settings, block_selector: "p[" });
+  await until(() => blockWarnings.some((w) => w.includes("block_selector")), "a warning about the unparsable block_selector");
+  await blockedPage.evaluate(() => document.body.append(Object.assign(document.createElement("div"), { textContent: "after the bad selector" })));
+  await blockedPage.evaluate(() => new Promise((r) => setTimeout(r, 1000)));
+  check(!eventsJson().includes("after the bad selector"), "nothing is recorded under an unparsable block_selector");
+  await blocked.close();
 } finally {
   await browser.close();
   server.close();
