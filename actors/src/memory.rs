@@ -5,13 +5,19 @@
 //! becomes a segment, so a thousand busy tabs could hold gigabytes. This
 //! budget (`segments.max_buffered_bytes`) keeps the sum bounded:
 //!
-//! - above its *soft* mark (three quarters), a tab whose buffer is larger
-//!   than the fair share (the bytes held over the buffers holding them)
-//!   becomes a segment at once, and every session commits its buffers at
-//!   its next sweep;
-//! - at the bound, ingest connections stop reading their sockets until
-//!   compression frees bytes (TCP pushes back on the trackers), and new
-//!   connections are refused (503 `unavailable`).
+//! - when the buffers alone pass its *soft* mark (three quarters), a tab
+//!   whose buffer is larger than the fair share (the buffers' bytes over
+//!   the buffers holding bytes) becomes a segment at once (or at its
+//!   session's next sweep, should no batch arrive);
+//! - at the bound (buffers and segments waiting for compression together),
+//!   ingest connections stop reading their sockets until compression frees
+//!   bytes (TCP pushes back on the trackers), and new connections are
+//!   refused (503 `unavailable`).
+//!
+//! Segments waiting for compression do not count towards the soft mark: a
+//! slow commit path must slow the input down, not cut the buffers into ever
+//! smaller segments (more segments are more commits, a longer queue, and
+//! still less room for buffers).
 //!
 //! Bytes are charged by [`Charge`], which gives them back when dropped.
 
@@ -29,7 +35,9 @@ pub const EARLY_FLUSH_MIN_BYTES: u64 = 64 * 1024;
 pub struct BufferMemory {
     /// Bytes charged now.
     used: AtomicU64,
-    /// Charges holding bytes now.
+    /// Of which in tabs' buffers (not yet segments).
+    buffered: AtomicU64,
+    /// Buffers holding bytes now.
     holders: AtomicU64,
     /// Above this, large buffers are committed early.
     soft: u64,
@@ -55,6 +63,7 @@ impl BufferMemory {
         metrics::gauge!("reel_segment_buffer_max_bytes").set(max as f64);
         Arc::new(BufferMemory {
             used: AtomicU64::new(0),
+            buffered: AtomicU64::new(0),
             holders: AtomicU64::new(0),
             soft: max / 4 * 3,
             max,
@@ -67,6 +76,7 @@ impl BufferMemory {
         Charge {
             memory: Some(self.clone()),
             bytes: 0,
+            committing: false,
         }
     }
 
@@ -75,9 +85,14 @@ impl BufferMemory {
         self.used.load(Ordering::Acquire)
     }
 
-    /// Is the budget past its soft mark (large buffers go early)?
+    /// Bytes in tabs' buffers now.
+    pub fn buffered(&self) -> u64 {
+        self.buffered.load(Ordering::Acquire)
+    }
+
+    /// Are the buffers past the soft mark (large buffers go early)?
     pub fn pressed(&self) -> bool {
-        self.used() > self.soft
+        self.buffered() > self.soft
     }
 
     /// Is the budget spent (ingest waits, new connections are refused)?
@@ -92,7 +107,7 @@ impl BufferMemory {
             return false;
         }
         let holders = self.holders.load(Ordering::Acquire).max(1);
-        bytes >= self.used() / holders
+        bytes >= self.buffered() / holders
     }
 
     /// Resolves once the budget is no longer spent.
@@ -110,12 +125,18 @@ impl BufferMemory {
         }
     }
 
-    fn add(&self, bytes: u64) {
+    fn add(&self, bytes: u64, buffered: bool) {
+        if buffered {
+            self.buffered.fetch_add(bytes, Ordering::AcqRel);
+        }
         let used = self.used.fetch_add(bytes, Ordering::AcqRel) + bytes;
         metrics::gauge!("reel_segment_buffer_bytes").set(used as f64);
     }
 
-    fn sub(&self, bytes: u64) {
+    fn sub(&self, bytes: u64, buffered: bool) {
+        if buffered {
+            self.buffered.fetch_sub(bytes, Ordering::AcqRel);
+        }
         let used = self.used.fetch_sub(bytes, Ordering::AcqRel) - bytes;
         metrics::gauge!("reel_segment_buffer_bytes").set(used as f64);
         if used < self.max {
@@ -130,6 +151,8 @@ impl BufferMemory {
 pub struct Charge {
     memory: Option<Arc<BufferMemory>>,
     bytes: u64,
+    /// The bytes left their buffer: a segment waiting for compression.
+    committing: bool,
 }
 
 impl fmt::Debug for Charge {
@@ -144,21 +167,35 @@ impl Charge {
         let Some(memory) = &self.memory else {
             return;
         };
+        let buffered = !self.committing;
         match (self.bytes, bytes) {
-            (0, 1..) => {
+            (0, 1..) if buffered => {
                 memory.holders.fetch_add(1, Ordering::AcqRel);
             }
-            (1.., 0) => {
+            (1.., 0) if buffered => {
                 memory.holders.fetch_sub(1, Ordering::AcqRel);
             }
             _ => {}
         }
         if bytes > self.bytes {
-            memory.add(bytes - self.bytes);
+            memory.add(bytes - self.bytes, buffered);
         } else if bytes < self.bytes {
-            memory.sub(self.bytes - bytes);
+            memory.sub(self.bytes - bytes, buffered);
         }
         self.bytes = bytes;
+    }
+
+    /// The buffer became a segment: its bytes stay charged until it is
+    /// compressed, but no longer count as buffered.
+    pub fn into_committing(mut self) -> Charge {
+        if let (Some(memory), false) = (&self.memory, self.committing) {
+            if self.bytes > 0 {
+                memory.buffered.fetch_sub(self.bytes, Ordering::AcqRel);
+                memory.holders.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.committing = true;
+        self
     }
 
     /// Bytes held.
@@ -192,6 +229,23 @@ mod tests {
         drop(a);
         assert_eq!(m.used(), 0);
         assert_eq!(m.holders.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn segments_being_compressed_count_towards_the_bound_not_the_soft_mark() {
+        let m = BufferMemory::new(1_000_000);
+        let mut buffer = m.charge();
+        buffer.set(800_000);
+        assert!(m.pressed());
+        let segment = std::mem::replace(&mut buffer, m.charge()).into_committing();
+        assert_eq!((m.used(), m.buffered()), (800_000, 0));
+        assert!(!m.pressed(), "a commit queue does not cut buffers short");
+        buffer.set(200_000);
+        assert!(m.is_full());
+        assert!(!m.should_flush(buffer.bytes()));
+        drop(segment);
+        assert_eq!((m.used(), m.buffered()), (200_000, 200_000));
+        assert_eq!(m.holders.load(Ordering::Acquire), 1);
     }
 
     #[test]

@@ -26,13 +26,28 @@ impl TokenBucket {
     pub fn take(&mut self, n: u64, now: Instant) -> bool {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        // Tokens credited past the burst are kept, but refill stops there.
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst.max(self.tokens));
         if self.tokens >= n as f64 {
             self.tokens -= n as f64;
             true
         } else {
             false
         }
+    }
+}
+
+impl TokenBucket {
+    /// Credits `held` of refill past the burst: the node held the sender
+    /// back that long (it did not read its socket), so what the sender
+    /// sent meanwhile arrives at once, and is not the sender's burst.
+    pub fn credit(&mut self, held: std::time::Duration) {
+        // Up to a burst on top of this hold's refill; never less than now
+        // (a short hold right after a long one keeps the long one's).
+        let extra = held.as_secs_f64() * self.rate;
+        self.tokens = self
+            .tokens
+            .max((self.tokens + extra).min(self.burst + extra));
     }
 }
 
@@ -55,5 +70,20 @@ mod tests {
         let t2 = t1 + Duration::from_secs(100);
         assert!(!b.take(21, t2));
         assert!(b.take(20, t2));
+    }
+
+    #[test]
+    fn time_held_back_is_credited_past_the_burst_once() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10, 20, t0);
+        assert!(b.take(20, t0));
+        // Held 3 s: 30 messages were sent meanwhile, on top of a burst.
+        b.credit(Duration::from_secs(3));
+        b.credit(Duration::from_micros(1));
+        assert!(b.take(30, t0), "a short hold keeps the long one's credit");
+        assert!(!b.take(1, t0));
+        // The credit does not stay: refill is capped at the burst again.
+        let t1 = t0 + Duration::from_secs(100);
+        assert!(!b.take(21, t1));
     }
 }

@@ -112,6 +112,10 @@ pub struct Batch {
     /// Where a live tail restarts in `ndjson` (the batch holds a full
     /// snapshot); see [`crate::live::snapshot_from`].
     pub snapshot_from: Option<usize>,
+    /// How long the connection held this batch back (not reading its
+    /// socket) before handing it over: credited to the rate limits, since
+    /// what the tracker sent meanwhile arrives at once after it.
+    pub held: std::time::Duration,
 }
 
 /// A batch was taken: ack `seq` once `durable` resolves.
@@ -499,6 +503,10 @@ impl Handler<Batch> for SessionActor {
 
     fn handle(&mut self, msg: Batch, ctx: &mut Context<Self>) -> Self::Result {
         let now = Instant::now();
+        if !msg.held.is_zero() {
+            self.messages_bucket.credit(msg.held);
+            self.bytes_bucket.credit(msg.held);
+        }
         self.charge(msg.wire_bytes, now)?;
         let limits = &self.deps.config.limits;
         if self.ending {
@@ -866,7 +874,8 @@ impl SessionActor {
             return;
         };
         // The bytes stay charged until the segment is compressed.
-        seg.memory = std::mem::replace(&mut tab.charge, self.deps.memory.charge());
+        seg.memory =
+            std::mem::replace(&mut tab.charge, self.deps.memory.charge()).into_committing();
         tab.in_flight += 1;
         let deps = self.deps.clone();
         let tab_name = tab_id.to_owned();
@@ -978,16 +987,23 @@ impl SessionActor {
             );
             return;
         }
-        // Under memory pressure every buffer goes, whatever its age.
-        let max_age = if self.deps.memory.pressed() {
-            std::time::Duration::ZERO
-        } else {
-            cfg.segment_max_age
-        };
+        // Under memory pressure the larger buffers go, whatever their age
+        // (also when no batch arrives to trigger it: reads may be held).
+        let max_age = cfg.segment_max_age;
+        let memory = &self.deps.memory;
         let old: Vec<String> = self
             .tabs
             .iter()
-            .filter(|(_, t)| t.buffer.oldest.is_some_and(|o| o.elapsed() >= max_age))
+            .filter(|(_, t)| {
+                if t.buffer.oldest.is_some_and(|o| o.elapsed() >= max_age) {
+                    return true;
+                }
+                let early = memory.should_flush(t.charge.bytes());
+                if early {
+                    metrics::counter!("reel_segments_flushed_early_total").increment(1);
+                }
+                early
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for tab in old {

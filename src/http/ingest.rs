@@ -433,12 +433,14 @@ impl Connection {
                 "the first message must be hello".into(),
             )),
             (ClientMessage::Events(batch), Some((addr, tab))) => {
-                let msg = to_batch(tab, batch, wire_bytes);
+                let mut msg = to_batch(tab, batch, wire_bytes);
                 // The batch's bytes in memory until durable: the larger of
                 // its frame and its decoded events.
                 let bytes = wire_bytes.max(msg.ndjson.len() as u64);
                 let addr = addr.clone();
+                let held = Instant::now();
                 let permit = self.reserve(bytes, ws, acks).await?;
+                msg.held = held.elapsed();
                 // The session's mailbox holds at most MAILBOX_CAPACITY
                 // batches, and no more bytes than the budget: a full one
                 // makes this send wait (and the socket unread).
@@ -690,5 +692,6 @@ fn to_batch(tab: &str, batch: EventsBatch<'_>, wire_bytes: u64) -> Batch {
         ndjson,
         stats,
         snapshot_from,
+        held: Duration::ZERO,
     }
 }

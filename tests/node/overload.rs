@@ -154,3 +154,66 @@ async fn buffers_past_the_memory_bound_become_segments_early_and_nothing_is_lost
     }
     assert_eq!(memory.used(), 0, "committed segments give their bytes back");
 }
+
+#[actix_web::test]
+async fn a_tracker_held_back_by_the_node_is_not_rate_limited_for_what_it_sent_meanwhile() {
+    // 40 batches/s against a limit of 50/s with a burst of only 5: within
+    // the limit, unless the node's stall is counted against the tracker.
+    const BATCHES: u64 = 60;
+    let app = spawn_app_with(|c| {
+        c.limits.session_messages_per_sec = 50;
+        c.limits.session_messages_burst = 5;
+    })
+    .await;
+    let memory = app.node.state.sessions.memory().clone();
+    let mut t = app.tracker("v-held").await;
+    let welcome = t.hello("v-held", None, "t1", None).await;
+    let session = welcome["session"].as_str().unwrap().to_string();
+    let (mut sink, mut stream) = t.ws.split();
+    let small = |seq: u64| vec![ev::click(T0 + seq as i64, seq as u32)];
+    // The buffer memory spent: the node stops reading this socket.
+    let mut stall = memory.charge();
+    stall.set(app.node.state.config.segments.max_buffered_bytes);
+    let sender = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(25));
+        for seq in 0..BATCHES {
+            tick.tick().await;
+            sink.send(Message::Text(batch_json(seq, &small(seq))))
+                .await
+                .unwrap();
+        }
+        sink
+    });
+    // The first batch is read, then held; 1 s of batches queue up behind it.
+    let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
+    while app.node.state.admission.waits() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never held back");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    drop(stall);
+    for seq in 0..BATCHES {
+        let msg = tokio::time::timeout(REPLY_TIMEOUT, stream.next())
+            .await
+            .expect("no ack in time")
+            .expect("connection ended")
+            .expect("connection failed");
+        let Message::Text(text) = msg else {
+            panic!("expected an ack, got {msg:?}");
+        };
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            v,
+            json!({"t": "ack", "seq": seq}),
+            "closed at {seq} instead: {v}"
+        );
+    }
+    let sink = sender.await.unwrap();
+    let mut t = Tracker {
+        ws: sink.reunite(stream).unwrap(),
+    };
+    t.end(BATCHES - 1).await;
+    let events = app.events(&session, Some("t1")).await;
+    assert_eq!(events.lines().count() as u64, BATCHES);
+}
