@@ -51,6 +51,14 @@ pub fn typescript() -> String {
         "/** Largest seq and acked (2^53 - 1). */\nexport const MAX_SEQ = {};\n",
         crate::limits::MAX_SEQ
     ));
+    out.push_str(&format!(
+        "\n/** Most sessions one page of `GET /api/v1/sites/{{id}}/sessions` holds. */\nexport const MAX_PAGE_SIZE = {};\n",
+        crate::api::MAX_PAGE_SIZE
+    ));
+    out.push_str(&format!(
+        "\n/** Sites one live socket may follow at once. */\nexport const SITES_PER_CLIENT = {};\n",
+        crate::live::limits::SITES_PER_CLIENT
+    ));
     out
 }
 

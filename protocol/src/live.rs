@@ -37,6 +37,15 @@ pub struct Presence {
     pub title: String,
     /// `desktop`, `mobile`, `tablet` or `unknown`.
     pub device: String,
+    /// The browser's name as the `User-Agent` says (`Chrome`, `Firefox`,
+    /// `Safari`, ...; `UNKNOWN` when it says nothing known). Absent (empty)
+    /// from nodes older than this field.
+    #[serde(default)]
+    pub browser: String,
+    /// The operating system as the `User-Agent` says (`Windows 10`,
+    /// `Mac OSX`, `Linux`, `Android`, `iPhone`, ...; `UNKNOWN` likewise).
+    #[serde(default)]
+    pub os: String,
     /// ms since the epoch.
     pub started_at: i64,
     pub last_activity_at: i64,

@@ -153,6 +153,17 @@ url: string, title: string,
  */
 device: string, 
 /**
+ * The browser's name as the `User-Agent` says (`Chrome`, `Firefox`,
+ * `Safari`, ...; `UNKNOWN` when it says nothing known). Absent (empty)
+ * from nodes older than this field.
+ */
+browser: string, 
+/**
+ * The operating system as the `User-Agent` says (`Windows 10`,
+ * `Mac OSX`, `Linux`, `Android`, `iPhone`, ...; `UNKNOWN` likewise).
+ */
+os: string, 
+/**
  * ms since the epoch.
  */
 started_at: number, last_activity_at: number, 
@@ -171,3 +182,9 @@ events: unknown[], } | { "t": "watch_ended", session: string, reason: string, } 
 
 /** Largest seq and acked (2^53 - 1). */
 export const MAX_SEQ = 9007199254740991;
+
+/** Most sessions one page of `GET /api/v1/sites/{id}/sessions` holds. */
+export const MAX_PAGE_SIZE = 500;
+
+/** Sites one live socket may follow at once. */
+export const SITES_PER_CLIENT = 16;

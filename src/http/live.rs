@@ -35,9 +35,10 @@ const SLOW_CLOSE: Duration = Duration::from_secs(1);
 /// Bus messages waiting for the connection task (from all its topics).
 const INBOUND_CAPACITY: usize = 1024;
 
-/// What the topic forwarders hand the connection task.
+/// What the topic forwarders hand the connection task. The message is
+/// boxed: it is the larger variant by far.
 enum Inbound {
-    Bus(BusMessage),
+    Bus(Box<BusMessage>),
     /// A topic's receiver lost messages: this client is too slow.
     Lagged,
 }
@@ -84,7 +85,7 @@ fn forward(mut rx: broadcast::Receiver<BusMessage>, tx: mpsc::Sender<Inbound>) -
     tokio::spawn(async move {
         loop {
             let item = match rx.recv().await {
-                Ok(m) => Inbound::Bus(m),
+                Ok(m) => Inbound::Bus(Box::new(m)),
                 Err(broadcast::error::RecvError::Lagged(_)) => Inbound::Lagged,
                 Err(broadcast::error::RecvError::Closed) => return,
             };
@@ -364,7 +365,7 @@ impl Conn {
                 self.too_slow = true;
                 return;
             }
-            Inbound::Bus(m) => m,
+            Inbound::Bus(m) => *m,
         };
         match msg {
             BusMessage::PresenceJoin { site, presence }
