@@ -132,7 +132,8 @@ function followLive(ctx: PageContext, rows: SiteRow[]): void {
     for (const r of followed) {
       const state = states.get(r.site.id)!;
       r.live.textContent = state.synced ? formatCount(state.sessions.size) : '…';
-      r.live.dataset.count = state.synced ? String(state.sessions.size) : '';
+      if (state.synced) r.live.dataset.count = String(state.sessions.size);
+      else delete r.live.dataset.count;
     }
   };
   const live = openLiveSocket({
