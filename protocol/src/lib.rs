@@ -14,7 +14,10 @@
 //! - [`settings`]: the settings a tracker receives in `welcome`.
 //! - [`api`]: JSON shapes of the replay API (§2).
 //! - [`live`]: the live dashboard socket (§4): presence and watching.
+//! - [`accounts`]: accounts and access (§5): roles, sign-in, members,
+//!   invitations, API tokens, the audit log, and their limits.
 
+pub mod accounts;
 pub mod api;
 pub mod bindings;
 pub mod clean;
