@@ -1,7 +1,19 @@
 // The server's API types, generated from the Rust `protocol` crate. Re-exported
 // here so the rest of the dashboard has one import path; never redefined.
 export type {
+  AuditEntry,
+  AuditPage,
   ErrorBody,
+  Invitation,
+  InvitationCreated,
+  InvitationList,
+  Me,
+  Member,
+  MemberList,
+  Role,
+  TokenCreated,
+  TokenInfo,
+  TokenList,
   LiveClientMessage,
   LiveServerMessage,
   Presence,
@@ -11,7 +23,7 @@ export type {
   SiteInfo,
   SiteList,
 } from '../../protocol/ts/protocol';
-export { MAX_PAGE_SIZE, SITES_PER_CLIENT } from '../../protocol/ts/protocol';
+export { MAX_PAGE_SIZE, MIN_PASSWORD_CHARS, SITES_PER_CLIENT } from '../../protocol/ts/protocol';
 
 /**
  * The few fields of an rrweb event the dashboard reads. Events are otherwise
@@ -33,93 +45,6 @@ export const EventType = {
   Custom: 5,
   Plugin: 6,
 } as const;
-
-// Accounts and access (PROTOCOL.md §5). The shapes of the `protocol`
-// crate's `accounts` module (branch `accounts`), written here until its
-// generated bindings land; then these become re-exports like the ones above.
-
-/** A membership's role, each including the rights of those after it. */
-export type Role = 'owner' | 'admin' | 'member' | 'viewer';
-
-/** `GET /api/v1/me`. `user` null for an API token; `sites` null: every site of the organisation. */
-export interface Me {
-  user: { id: number; email: string; name: string } | null;
-  org: { id: number; name: string };
-  role: Role;
-  sites: number[] | null;
-}
-
-/** One person of the organisation (`GET /api/v1/members`). */
-export interface Member {
-  user_id: number;
-  email: string;
-  name: string;
-  role: Role;
-  sites: number[] | null;
-  /** When the membership began (ms since the epoch). */
-  created_at: number;
-}
-
-export interface MemberList {
-  members: Member[];
-}
-
-/** `POST /api/v1/invitations` answers the link to send. */
-export interface InvitationCreated {
-  id: number;
-  url: string;
-}
-
-/** An invitation (`GET /api/v1/invitations`); times in ms since the epoch. */
-export interface Invitation {
-  id: number;
-  email: string;
-  role: Role;
-  sites: number[] | null;
-  created_at: number;
-  expires_at: number;
-  used_at: number | null;
-  revoked_at: number | null;
-}
-
-export interface InvitationList {
-  invitations: Invitation[];
-}
-
-/** `POST /api/v1/tokens`: the token, shown this once. */
-export interface TokenCreated {
-  id: number;
-  token: string;
-}
-
-/** An API token as listed (never the token itself). */
-export interface TokenInfo {
-  id: number;
-  name: string;
-  role: Role;
-  created_at: number;
-  /** null: never expires. */
-  expires_at: number | null;
-  revoked_at: number | null;
-}
-
-export interface TokenList {
-  tokens: TokenInfo[];
-}
-
-/** One line of the audit log; `at` in ms since the epoch. */
-export interface AuditEntry {
-  at: number;
-  actor: string;
-  ip: string;
-  action: string;
-  target: string;
-}
-
-export interface AuditPage {
-  entries: AuditEntry[];
-  next_cursor: string | null;
-}
 
 /** The tracker settings an admin edits per site (`PATCH /api/v1/sites/{id}` `settings`). */
 export interface SiteSettings {

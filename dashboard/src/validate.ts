@@ -4,12 +4,9 @@
  * round trip and word the problem better.
  */
 
-/** Passwords: at least this many characters (PROTOCOL.md §5). */
-export const MIN_PASSWORD_CHARS = 10;
-/** Longest name (a person's, a site's, a token's) the forms accept. */
-export const MAX_NAME_CHARS = 100;
-/** Longest retention and token lifetime the forms accept, in days (10 years). */
-export const MAX_DAYS = 3650;
+import { MIN_PASSWORD_CHARS } from './types';
+
+export { MIN_PASSWORD_CHARS };
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -38,11 +35,10 @@ export function checkNewPassword(password: string, repeat?: string): Checked<str
   return ok(password);
 }
 
-/** A name: not blank, at most `MAX_NAME_CHARS`. */
+/** A name: not blank (how long it may be is the server's to say). */
 export function checkName(input: string, what = 'a name'): Checked<string> {
   const name = input.trim();
   if (name === '') return fail(`Enter ${what}.`);
-  if (chars(name) > MAX_NAME_CHARS) return fail(`Shorten ${what} to ${MAX_NAME_CHARS} characters.`);
   return ok(name);
 }
 
@@ -71,14 +67,12 @@ export function parseOrigins(input: string): Checked<string[]> {
   return ok(out);
 }
 
-/** A whole number of days from 1 to `MAX_DAYS`; blank is `null` (`blank` says what that means). */
+/** A whole number of days, at least 1; blank is `null` (the caller says what that means). The server says how many at most. */
 export function parseDays(input: string, what: string): Checked<number | null> {
   const text = input.trim();
   if (text === '') return ok(null);
-  if (!/^\d+$/.test(text)) return fail(`${what}: enter a whole number of days.`);
-  const days = Number(text);
-  if (days < 1 || days > MAX_DAYS) return fail(`${what}: enter 1 to ${MAX_DAYS} days.`);
-  return ok(days);
+  if (!/^\d+$/.test(text) || Number(text) < 1) return fail(`${what}: enter a whole number of days, 1 or more.`);
+  return ok(Number(text));
 }
 
 /** A sampling rate typed as a percentage (0 to 100, decimals allowed), as the fraction the tracker takes. */

@@ -2,8 +2,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  MAX_DAYS,
-  MAX_NAME_CHARS,
   MIN_PASSWORD_CHARS,
   checkEmail,
   checkName,
@@ -36,11 +34,9 @@ describe('validate', () => {
     assert.equal(checkNewPassword('😀'.repeat(10)).ok, true);
   });
 
-  it('wants a name, within the limit', () => {
+  it('wants a name', () => {
     assert.deepEqual(checkName(' Ann '), { ok: true, value: 'Ann' });
     assert.equal(checkName('   ').ok, false);
-    assert.equal(checkName('x'.repeat(MAX_NAME_CHARS)).ok, true);
-    assert.equal(checkName('x'.repeat(MAX_NAME_CHARS + 1)).ok, false);
   });
 
   it('parses origins one per line, refusing paths and other schemes', () => {
@@ -57,11 +53,10 @@ describe('validate', () => {
     assert.equal(parseOrigins('https://shop.example.com?x=1').ok, false);
   });
 
-  it('parses days: blank is null, 1 to the maximum', () => {
+  it('parses days: blank is null, whole numbers from 1', () => {
     assert.deepEqual(parseDays('', 'Retention'), { ok: true, value: null });
     assert.deepEqual(parseDays(' 30 ', 'Retention'), { ok: true, value: 30 });
-    assert.deepEqual(parseDays(String(MAX_DAYS), 'Retention'), { ok: true, value: MAX_DAYS });
-    assert.equal(parseDays(String(MAX_DAYS + 1), 'Retention').ok, false);
+    assert.deepEqual(parseDays('1', 'Retention'), { ok: true, value: 1 });
     assert.equal(parseDays('0', 'Retention').ok, false);
     assert.equal(parseDays('1.5', 'Retention').ok, false);
     assert.equal(parseDays('-3', 'Retention').ok, false);
