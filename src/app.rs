@@ -253,6 +253,7 @@ impl Node {
         actix_web::rt::spawn(watch_spool(state.clone()));
         actix_web::rt::spawn(watch_disk(spool));
         actix_web::rt::spawn(crate::maintenance::follow(state.clone()));
+        actix_web::rt::spawn(crate::site_follow::follow(state.clone()));
         tracing::info!(%addr, node = %state.node_id, "reel listening");
         Ok(Node {
             addr,

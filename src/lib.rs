@@ -16,6 +16,7 @@
 //!   accounts need of the index (PROTOCOL.md §5).
 //! - [`http`]: ingest, replay API, health and metrics routes.
 //! - [`maintenance`]: the operator's maintenance switch as a node follows it.
+//! - [`site_follow`]: admins' changes to sites as a node follows them.
 //! - [`app`]: building, running and gracefully stopping a node.
 //! - [`cli`]: `reel serve | migrate | site create | token create |
 //!   maintenance on|off|status | dead-letters list|replay`.
@@ -32,5 +33,6 @@ pub mod index;
 pub mod maintenance;
 pub mod redis;
 pub mod s3;
+pub mod site_follow;
 pub mod spool;
 pub mod telemetry;

@@ -124,6 +124,21 @@ pub struct SiteRecord {
     /// Empty: any origin.
     pub allowed_origins: Vec<String>,
     pub settings: reel_protocol::Settings,
+    /// Days its recordings are kept.
+    pub retention_days: i64,
+    /// When an admin last changed it (ms since the Unix epoch; 0: never).
+    pub updated_at: i64,
+}
+
+/// An admin's change to a site: what is `Some` is written, the rest stays.
+/// Values are checked before (see `reel_protocol::site`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteUpdate {
+    pub name: Option<String>,
+    pub origins: Option<Vec<String>>,
+    /// The whole settings, with the admin's patch applied.
+    pub settings: Option<reel_protocol::Settings>,
+    pub retention_days: Option<i64>,
 }
 
 /// What a caller may read (PROTOCOL.md §5): one organisation, and in it
@@ -177,6 +192,25 @@ pub trait Index: Send + Sync + 'static {
     async fn site_by_id(&self, scope: &Scope, site_id: i64) -> StoreResult<Option<SiteRecord>>;
     /// The sites `scope` reaches.
     async fn sites(&self, scope: &Scope) -> StoreResult<Vec<SiteRecord>>;
+    /// Creates a site in organisation `org_id` with checked `name` and
+    /// `origins`, default settings and retention; returns it.
+    async fn insert_site(
+        &self,
+        org_id: i64,
+        name: &str,
+        origins: &[String],
+    ) -> StoreResult<SiteRecord>;
+    /// Applies `update` to the site, stamping `updated_at`; `None` when the
+    /// organisation has no such site.
+    async fn update_site(
+        &self,
+        org_id: i64,
+        site_id: i64,
+        update: &SiteUpdate,
+    ) -> StoreResult<Option<SiteRecord>>;
+    /// Every site whose `updated_at` is at or after `since` (ms): what nodes
+    /// poll to follow admins' changes.
+    async fn sites_changed_since(&self, since: i64) -> StoreResult<Vec<SiteRecord>>;
 
     // Sessions, written by session actors.
     async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
@@ -261,6 +295,10 @@ pub enum BusMessage {
     /// The operator switched maintenance (topic `maintenance`). A hint to
     /// follow now: nodes poll the index, which is the truth.
     Maintenance { on: bool, message: String },
+    /// An admin changed a site (topic `sites`). A hint to read the sites
+    /// changed lately now: nodes poll the index, which is the truth.
+    /// (Appended last: bincode numbers variants by position.)
+    SiteChanged { site: i64 },
 }
 
 /// Topic names of the bus.
@@ -279,6 +317,8 @@ pub mod topics {
     }
     /// The operator's maintenance switch.
     pub const MAINTENANCE: &str = "maintenance";
+    /// Admins' changes to sites.
+    pub const SITES: &str = "sites";
 }
 
 /// Publish/subscribe between nodes: in-process on one node, Redis in a cluster.

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::settings::Settings;
+
 /// One session's index row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct SessionInfo {
@@ -118,6 +120,11 @@ pub struct SiteInfo {
     pub site_key: String,
     /// Empty: any origin.
     pub allowed_origins: Vec<String>,
+    /// What its trackers are told in `welcome` and `settings` (the node
+    /// adds its own batch and frame bounds).
+    pub settings: Settings,
+    /// Days its recordings are kept.
+    pub retention_days: i64,
 }
 
 /// `GET /api/v1/sites`: the token's organisation's sites.

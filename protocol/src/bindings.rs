@@ -15,6 +15,7 @@ use crate::error::{ErrorBody, ErrorCode};
 use crate::live::{LiveClientMessage, LiveServerMessage, Presence};
 use crate::messages::{ClientMessageWire, Hello, Identify, Page, Screen, ServerMessage};
 use crate::settings::Settings;
+use crate::site::{NewSite, SettingsPatch, SitePatch, SiteSnippet};
 
 /// Where the bindings live, relative to this crate.
 pub const BINDINGS_PATH: &str = "ts/protocol.ts";
@@ -37,6 +38,10 @@ pub fn typescript() -> String {
         SessionFilter::decl(),
         SiteInfo::decl(),
         SiteList::decl(),
+        NewSite::decl(),
+        SitePatch::decl(),
+        SettingsPatch::decl(),
+        SiteSnippet::decl(),
         Presence::decl(),
         LiveClientMessage::decl(),
         LiveServerMessage::decl(),
@@ -88,6 +93,35 @@ pub fn typescript() -> String {
         "\n/** Sites one live socket may follow at once. */\nexport const SITES_PER_CLIENT = {};\n",
         crate::live::limits::SITES_PER_CLIENT
     ));
+    for (name, doc, value) in [
+        (
+            "SITE_NAME_MAX_BYTES",
+            "A site's name, in bytes.",
+            crate::site::SITE_NAME_MAX_BYTES as i64,
+        ),
+        (
+            "MAX_ORIGINS",
+            "Allowed origins of one site.",
+            crate::site::MAX_ORIGINS as i64,
+        ),
+        (
+            "BLOCK_SELECTOR_MAX_BYTES",
+            "`settings.block_selector`, in bytes.",
+            crate::site::BLOCK_SELECTOR_MAX_BYTES as i64,
+        ),
+        (
+            "MIN_RETENTION_DAYS",
+            "Fewest days of retention.",
+            crate::site::MIN_RETENTION_DAYS,
+        ),
+        (
+            "MAX_RETENTION_DAYS",
+            "Most days of retention.",
+            crate::site::MAX_RETENTION_DAYS,
+        ),
+    ] {
+        out.push_str(&format!("/** {doc} */\nexport const {name} = {value};\n"));
+    }
     out
 }
 

@@ -13,6 +13,7 @@
 //! - [`limits`]: the `Limits` struct with the documented defaults.
 //! - [`settings`]: the settings a tracker receives in `welcome`.
 //! - [`api`]: JSON shapes of the replay API (§2).
+//! - [`site`]: site administration (§5): request bodies, bounds and checks.
 //! - [`live`]: the live dashboard socket (§4): presence and watching.
 //! - [`accounts`]: accounts and access (§5): roles, sign-in, members,
 //!   invitations, API tokens, the audit log, and their limits.
@@ -29,6 +30,7 @@ pub mod limits;
 pub mod live;
 pub mod messages;
 pub mod settings;
+pub mod site;
 
 pub use codec::{decode_message, frame_json, DecodeError, Frame};
 pub use error::ErrorCode;

@@ -15,6 +15,11 @@ pub struct Settings {
     pub mask_all_inputs: bool,
     /// Mask emails and long digit runs in page text.
     pub mask_text: bool,
+    /// A CSS selector of elements not recorded at all (an empty box of
+    /// their size), besides those marked `data-reel-block`; empty: none.
+    /// At most [`crate::site::BLOCK_SELECTOR_MAX_BYTES`]. A tracker that
+    /// cannot parse it does not record (privacy first).
+    pub block_selector: String,
     /// Send a batch at least this often, in ms.
     pub batch_interval_ms: u64,
     /// Send a batch sooner once its JSON reaches this many bytes.
@@ -33,6 +38,7 @@ impl Default for Settings {
             sample_rate: 1.0,
             mask_all_inputs: true,
             mask_text: true,
+            block_selector: String::new(),
             batch_interval_ms: 1_000,
             batch_max_bytes: 512 * 1024,
             batch_max_events: 5_000,

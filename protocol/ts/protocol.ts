@@ -34,6 +34,13 @@ mask_all_inputs: boolean,
  */
 mask_text: boolean, 
 /**
+ * A CSS selector of elements not recorded at all (an empty box of
+ * their size), besides those marked `data-reel-block`; empty: none.
+ * At most [`crate::site::BLOCK_SELECTOR_MAX_BYTES`]. A tracker that
+ * cannot parse it does not record (privacy first).
+ */
+block_selector: string, 
+/**
  * Send a batch at least this often, in ms.
  */
 batch_interval_ms: number, 
@@ -139,9 +146,46 @@ site_key: string,
 /**
  * Empty: any origin.
  */
-allowed_origins: Array<string>, };
+allowed_origins: Array<string>, 
+/**
+ * What its trackers are told in `welcome` and `settings` (the node
+ * adds its own batch and frame bounds).
+ */
+settings: Settings, 
+/**
+ * Days its recordings are kept.
+ */
+retention_days: number, };
 
 export type SiteList = { sites: Array<SiteInfo>, };
+
+export type NewSite = { name: string, 
+/**
+ * `scheme://host[:port]` each (http or https); empty or absent: any origin.
+ */
+origins: Array<string>, };
+
+export type SitePatch = { name?: string, 
+/**
+ * Replaces the list; `[]`: any origin.
+ */
+origins?: Array<string>, settings?: SettingsPatch, retention_days?: number, };
+
+export type SettingsPatch = { 
+/**
+ * 0.0 to 1.0.
+ */
+sample_rate?: number, mask_all_inputs?: boolean, mask_text?: boolean, 
+/**
+ * A CSS selector; empty: none.
+ */
+block_selector?: string, };
+
+export type SiteSnippet = { 
+/**
+ * The `<script>` tag to paste into the site's pages.
+ */
+html: string, };
 
 export type Presence = { session: string, visitor: string, user_id: string | null, 
 /**
@@ -279,3 +323,13 @@ export const MAX_PAGE_SIZE = 500;
 
 /** Sites one live socket may follow at once. */
 export const SITES_PER_CLIENT = 16;
+/** A site's name, in bytes. */
+export const SITE_NAME_MAX_BYTES = 128;
+/** Allowed origins of one site. */
+export const MAX_ORIGINS = 32;
+/** `settings.block_selector`, in bytes. */
+export const BLOCK_SELECTOR_MAX_BYTES = 1024;
+/** Fewest days of retention. */
+export const MIN_RETENTION_DAYS = 1;
+/** Most days of retention. */
+export const MAX_RETENTION_DAYS = 3650;

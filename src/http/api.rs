@@ -334,15 +334,7 @@ pub async fn list_sites(
         .await
         .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(SiteList {
-        sites: sites
-            .into_iter()
-            .map(|s| SiteInfo {
-                id: s.id,
-                name: s.name,
-                site_key: s.key,
-                allowed_origins: s.allowed_origins,
-            })
-            .collect(),
+        sites: sites.into_iter().map(super::sites::site_info).collect(),
     }))
 }
 

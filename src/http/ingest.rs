@@ -9,18 +9,17 @@ use std::time::{Duration, Instant};
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
-use dashmap::DashMap;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use reel_actors::session::{
     Batch, Control, Detach, EndTab, Identify, NotDurable, Refusal, SessionActor, CONTROL_CAPACITY,
 };
 use reel_actors::sessions::ClientInfo;
 use reel_actors::stats::BatchStats;
-use reel_actors::traits::{Index, SiteRecord, StoreError, StoreResult};
+use reel_actors::traits::{SiteRecord, StoreError, StoreResult};
 use reel_protocol::messages::{ClientMessage, EventsBatch, Hello};
 use reel_protocol::{decode_message, frame_json, ErrorCode, Frame, ServerMessage};
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::admission::InflightPermit;
 use super::{ApiError, AppState, ConnCounts, ConnSlot, Phase};
@@ -35,51 +34,6 @@ pub struct IngestQuery {
 pub const SPOOL_FULL_RETRY_S: u64 = 30;
 /// `Retry-After` when the index is down and the site is not cached (s).
 pub const INDEX_DOWN_RETRY_S: u64 = 10;
-/// How long a site looked up in the index is used without asking again.
-pub const SITE_CACHE_TTL: Duration = Duration::from_secs(30);
-/// Sites kept in the cache at most; when full, it starts over (a bound
-/// against a flood of distinct keys).
-pub const SITE_CACHE_MAX: usize = 10_000;
-
-/// Sites by key, so that ingest goes on while the index is down: a site
-/// seen within [`SITE_CACHE_TTL`] is not looked up again, and a site seen
-/// at all is used as last known while the index does not answer.
-#[derive(Default)]
-pub struct SiteCache {
-    sites: DashMap<String, (SiteRecord, Instant)>,
-}
-
-impl SiteCache {
-    /// The site with `key`, or `None` when no site has it; an error only
-    /// when the index is down and the site was never seen.
-    pub async fn get(&self, index: &dyn Index, key: &str) -> StoreResult<Option<SiteRecord>> {
-        let cached = self.sites.get(key).map(|e| e.value().clone());
-        if let Some((site, at)) = &cached {
-            if at.elapsed() < SITE_CACHE_TTL {
-                return Ok(Some(site.clone()));
-            }
-        }
-        match index.site_by_key(key).await {
-            Ok(Some(site)) => {
-                if self.sites.len() >= SITE_CACHE_MAX {
-                    self.sites.clear();
-                }
-                self.sites
-                    .insert(key.to_owned(), (site.clone(), Instant::now()));
-                Ok(Some(site))
-            }
-            Ok(None) => {
-                self.sites.remove(key);
-                Ok(None)
-            }
-            Err(e) => match cached {
-                Some((site, _)) => Ok(Some(site)),
-                None => Err(e),
-            },
-        }
-    }
-}
-
 /// Checks the site, origin, node phase and connection limits, then upgrades.
 pub async fn ingest(
     req: HttpRequest,
@@ -124,7 +78,7 @@ pub async fn ingest(
     // Before existing connections suffer: refuse new ones while acks are slow.
     state.admission.admit()?;
     let key = query.site.as_deref().unwrap_or("");
-    let site = if reel_protocol::ids::check_id(key).is_ok() {
+    let site_rx = if reel_protocol::ids::check_id(key).is_ok() {
         state.sites.get(&*state.index, key).await.map_err(|e| {
             tracing::warn!(error = %e, "site lookup failed: index unreachable");
             ApiError {
@@ -135,7 +89,9 @@ pub async fn ingest(
     } else {
         None
     };
-    let site = site.ok_or_else(|| ApiError::new(ErrorCode::UnknownSite, "no site has this key"))?;
+    let site_rx =
+        site_rx.ok_or_else(|| ApiError::new(ErrorCode::UnknownSite, "no site has this key"))?;
+    let site = site_rx.borrow().clone();
     if !site.allowed_origins.is_empty() {
         let origin = req
             .headers()
@@ -169,9 +125,10 @@ pub async fn ingest(
         visitor_param: query.visitor.clone(),
         client,
         session: None,
+        sent_settings: None,
         _slot: slot,
     };
-    actix_web::rt::spawn(conn.run(session, stream));
+    actix_web::rt::spawn(conn.run(session, stream, site_rx));
     Ok(response)
 }
 
@@ -233,12 +190,15 @@ type PendingAck = Pin<Box<dyn std::future::Future<Output = Owed> + Send>>;
 struct Connection {
     id: u64,
     state: web::Data<AppState>,
+    /// The site as last known (it follows admins' changes).
     site: SiteRecord,
     /// `visitor` from the URL; must equal `hello.visitor`.
     visitor_param: Option<String>,
     client: ClientInfo,
     /// The session actor and tab, once `hello` is done.
     session: Option<(Addr<SessionActor>, String)>,
+    /// The settings the tracker was last told (in `welcome` or `settings`).
+    sent_settings: Option<reel_protocol::Settings>,
     /// Keeps the connection counted while it lives.
     _slot: ConnSlot,
 }
@@ -263,7 +223,12 @@ impl From<Refusal> for Exit {
 }
 
 impl Connection {
-    async fn run(mut self, mut ws: Session, mut stream: actix_ws::AggregatedMessageStream) {
+    async fn run(
+        mut self,
+        mut ws: Session,
+        mut stream: actix_ws::AggregatedMessageStream,
+        mut site: watch::Receiver<SiteRecord>,
+    ) {
         let (control_tx, mut control_rx) = mpsc::channel::<Control>(CONTROL_CAPACITY);
         let mut phase = self.state.phase.subscribe();
         let limits = self.state.config.limits.clone();
@@ -276,6 +241,8 @@ impl Connection {
         let mut acks: FuturesOrdered<PendingAck> = FuturesOrdered::new();
         let mut control_tx = Some(control_tx);
         let mut disk_full = self.state.disk_full.clone();
+        // False once the site is gone from the cache (it keeps what it had).
+        let mut site_followed = true;
         let exit = loop {
             tokio::select! {
                 msg = stream.next() => {
@@ -325,6 +292,16 @@ impl Connection {
                             if ws.text(msg.to_json()).await.is_err() { break Exit::Gone; }
                         }
                         Control::Close(code, message) => break Exit::Refuse(code, message),
+                    }
+                }
+                changed = site.changed(), if site_followed => {
+                    if changed.is_err() {
+                        site_followed = false;
+                        continue;
+                    }
+                    self.site = site.borrow_and_update().clone();
+                    if let Err(exit) = self.tell_settings(&mut ws).await {
+                        break exit;
                     }
                 }
                 changed = phase.changed() => {
@@ -607,24 +584,57 @@ impl Connection {
             .sessions
             .hello(&self.site, &hello, &self.client, self.id, control)
             .await?;
+        let settings = tracker_settings(&self.state, &self.site.settings);
         let welcome = ServerMessage::Welcome {
             session: reel_protocol::SessionId::parse(attached.session.clone())
                 .map_err(|e| Exit::Refuse(ErrorCode::Internal, e.to_string()))?,
             tab: hello.tab.clone(),
             next_seq: attached.next_seq,
-            settings: reel_protocol::Settings {
-                // Only a tracker that said hello as maintenance began sees
-                // true (and is closed with 4503 at once).
-                maintenance: self.state.phase() == Phase::Maintenance,
-                batch_max_events: self.state.config.limits.batch_events,
-                max_frame_bytes: self.state.config.limits.frame_bytes,
-                ..self.site.settings.clone()
-            },
+            settings: settings.clone(),
         };
         ws.text(welcome.to_json()).await.map_err(|_| Exit::Gone)?;
+        self.sent_settings = Some(settings);
         tracing::debug!(conn = self.id, session_id = %attached.session, tab = %hello.tab, next_seq = attached.next_seq, "tab attached");
         self.session = Some((attached.addr, hello.tab.into_string()));
         Ok(())
+    }
+
+    /// The site changed: tells a welcomed tracker its settings when they
+    /// differ from what it was last told (a rename or new origins do not
+    /// concern it). Before `welcome` there is nothing to do: the welcome
+    /// carries the site as it is then.
+    async fn tell_settings(&mut self, ws: &mut Session) -> Result<(), Exit> {
+        let Some(sent) = &self.sent_settings else {
+            return Ok(());
+        };
+        let settings = tracker_settings(&self.state, &self.site.settings);
+        if *sent == settings {
+            return Ok(());
+        }
+        ws.text(ServerMessage::Settings(settings.clone()).to_json())
+            .await
+            .map_err(|_| Exit::Gone)?;
+        metrics::counter!("reel_settings_sent_total").increment(1);
+        tracing::debug!(conn = self.id, site_id = self.site.id, "settings sent");
+        self.sent_settings = Some(settings);
+        Ok(())
+    }
+}
+
+/// What a tracker of a site is told in `welcome` and `settings`: the
+/// site's settings with this node's batch and frame bounds, and whether
+/// the node is in maintenance.
+pub fn tracker_settings(
+    state: &AppState,
+    site: &reel_protocol::Settings,
+) -> reel_protocol::Settings {
+    reel_protocol::Settings {
+        // Only a tracker that said hello as maintenance began sees true
+        // (and is closed with 4503 at once).
+        maintenance: state.phase() == Phase::Maintenance,
+        batch_max_events: state.config.limits.batch_events,
+        max_frame_bytes: state.config.limits.frame_bytes,
+        ..site.clone()
     }
 }
 

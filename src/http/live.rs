@@ -482,7 +482,8 @@ impl Conn {
             }
             BusMessage::WatchRequest { .. }
             | BusMessage::Probe { .. }
-            | BusMessage::Maintenance { .. } => {}
+            | BusMessage::Maintenance { .. }
+            | BusMessage::SiteChanged { .. } => {}
         }
     }
 

@@ -10,6 +10,8 @@ pub mod auth;
 pub mod headers;
 pub mod ingest;
 pub mod live;
+pub mod site_cache;
+pub mod sites;
 pub mod web;
 
 use std::net::IpAddr;
@@ -55,8 +57,9 @@ pub struct AppState {
     pub spool: Arc<dyn reel_actors::traits::Spool>,
     /// Follows whether the spool's disk is full.
     pub disk_full: tokio::sync::watch::Receiver<bool>,
-    /// Sites by key, for ingest while the index is down.
-    pub sites: ingest::SiteCache,
+    /// Sites by key, for ingest while the index is down; open connections
+    /// follow their site's changes through it.
+    pub sites: site_cache::SiteCache,
     pub sessions: Sessions,
     pub phase: watch::Sender<Phase>,
     /// The operator's maintenance message, told to trackers with the 503
@@ -351,6 +354,9 @@ pub fn routes(cfg: &mut aweb::ServiceConfig) {
                 )
                 .route("/sessions/{session}", aweb::get().to(api::session))
                 .route("/sites", aweb::get().to(api::list_sites))
+                .route("/sites", aweb::post().to(sites::create_site))
+                .route("/sites/{site_id}", aweb::patch().to(sites::update_site))
+                .route("/sites/{site_id}/snippet", aweb::get().to(sites::snippet))
                 .route(
                     "/sites/{site_id}/sessions",
                     aweb::get().to(api::list_sessions),

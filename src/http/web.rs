@@ -81,6 +81,32 @@ fn loader_js(bundle: &str) -> String {
     )
 }
 
+/// The install snippet of a site: the loader from `base` (`https://HOST`,
+/// or empty for this page's origin) with the site's public key. The demo
+/// pages and `GET /api/v1/sites/{id}/snippet` both use it.
+pub fn snippet_html(base: &str, site_key: &str) -> String {
+    format!(
+        r#"<script async src="{}/t/loader.js" data-site="{}"></script>"#,
+        attr_escape(base),
+        attr_escape(site_key)
+    )
+}
+
+/// `s` fit for a double-quoted HTML attribute.
+fn attr_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// `GET /t/loader.js`.
 pub async fn loader(state: web::Data<AppState>) -> HttpResponse {
     match state.web.tracker_path() {
@@ -121,8 +147,7 @@ pub async fn demo(path: web::Path<String>, state: web::Data<AppState>) -> HttpRe
     }
     match tokio::fs::read_to_string(state.web.demo_dir.join(&name)).await {
         Ok(page) => {
-            let snippet =
-                format!(r#"<script async src="/t/loader.js" data-site="{key}"></script>"#);
+            let snippet = snippet_html("", key);
             HttpResponse::Ok()
                 .content_type("text/html; charset=utf-8")
                 .insert_header((header::CACHE_CONTROL, REVALIDATE))
@@ -165,5 +190,17 @@ mod tests {
         assert!(is_hashed("app-4XKQ2ZTB.css"));
         assert!(!is_hashed("/app/index.html"));
         assert!(!is_hashed("/app/rrweb-player.js"));
+    }
+
+    #[test]
+    fn the_snippet_escapes_what_it_quotes() {
+        assert_eq!(
+            snippet_html("", "site_k"),
+            r#"<script async src="/t/loader.js" data-site="site_k"></script>"#
+        );
+        assert_eq!(
+            snippet_html(r#"https://a"><x"#, "k&"),
+            r#"<script async src="https://a&quot;&gt;&lt;x/t/loader.js" data-site="k&amp;"></script>"#
+        );
     }
 }

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use reel_actors::stats::SegmentDelta;
 use reel_actors::traits::{
-    Index, Maintenance, NewSession, Scope, SegmentRecord, SessionRecord, SiteRecord, StoreError,
-    StoreResult,
+    Index, Maintenance, NewSession, Scope, SegmentRecord, SessionRecord, SiteRecord, SiteUpdate,
+    StoreError, StoreResult,
 };
 use reel_protocol::api::{
     SessionFilter, SessionInfo, SessionPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
@@ -110,6 +110,15 @@ fn site_from_row(r: &$row) -> Result<SiteRecord, sqlx::Error> {
         key: r.try_get("site_key")?,
         allowed_origins: serde_json::from_str(&origins).unwrap_or_default(),
         settings: serde_json::from_str(&settings).unwrap_or_default(),
+        // Absent before migration 0005 (SQLite) / 0008 (Postgres) runs.
+        retention_days: match r.try_get("retention_days") {
+            Err(sqlx::Error::ColumnNotFound(_)) => reel_protocol::site::DEFAULT_RETENTION_DAYS,
+            other => other?,
+        },
+        updated_at: match r.try_get("updated_at") {
+            Err(sqlx::Error::ColumnNotFound(_)) => 0,
+            other => other?,
+        },
     })
 }
 
@@ -202,28 +211,19 @@ impl $name {
         )
     }
 
-    /// Creates a site in `org` (created on first use); returns its id and key.
+    /// Creates a site in `org` (created on first use); returns its id and
+    /// key. `name` and `origins` are checked as the API checks them.
     pub async fn create_site(
         &self,
         org: &str,
         name: &str,
         origins: &[String],
     ) -> anyhow::Result<(i64, String)> {
+        let name = reel_protocol::site::site_name(name)?;
+        let origins = reel_protocol::site::origins(origins)?;
         let org_id = self.org_id(org).await?;
-        let key = new_site_key();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO sites (org_id, name, site_key, allowed_origins, settings, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(org_id)
-        .bind(name)
-        .bind(&key)
-        .bind(serde_json::to_string(origins)?)
-        .bind(serde_json::to_string(&reel_protocol::Settings::default())?)
-        .bind(reel_actors::now_ms())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok((id, key))
+        let site = self.insert_site(org_id, &name, &origins).await?;
+        Ok((site.id, site.key))
     }
 
     /// The site named `name` in `org`, created (any origin) when missing;
@@ -284,6 +284,82 @@ impl Index for $name {
         push_scope(&mut q, scope);
         q.push(" ORDER BY sites.id");
         let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter()
+            .map(site_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(db_err)
+    }
+
+    async fn insert_site(
+        &self,
+        org_id: i64,
+        name: &str,
+        origins: &[String],
+    ) -> StoreResult<SiteRecord> {
+        let origins = serde_json::to_string(origins).map_err(|e| StoreError::Other(e.to_string()))?;
+        let settings = serde_json::to_string(&reel_protocol::Settings::default())
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        // Retention and `updated_at` take their column defaults (90 days,
+        // never changed), so that this works on the previous schema too.
+        let row = sqlx::query(
+            "INSERT INTO sites (org_id, name, site_key, allowed_origins, settings, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+        )
+        .bind(org_id)
+        .bind(name)
+        .bind(new_site_key())
+        .bind(origins)
+        .bind(settings)
+        .bind(reel_actors::now_ms())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        site_from_row(&row).map_err(db_err)
+    }
+
+    async fn update_site(
+        &self,
+        org_id: i64,
+        site_id: i64,
+        update: &SiteUpdate,
+    ) -> StoreResult<Option<SiteRecord>> {
+        let origins = update
+            .origins
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let settings = update
+            .settings
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| StoreError::Other(e.to_string()))?;
+        let row = sqlx::query(
+            "UPDATE sites SET name = COALESCE($1, name), \
+             allowed_origins = COALESCE($2, allowed_origins), settings = COALESCE($3, settings), \
+             retention_days = COALESCE($4, retention_days), updated_at = $5 \
+             WHERE id = $6 AND org_id = $7 RETURNING *",
+        )
+        .bind(update.name.clone())
+        .bind(origins)
+        .bind(settings)
+        .bind(update.retention_days)
+        .bind(reel_actors::now_ms())
+        .bind(site_id)
+        .bind(org_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        row.map(|r| site_from_row(&r)).transpose().map_err(db_err)
+    }
+
+    async fn sites_changed_since(&self, since: i64) -> StoreResult<Vec<SiteRecord>> {
+        let rows = sqlx::query("SELECT * FROM sites WHERE updated_at >= $1 ORDER BY id")
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         rows.iter()
             .map(site_from_row)
             .collect::<Result<_, _>>()

@@ -331,3 +331,74 @@ async fn two_nodes_on_one_postgres_follow_reel_maintenance() {
         t.batch_acked(0, &[ev::click(T0, 1)]).await;
     }
 }
+
+#[tokio::test]
+async fn a_site_change_on_one_node_reaches_trackers_on_every_node() {
+    init_logs();
+    let storage = TestStorage::postgres_s3().await;
+    let redis = OwnRedis::start_on(free_port());
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let (site, token) = cli_site_and_token(dirs[0].path(), &storage, "shop");
+    let (site_id, key) = (
+        site["site_id"].as_i64().unwrap(),
+        site["site_key"].as_str().unwrap().to_string(),
+    );
+    let nodes = [
+        start_node(dirs[0].path(), "node-a", &storage, &redis.url()),
+        start_node(dirs[1].path(), "node-b", &storage, &redis.url()),
+    ];
+    let mut trackers = Vec::new();
+    for (i, n) in nodes.iter().enumerate() {
+        let v = format!("v{i}");
+        let mut t = Tracker::connect(&n.ingest_url(&key, &v), Some("https://shop.example"))
+            .await
+            .unwrap();
+        t.hello(&v, None, "tab", None).await;
+        t.batch_acked(0, &[ev::click(T0, 1)]).await;
+        trackers.push(t);
+    }
+
+    // An admin changes the site through node A.
+    let api = Api::new(nodes[0].base(), token);
+    let (status, body) = api
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/sites/{site_id}"),
+            &json!({"settings": {"mask_text": false}, "origins": ["https://www.shop.example"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let patched = Instant::now();
+    for (i, t) in trackers.iter_mut().enumerate() {
+        let s = tokio::time::timeout(FOLLOW, t.recv())
+            .await
+            .expect("no settings within 5 s");
+        assert_eq!(s["t"], "settings", "{s}");
+        assert_eq!(s["mask_text"], false);
+        // Through the bus this is well under the 2 s poll.
+        println!(
+            "PATCH on node-a -> settings on a tracker of node-{}: {:.0} ms",
+            ["a", "b"][i],
+            patched.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    // Node B refuses the old origin on the next connection.
+    let url = nodes[1].ingest_url(&key, "w");
+    let deadline = Instant::now() + FOLLOW;
+    loop {
+        match Tracker::connect(&url, Some("https://shop.example")).await {
+            Err(r) if r.status == 403 => break,
+            got => assert!(
+                Instant::now() < deadline,
+                "node-b still takes the old origin: {:?}",
+                got.err()
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut t = Tracker::connect(&url, Some("https://www.shop.example"))
+        .await
+        .unwrap();
+    let w = t.hello("w", None, "tab", None).await;
+    assert_eq!(w["settings"]["mask_text"], false);
+}

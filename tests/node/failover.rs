@@ -17,7 +17,7 @@ use reel_actors::segment::{self, TabBuffer};
 use reel_actors::stats::{BatchStats, SegmentDelta};
 use reel_actors::traits::{
     BlobStore, Index, Maintenance, NewSession, Scope, SegmentRecord, SessionRecord, SiteRecord,
-    SpoolBatch, StoreResult,
+    SiteUpdate, SpoolBatch, StoreResult,
 };
 use reel_protocol::api::{SessionFilter, SessionInfo, SessionPage};
 use serde_json::Value;
@@ -53,6 +53,25 @@ impl Index for RacingIndex {
     }
     async fn sites(&self, scope: &Scope) -> StoreResult<Vec<SiteRecord>> {
         self.inner.sites(scope).await
+    }
+    async fn insert_site(
+        &self,
+        org_id: i64,
+        name: &str,
+        origins: &[String],
+    ) -> StoreResult<SiteRecord> {
+        self.inner.insert_site(org_id, name, origins).await
+    }
+    async fn update_site(
+        &self,
+        org_id: i64,
+        site_id: i64,
+        update: &SiteUpdate,
+    ) -> StoreResult<Option<SiteRecord>> {
+        self.inner.update_site(org_id, site_id, update).await
+    }
+    async fn sites_changed_since(&self, since: i64) -> StoreResult<Vec<SiteRecord>> {
+        self.inner.sites_changed_since(since).await
     }
     async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
         self.inner.find_session(id).await

@@ -12,6 +12,7 @@ mod ingest;
 mod lifecycle;
 mod overload;
 mod process;
+mod sites;
 #[path = "../support/mod.rs"]
 mod support;
 mod web;

@@ -44,6 +44,32 @@ impl Api {
         res.json().await.unwrap()
     }
 
+    /// `method` `path` with a JSON `body` as `token`: the status and the
+    /// JSON answer (`null` when it has none).
+    pub async fn send_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let res = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `method` `path` with a JSON `body`: the status and the JSON answer.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        self.send_as(method, path, &self.token, body).await
+    }
+
     /// GET `path`, a 200, as text.
     pub async fn text(&self, path: &str) -> String {
         let res = self.get(path).await;

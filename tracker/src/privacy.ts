@@ -3,6 +3,7 @@
 //   data-reel-mask     text and input values inside are masked
 //   data-reel-unmask   text and input values inside are recorded as they are
 //   data-reel-block    the element is not recorded at all (an empty box of its size)
+// The site's `block_selector` setting blocks more elements the same way.
 // Password inputs are always masked. Masked characters are `*`.
 
 import type { Settings } from "../../protocol/ts/protocol";
@@ -66,8 +67,16 @@ export function maskInput(value: string, el: MaskTarget | null, maskAllInputs: b
   return masked ? stars(value) : value;
 }
 
+type PrivacySettings = Pick<Settings, "mask_all_inputs" | "mask_text" | "block_selector">;
+
+/** Elements not recorded: those marked `data-reel-block`, and the site's `block_selector`. */
+export function blockSelector(settings: Pick<Settings, "block_selector">): string {
+  const site = (settings.block_selector || "").trim();
+  return site ? `${BLOCK_SELECTOR}, ${site}` : BLOCK_SELECTOR;
+}
+
 /** The privacy part of rrweb's record options for `settings`. */
-export function privacyOptions(settings: Pick<Settings, "mask_all_inputs" | "mask_text">) {
+export function privacyOptions(settings: PrivacySettings) {
   const maskAllInputs = settings.mask_all_inputs;
   const maskTextSetting = settings.mask_text;
   return {
@@ -79,11 +88,11 @@ export function privacyOptions(settings: Pick<Settings, "mask_all_inputs" | "mas
     // every text when mask_text is on, else only marked text.
     maskTextSelector: maskTextSetting ? "*" : `[${MASK_ATTR}]`,
     maskTextFn: (text: string, el: MaskTarget | null) => maskText(text, el, maskTextSetting),
-    blockSelector: BLOCK_SELECTOR,
+    blockSelector: blockSelector(settings),
   };
 }
 
 /** Settings that need a new recorder (and full snapshot) when they change. */
-export function privacyKey(settings: Pick<Settings, "mask_all_inputs" | "mask_text">): string {
-  return `${settings.mask_all_inputs ? 1 : 0}${settings.mask_text ? 1 : 0}`;
+export function privacyKey(settings: PrivacySettings): string {
+  return `${settings.mask_all_inputs ? 1 : 0}${settings.mask_text ? 1 : 0}${blockSelector(settings)}`;
 }

@@ -10,6 +10,16 @@ export interface RrwebRecorder extends Recorder {
   custom(tag: string, payload: unknown): void;
 }
 
+/** Can the browser parse `selector`? (rrweb throws on every node otherwise.) */
+function parses(selector: string): boolean {
+  try {
+    document.createDocumentFragment().querySelector(selector);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function rrwebRecorder(emit: (event: unknown) => void): RrwebRecorder {
   let stopFn: (() => void) | undefined;
   let key = "";
@@ -31,10 +41,16 @@ export function rrwebRecorder(emit: (event: unknown) => void): RrwebRecorder {
       if (stopFn && k === key) return false;
       stop();
       key = k;
+      const privacy = privacyOptions(settings);
+      if (!parses(privacy.blockSelector)) {
+        // Privacy first: what the site wants blocked cannot be found, so nothing is recorded.
+        console.warn(`reel: the site's block_selector ${JSON.stringify(settings.block_selector)} is not a valid CSS selector; not recording`);
+        return false;
+      }
       try {
         stopFn = record({
           emit: (e) => emit(e),
-          ...privacyOptions(settings),
+          ...privacy,
           // One input event per field edit is enough to replay it; scrolls at most every 150 ms.
           sampling: { input: "last", scroll: 150 },
         });

@@ -7,6 +7,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   sample_rate: 1,
   mask_all_inputs: true,
   mask_text: true,
+  block_selector: "",
   batch_interval_ms: 1000,
   batch_max_bytes: 512 * 1024,
   batch_max_events: 5000,
@@ -41,5 +42,6 @@ export function readSettings(raw: unknown): Settings {
   bool("mask_all_inputs");
   bool("mask_text");
   bool("maintenance");
+  if (typeof r.block_selector === "string") s.block_selector = r.block_selector;
   return s;
 }

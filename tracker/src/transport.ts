@@ -474,13 +474,7 @@ export class Client {
     saveSession(local, { id: session, lastActivity: this.env.now(), sampled: this.sampled });
     conn.sentUpTo = nextSeq - 1;
     if (this.settings.maintenance) return this.pauseForMaintenance();
-    if (!this.sampled) {
-      // Not recorded: nothing more for this page load.
-      this.teardown();
-      this.buffer.reset(session, this.buffer.next);
-      this.halted = true;
-      return;
-    }
+    if (!this.sampled) return this.unsampled(session);
     if (this.identity) conn.ws.send(this.identity);
     if (!this.overflow && !this.recorder.start(this.settings) && snapshot) this.recorder.snapshot();
     this.pump();
@@ -500,8 +494,22 @@ export class Client {
   private onSettings(conn: Conn, raw: unknown): void {
     this.applySettings(raw);
     if (this.settings.maintenance) return this.pauseForMaintenance();
+    // Sampling is decided once per session: a new rate applies to sessions
+    // that start later, but 0 stops recording this one too (the site wants none).
+    if (conn.welcomed && this.settings.sample_rate <= 0 && this.sessionId) {
+      this.sampled = false;
+      saveSession(this.env.local, { id: this.sessionId, lastActivity: this.env.now(), sampled: false });
+      return this.unsampled(this.sessionId);
+    }
     // New privacy options restart the recorder (and its full snapshot).
     if (conn.welcomed && this.recorder.recording) this.recorder.start(this.settings);
+  }
+
+  /** The session is not recorded: nothing more for this page load, and what is unsent is dropped. */
+  private unsampled(session: string): void {
+    this.teardown();
+    this.buffer.reset(session, this.buffer.next);
+    this.halted = true;
   }
 
   private applySettings(raw: unknown): void {

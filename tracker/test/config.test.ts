@@ -32,6 +32,10 @@ describe("settings", () => {
     expect(s.batch_max_events).toBe(1);
     expect("extra" in s).toBe(false);
   });
+  it("take block_selector only as a string", () => {
+    expect(readSettings({ block_selector: ".secret" }).block_selector).toBe(".secret");
+    expect(readSettings({ block_selector: 3 }).block_selector).toBe("");
+  });
 });
 
 describe("batcher", () => {

@@ -5,6 +5,7 @@ import type { Settings } from "../../protocol/ts/protocol";
 import { randomId } from "../src/ids";
 import { memoryKV } from "../src/storage";
 import { Client, type Env, type Recorder, type Socket } from "../src/transport";
+import { privacyKey } from "../src/privacy";
 import { DEFAULT_SETTINGS } from "../src/settings";
 
 export class FakeSocket implements Socket {
@@ -59,7 +60,7 @@ export class FakeRecorder implements Recorder {
   client: Client | null = null;
   private ts = 1_700_000_000_000;
   start(settings: Settings): boolean {
-    const key = `${settings.mask_all_inputs}${settings.mask_text}`;
+    const key = privacyKey(settings);
     if (this.recording && key === this.key) return false;
     this.key = key;
     this.recording = true;

@@ -78,15 +78,22 @@ describe("input masking", () => {
 
 describe("rrweb options", () => {
   it("ask maskTextFn about all text only when mask_text is on", () => {
-    expect(privacyOptions({ mask_all_inputs: true, mask_text: true }).maskTextSelector).toBe("*");
-    expect(privacyOptions({ mask_all_inputs: true, mask_text: false }).maskTextSelector).toBe("[data-reel-mask]");
-    const o = privacyOptions({ mask_all_inputs: false, mask_text: true });
+    expect(privacyOptions({ mask_all_inputs: true, mask_text: true, block_selector: "" }).maskTextSelector).toBe("*");
+    expect(privacyOptions({ mask_all_inputs: true, mask_text: false, block_selector: "" }).maskTextSelector).toBe("[data-reel-mask]");
+    const o = privacyOptions({ mask_all_inputs: false, mask_text: true, block_selector: "" });
     expect(o.blockSelector).toBe("[data-reel-block]");
     expect(o.maskAllInputs).toBe(true);
     expect(o.maskInputFn("Jane", new El())).toBe("Jane");
     expect(o.maskTextFn("id 1234567", new El())).toBe("id *******");
   });
+  it("block the site's block_selector besides data-reel-block", () => {
+    const o = privacyOptions({ mask_all_inputs: true, mask_text: true, block_selector: " .card-form, #ssn " });
+    expect(o.blockSelector).toBe("[data-reel-block], .card-form, #ssn");
+  });
   it("change key when a privacy setting changes", () => {
-    expect(privacyKey({ mask_all_inputs: true, mask_text: true })).not.toBe(privacyKey({ mask_all_inputs: true, mask_text: false }));
+    const base = { mask_all_inputs: true, mask_text: true, block_selector: "" };
+    expect(privacyKey(base)).not.toBe(privacyKey({ ...base, mask_text: false }));
+    expect(privacyKey(base)).not.toBe(privacyKey({ ...base, block_selector: ".secret" }));
+    expect(privacyKey(base)).toBe(privacyKey({ ...base, block_selector: "  " }));
   });
 });

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { gzipper } from "../src/gzip";
 import { KEYS, readSession, SESSION_IDLE_MS } from "../src/session";
+import { DEFAULT_SETTINGS } from "../src/settings";
 import { memoryKV } from "../src/storage";
 import { copyKV, page } from "./helpers";
 
@@ -387,6 +388,34 @@ describe("server messages", () => {
     p.ws.open();
     p.ws.welcome("S1", 1);
     expect(p.recorder.recording).toBe(true);
+  });
+
+  it("settings: a new block_selector restarts the recorder; the same settings again do not", () => {
+    const p = page({ random: () => 0 });
+    p.ws.open();
+    p.ws.welcome("S1", 0);
+    p.ws.receive({ t: "settings", ...DEFAULT_SETTINGS, block_selector: ".secret" });
+    expect(p.recorder.starts).toBe(2);
+    p.ws.receive({ t: "settings", ...DEFAULT_SETTINGS, block_selector: ".secret" });
+    expect(p.recorder.starts).toBe(2);
+    expect(p.recorder.recording).toBe(true);
+  });
+
+  it("settings: a new sample rate keeps this session's decision, but 0 stops recording it", () => {
+    const local = memoryKV();
+    const p = page({ local, random: () => 0.5 });
+    p.ws.open();
+    p.ws.welcome("S1", 0, { sample_rate: 1 });
+    p.recorder.emit(3);
+    p.ws.receive({ t: "settings", ...DEFAULT_SETTINGS, sample_rate: 0.1 });
+    expect(p.recorder.recording).toBe(true);
+    p.ws.receive({ t: "settings", ...DEFAULT_SETTINGS, sample_rate: 0 });
+    expect(p.recorder.recording).toBe(false);
+    expect(p.ws.closedWith).toBe(1000);
+    expect(JSON.parse(local.get(KEYS.session)!)).toMatchObject({ id: "S1", sampled: false });
+    // Nothing more this page load: no reconnect.
+    vi.advanceTimersByTime(120_000);
+    expect(p.sockets).toHaveLength(1);
   });
 
   it("caches settings for the next page load", () => {

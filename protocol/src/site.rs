@@ -1,0 +1,347 @@
+//! Site administration (PROTOCOL.md §5 "Sites"): the bodies of
+//! `POST /api/v1/sites` and `PATCH /api/v1/sites/{id}`, the install
+//! snippet's answer, every bound on what an admin may set, and the checks
+//! that apply them. The server, `reel site create` and the dashboard read
+//! the bounds from here (the dashboard through the bindings).
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::settings::Settings;
+
+/// A site's name, in bytes (after trimming surrounding whitespace).
+pub const SITE_NAME_MAX_BYTES: usize = 128;
+/// Allowed origins of one site.
+pub const MAX_ORIGINS: usize = 32;
+/// One allowed origin, in bytes (a DNS name is at most 253).
+pub const ORIGIN_MAX_BYTES: usize = 300;
+/// `settings.block_selector`, in bytes.
+pub const BLOCK_SELECTOR_MAX_BYTES: usize = 1024;
+/// Fewest days a site may keep its recordings.
+pub const MIN_RETENTION_DAYS: i64 = 1;
+/// Most days a site may keep its recordings (about ten years).
+pub const MAX_RETENTION_DAYS: i64 = 3650;
+/// Days a new site keeps its recordings (PROTOCOL.md §6).
+pub const DEFAULT_RETENTION_DAYS: i64 = 90;
+
+/// `POST /api/v1/sites`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct NewSite {
+    pub name: String,
+    /// `scheme://host[:port]` each (http or https); empty or absent: any origin.
+    #[serde(default)]
+    pub origins: Vec<String>,
+}
+
+/// `PATCH /api/v1/sites/{id}`: what is present changes, the rest stays.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct SitePatch {
+    #[ts(optional)]
+    pub name: Option<String>,
+    /// Replaces the list; `[]`: any origin.
+    #[ts(optional)]
+    pub origins: Option<Vec<String>>,
+    #[ts(optional)]
+    pub settings: Option<SettingsPatch>,
+    #[ts(optional)]
+    pub retention_days: Option<i64>,
+}
+
+/// The tracker settings an admin sets; the others are the node's (batch
+/// and frame bounds, maintenance) and are refused here.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    /// 0.0 to 1.0.
+    #[ts(optional)]
+    pub sample_rate: Option<f64>,
+    #[ts(optional)]
+    pub mask_all_inputs: Option<bool>,
+    #[ts(optional)]
+    pub mask_text: Option<bool>,
+    /// A CSS selector; empty: none.
+    #[ts(optional)]
+    pub block_selector: Option<String>,
+}
+
+/// `GET /api/v1/sites/{id}/snippet`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct SiteSnippet {
+    /// The `<script>` tag to paste into the site's pages.
+    pub html: String,
+}
+
+/// Why an admin's site change is refused (400 `bad_request`, with this
+/// text as the message).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SiteError {
+    #[error("the name must be 1 to {SITE_NAME_MAX_BYTES} bytes")]
+    NameLength,
+    #[error("the name must not hold control characters")]
+    NameControl,
+    #[error("at most {MAX_ORIGINS} origins")]
+    TooManyOrigins,
+    #[error("an origin must be at most {ORIGIN_MAX_BYTES} bytes")]
+    OriginLength,
+    #[error("origin {origin:?}: {why}")]
+    BadOrigin { origin: String, why: &'static str },
+    #[error("settings.sample_rate must be between 0 and 1")]
+    SampleRate,
+    #[error("settings.block_selector must be at most {BLOCK_SELECTOR_MAX_BYTES} bytes")]
+    BlockSelectorLength,
+    #[error("settings.block_selector must not hold control characters")]
+    BlockSelectorControl,
+    #[error("retention_days must be {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}")]
+    Retention,
+    #[error("nothing to change: give name, origins, settings or retention_days")]
+    Empty,
+}
+
+/// A site's name, trimmed.
+pub fn site_name(name: &str) -> Result<String, SiteError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > SITE_NAME_MAX_BYTES {
+        return Err(SiteError::NameLength);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(SiteError::NameControl);
+    }
+    Ok(name.to_owned())
+}
+
+/// Allowed origins, each checked and written as a browser sends `Origin`
+/// (see [`origin`]); duplicates are dropped.
+pub fn origins(list: &[String]) -> Result<Vec<String>, SiteError> {
+    if list.len() > MAX_ORIGINS {
+        return Err(SiteError::TooManyOrigins);
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for o in list {
+        let o = origin(o)?;
+        if !out.contains(&o) {
+            out.push(o);
+        }
+    }
+    Ok(out)
+}
+
+/// One allowed origin, `scheme://host[:port]` with scheme `http` or
+/// `https`, as a browser writes its `Origin` header: scheme and host in
+/// lower case, no default port (80, 443), no path (a lone trailing `/` is
+/// dropped), no user, query or fragment.
+pub fn origin(raw: &str) -> Result<String, SiteError> {
+    let bad = |why: &'static str| SiteError::BadOrigin {
+        origin: raw.to_owned(),
+        why,
+    };
+    if raw.len() > ORIGIN_MAX_BYTES {
+        return Err(SiteError::OriginLength);
+    }
+    let lower = raw.trim().to_ascii_lowercase();
+    let (scheme, rest) = lower
+        .split_once("://")
+        .ok_or_else(|| bad("must be scheme://host[:port]"))?;
+    let default_port = match scheme {
+        "http" => "80",
+        "https" => "443",
+        _ => return Err(bad("the scheme must be http or https")),
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    if rest.contains(['/', '?', '#', '@']) {
+        return Err(bad(
+            "no path, query, fragment or user: only scheme://host[:port]",
+        ));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        // An IPv6 literal without a port: the colon is inside the brackets.
+        Some((h, p)) if !p.contains(']') => (h, Some(p)),
+        _ => (rest, None),
+    };
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        !v6.is_empty()
+            && v6
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+    } else {
+        !host.is_empty()
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+    };
+    if !host_ok {
+        return Err(bad("the host must be a DNS name or an IP address"));
+    }
+    match port {
+        None => Ok(format!("{scheme}://{host}")),
+        Some(p) => {
+            let n: u16 = p
+                .parse()
+                .ok()
+                .filter(|n| *n > 0 && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit()))
+                .ok_or_else(|| bad("the port must be 1 to 65535"))?;
+            if p == default_port {
+                Ok(format!("{scheme}://{host}"))
+            } else {
+                Ok(format!("{scheme}://{host}:{n}"))
+            }
+        }
+    }
+}
+
+/// Days of retention, within bounds.
+pub fn retention_days(days: i64) -> Result<i64, SiteError> {
+    if (MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&days) {
+        Ok(days)
+    } else {
+        Err(SiteError::Retention)
+    }
+}
+
+impl SettingsPatch {
+    /// `settings` with this patch applied, or why it is refused (nothing
+    /// applies then).
+    pub fn apply(&self, settings: &Settings) -> Result<Settings, SiteError> {
+        let mut out = settings.clone();
+        if let Some(rate) = self.sample_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(SiteError::SampleRate);
+            }
+            out.sample_rate = rate;
+        }
+        if let Some(m) = self.mask_all_inputs {
+            out.mask_all_inputs = m;
+        }
+        if let Some(m) = self.mask_text {
+            out.mask_text = m;
+        }
+        if let Some(sel) = &self.block_selector {
+            let sel = sel.trim();
+            if sel.len() > BLOCK_SELECTOR_MAX_BYTES {
+                return Err(SiteError::BlockSelectorLength);
+            }
+            if sel.chars().any(char::is_control) {
+                return Err(SiteError::BlockSelectorControl);
+            }
+            out.block_selector = sel.to_owned();
+        }
+        Ok(out)
+    }
+}
+
+impl SitePatch {
+    /// Does it change nothing?
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.origins.is_none()
+            && self.settings.is_none()
+            && self.retention_days.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_written_as_browsers_send_them() {
+        for (raw, want) in [
+            ("https://shop.example", "https://shop.example"),
+            ("HTTPS://Shop.Example/", "https://shop.example"),
+            ("https://shop.example:443", "https://shop.example"),
+            ("http://shop.example:80", "http://shop.example"),
+            ("http://localhost:8080", "http://localhost:8080"),
+            ("https://127.0.0.1:8443", "https://127.0.0.1:8443"),
+            ("http://[::1]:3000", "http://[::1]:3000"),
+            ("http://[::1]", "http://[::1]"),
+        ] {
+            assert_eq!(origin(raw).unwrap(), want, "{raw}");
+        }
+        for raw in [
+            "shop.example",
+            "ftp://shop.example",
+            "https://",
+            "https://shop.example/path",
+            "https://shop.example?q",
+            "https://user@shop.example",
+            "https://shop..example",
+            "https://shop.example:0",
+            "https://shop.example:65536",
+            "https://shop.example:+80",
+            "https://sh op.example",
+            "javascript://x",
+        ] {
+            assert!(
+                matches!(origin(raw), Err(SiteError::BadOrigin { .. })),
+                "{raw}"
+            );
+        }
+        let long = format!("https://{}.example", "a.".repeat(ORIGIN_MAX_BYTES / 2));
+        assert_eq!(origin(&long), Err(SiteError::OriginLength));
+    }
+
+    #[test]
+    fn each_bound_is_enforced_at_its_edge() {
+        assert!(site_name(&"n".repeat(SITE_NAME_MAX_BYTES)).is_ok());
+        assert_eq!(
+            site_name(&"n".repeat(SITE_NAME_MAX_BYTES + 1)),
+            Err(SiteError::NameLength)
+        );
+        assert_eq!(site_name("  "), Err(SiteError::NameLength));
+        assert_eq!(site_name("a\u{0}b"), Err(SiteError::NameControl));
+        let many: Vec<String> = (0..=MAX_ORIGINS)
+            .map(|i| format!("https://s{i}.example"))
+            .collect();
+        assert!(origins(&many[..MAX_ORIGINS]).is_ok());
+        assert_eq!(origins(&many), Err(SiteError::TooManyOrigins));
+        assert_eq!(
+            origins(&["https://a.example".into(), "https://A.example/".into()]).unwrap(),
+            vec!["https://a.example".to_string()]
+        );
+        assert!(retention_days(MIN_RETENTION_DAYS).is_ok());
+        assert!(retention_days(MAX_RETENTION_DAYS).is_ok());
+        assert!(retention_days(MIN_RETENTION_DAYS - 1).is_err());
+        assert!(retention_days(MAX_RETENTION_DAYS + 1).is_err());
+        let s = Settings::default();
+        let patch = |p: SettingsPatch| p.apply(&s);
+        assert!(patch(SettingsPatch {
+            sample_rate: Some(1.0),
+            ..Default::default()
+        })
+        .is_ok());
+        for rate in [-0.01, 1.01, f64::NAN] {
+            assert_eq!(
+                patch(SettingsPatch {
+                    sample_rate: Some(rate),
+                    ..Default::default()
+                }),
+                Err(SiteError::SampleRate)
+            );
+        }
+        let sel = |n: usize| SettingsPatch {
+            block_selector: Some("a".repeat(n)),
+            ..Default::default()
+        };
+        assert!(patch(sel(BLOCK_SELECTOR_MAX_BYTES)).is_ok());
+        assert_eq!(
+            patch(sel(BLOCK_SELECTOR_MAX_BYTES + 1)),
+            Err(SiteError::BlockSelectorLength)
+        );
+    }
+
+    #[test]
+    fn node_owned_settings_are_refused_in_a_patch() {
+        let err = serde_json::from_str::<SettingsPatch>(r#"{"maintenance":true}"#);
+        assert!(err.is_err());
+        let err = serde_json::from_str::<SitePatch>(r#"{"nme":"x"}"#);
+        assert!(err.is_err());
+        let p: SettingsPatch =
+            serde_json::from_str(r#"{"mask_text":false,"block_selector":".secret"}"#).unwrap();
+        let s = p.apply(&Settings::default()).unwrap();
+        assert!(!s.mask_text && s.mask_all_inputs);
+        assert_eq!(s.block_selector, ".secret");
+    }
+}
