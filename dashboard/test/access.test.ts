@@ -29,3 +29,14 @@ describe('access', () => {
     assert.equal(describeScope([2, 9], names), 'Blog, site 9');
   });
 });
+
+describe('invitationState', () => {
+  it('is pending until used, revoked or expired', async () => {
+    const { invitationState } = await import('../src/invitations');
+    const base = { id: 1, email: 'a@b.c', role: 'member' as const, sites: null, created_at: 0, expires_at: 1000, used_at: null, revoked_at: null };
+    assert.equal(invitationState(base, 999), 'pending');
+    assert.equal(invitationState(base, 1000), 'expired');
+    assert.equal(invitationState({ ...base, used_at: 5 }, 2000), 'used');
+    assert.equal(invitationState({ ...base, revoked_at: 5 }, 10), 'revoked');
+  });
+});

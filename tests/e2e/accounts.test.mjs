@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 
 import {
   ROOT,
+  api,
   findAndReplay,
   freePort,
   launchBrowser,
@@ -47,9 +48,10 @@ async function recordCustomerVisit() {
   await context.close();
 }
 
-/** A new browser context with a viewport that screenshots well. */
+/** A new browser context with a viewport that screenshots well, in a zone
+ * other than UTC so that times show their offset. */
 function newContext() {
-  return browser.newContext({ viewport: { width: 1280, height: 800 } });
+  return browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: "Europe/Berlin" });
 }
 
 /** Creates an invitation on the invitations page; returns the link. */
@@ -115,10 +117,6 @@ test("an owner invites a support member who replays a customer's session; the ow
   await waitFor("today's sessions counted", async () => /^\d+\+?$/.test(await today.innerText()) && Number.parseInt(await today.innerText()) >= 1);
   await owner.locator("tr[data-testid=site-row] >> nth=0 >> [data-testid=site-live-count][data-count]").waitFor();
   await shot(owner, "sites", { fullPage: true });
-  // A site's settings and install snippet.
-  await owner.click("tr[data-testid=site-row] >> nth=0 >> [data-testid=site-settings]");
-  await waitFor("the snippet", async () => (await owner.locator("[data-testid=snippet]").inputValue()).includes("<script"));
-  await shot(owner, "site-settings", { fullPage: true });
 
   // Invites a support member.
   const memberUrl = await invite(owner, "support@example.com", "member");
@@ -146,7 +144,7 @@ test("an owner invites a support member who replays a customer's session; the ow
     return (await entry.count()) > 0 && (await entry.first().innerText()).includes(sessionId);
   });
   // Times carry their zone.
-  assert.match(await owner.locator("tr[data-testid=audit-row] >> nth=0 >> td >> nth=0").innerText(), / UTC([+-]\d+(:\d\d)?)?$/);
+  assert.match(await owner.locator("tr[data-testid=audit-row] >> nth=0 >> td >> nth=0").innerText(), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC\+[12]$/);
   await shot(owner, "audit", { fullPage: true });
 
   // An API token: shown once, with a copy button, then listed.
@@ -190,4 +188,72 @@ test("a viewer cannot open the admin pages", async () => {
   const after = await viewer.evaluate(async () => (await fetch("/api/v1/me")).status);
   assert.equal(after, 401);
   await viewer.context().close();
+});
+
+test("an admin creates a site and changes what its tracker records", async () => {
+  const context = await newContext();
+  const page = await context.newPage();
+  await signIn(page, node);
+  // Checked before sending: an origin with a path says what to write instead.
+  await page.fill("[data-testid=site-name]", "Blog");
+  await page.fill("[data-testid=site-origins]", "https://blog.example.com/posts");
+  await page.click("[data-testid=site-create]");
+  assert.match(await page.locator("[data-testid=site-create-status]").innerText(), /drop the path, keeping https:\/\/blog\.example\.com/);
+  await page.fill("[data-testid=site-origins]", "https://blog.example.com");
+  await page.click("[data-testid=site-create]");
+  // The new site's settings page, with its snippet.
+  await page.waitForURL(/#\/sites\/\d+\/settings$/);
+  const siteId = Number(page.url().match(/#\/sites\/(\d+)\/settings$/)[1]);
+  await waitFor("the snippet", async () => (await page.locator("[data-testid=snippet]").inputValue()).includes("data-site="));
+  assert.match(await page.locator("[data-testid=snippet]").inputValue(), /^<script async src="http:\/\/127\.0\.0\.1:\d+\/t\/loader\.js" data-site="[^"]+"><\/script>$/);
+  await page.fill("[data-testid=settings-sample]", "25");
+  await page.uncheck("[data-testid=settings-mask-text]");
+  await page.fill("[data-testid=settings-block]", ".private, [data-secret]");
+  await page.fill("[data-testid=settings-retention]", "30");
+  await page.fill("[data-testid=settings-origins]", "https://blog.example.com\nhttps://www.blog.example.com");
+  await page.click("[data-testid=settings-save]");
+  await page.locator("[data-testid=site-save-status]", { hasText: "Saved" }).waitFor();
+  await shot(page, "site-settings", { fullPage: true });
+  const { sites } = await api(node, "/api/v1/sites");
+  const site = sites.find((s) => s.id === siteId);
+  assert.equal(site.name, "Blog");
+  assert.deepEqual(site.allowed_origins, ["https://blog.example.com", "https://www.blog.example.com"]);
+  assert.equal(site.settings.sample_rate, 0.25);
+  assert.equal(site.settings.mask_text, false);
+  assert.equal(site.settings.mask_all_inputs, true);
+  assert.equal(site.settings.block_selector, ".private, [data-secret]");
+  assert.equal(site.retention_days, 30);
+  // The audit log has it.
+  await page.goto(`${node.base}/app/#/audit`);
+  await page.locator(`tr[data-testid=audit-row][data-action=site_changed] >> text=site:${siteId}`).first().waitFor();
+  await context.close();
+});
+
+test("the sign-in page says what to do when rate limited and when the server is gone", async () => {
+  // A node of its own: the failures below rate-limit this address.
+  const own = await startNode(tempDataDir(), await freePort());
+  const context = await newContext();
+  const page = await context.newPage();
+  try {
+    await page.goto(`${own.base}/app/`);
+    const error = page.locator("[data-testid=sign-in-error]");
+    await page.fill("[data-testid=email-input]", own.email);
+    await page.fill("[data-testid=password-input]", "wrong password");
+    // More than 10 failures within 15 minutes: 429 with Retry-After.
+    await waitFor("the rate limit", async () => {
+      await page.click("[data-testid=sign-in]");
+      await page.locator("[data-testid=sign-in]:not([disabled])").waitFor();
+      return (await error.getAttribute("data-kind")) === "rate_limited";
+    });
+    assert.match(await error.innerText(), /Too many failed sign-ins\. Wait \d+ (minute|minutes|second|seconds), then try again\./);
+    await shot(page, "sign-in-rate-limited");
+    // The server goes away: the page says to check the connection.
+    assert.equal(await stopNode(own), 0);
+    await page.click("[data-testid=sign-in]");
+    await page.locator("[data-testid=sign-in-error][data-kind=network]").waitFor();
+    assert.match(await error.innerText(), /Could not reach the reel server/);
+  } finally {
+    await stopNode(own);
+    await context.close();
+  }
 });

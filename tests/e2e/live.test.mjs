@@ -188,10 +188,11 @@ test("a visitor of the demo shop is listed live and watched while they click and
     await waitFor("the user id in the live list", async () => (await textOf(row.locator("[data-testid=presence-user]"))) === "demo-user-1");
     await list.screenshot({ path: join(SHOTS, "live-list-checkout.png"), fullPage: true });
 
-    // Leaving the live player stops the watch.
-    await player.evaluate(() => {
-      location.hash = "#/sites";
-    });
+    // Leaving the live player (for the site's sessions, a page without a
+    // live socket) stops the watch.
+    await player.evaluate((siteId) => {
+      location.hash = `#/sites/${siteId}`;
+    }, site.id);
     await waitFor("unwatch on leaving the live player", () =>
       playerFrames.sent.some((m) => m.t === "unwatch" && m.session === sessionId),
     );
