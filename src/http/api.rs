@@ -13,7 +13,7 @@ use futures_util::stream::{self, Stream};
 use reel_actors::segment::TabReader;
 use reel_actors::traits::{BlobStore, Scope, SegmentRecord};
 use reel_protocol::accounts::AuditAction;
-use reel_protocol::api::{SegmentInfo, SessionFilter, SessionInfo, SiteInfo, SiteList};
+use reel_protocol::api::{SegmentInfo, SessionFilter, SessionInfo, SiteList};
 use reel_protocol::{ErrorCode, EventHeader};
 use serde::Deserialize;
 

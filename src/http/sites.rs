@@ -11,9 +11,9 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use reel_actors::traits::{topics, BusMessage, SiteRecord, SiteUpdate};
+use reel_protocol::accounts::AuditAction;
 use reel_protocol::api::SiteInfo;
 use reel_protocol::site::{self, NewSite, SiteError, SitePatch, SiteSnippet};
-use reel_protocol::accounts::AuditAction;
 use reel_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 
@@ -60,8 +60,18 @@ pub async fn create_site(
         .insert_site(caller.org_id(), &name, &origins)
         .await
         .map_err(ApiError::internal)?;
-    audit(&state, &caller, AuditAction::SiteChanged, format!("site:{}", created.id)).await?;
-    tracing::info!(site_id = created.id, org_id = caller.org_id(), "site created");
+    audit(
+        &state,
+        &caller,
+        AuditAction::SiteChanged,
+        format!("site:{}", created.id),
+    )
+    .await?;
+    tracing::info!(
+        site_id = created.id,
+        org_id = caller.org_id(),
+        "site created"
+    );
     Ok(HttpResponse::Created().json(site_info(created)))
 }
 
@@ -116,7 +126,13 @@ pub async fn update_site(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(no_such_site)?;
-    audit(&state, &caller, AuditAction::SiteChanged, format!("site:{site_id}")).await?;
+    audit(
+        &state,
+        &caller,
+        AuditAction::SiteChanged,
+        format!("site:{site_id}"),
+    )
+    .await?;
     tracing::info!(site_id, org_id = caller.org_id(), "site changed");
     // This node's trackers now; other nodes on the hint (or their poll).
     state.sites.update(&site);
