@@ -213,5 +213,12 @@ function renderPage(ctx: PageContext, route: Route): void {
   }
 }
 
+// Earlier versions kept an API token in localStorage: forget it.
+try {
+  localStorage.removeItem('reel.token');
+} catch {
+  // Storage refused: there is nothing in it either.
+}
+
 window.addEventListener('hashchange', render);
 render();
