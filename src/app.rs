@@ -16,6 +16,7 @@ use reel_actors::traits::{BlobStore, Bus, Index, PresenceStore};
 use reel_actors::{Sessions, SessionsConfig};
 use tokio::sync::watch;
 
+use crate::accounts::limiter::LoginLimiter;
 use crate::blob::LocalBlobStore;
 use crate::config::Config;
 use crate::dead_letters::DirDeadLetters;
@@ -100,7 +101,9 @@ impl Node {
         } else {
             None
         };
-        let index: Arc<dyn Index> = sql.into_dyn();
+        let (index, accounts): (Arc<dyn Index>, _) = sql.into_parts();
+        // The dummy hash of unknown emails, built off the runtime's threads.
+        tokio::task::spawn_blocking(crate::accounts::password::warm_up);
         let blob = open_blob_store(&config).await?;
 
         // Everything acked before a crash reaches storage: the outbox
@@ -195,6 +198,11 @@ impl Node {
             admission,
             node_id,
             web: WebAssets::load(&config.web, demo_site_key),
+            accounts,
+            login_limiter: LoginLimiter::new(
+                config.accounts.login_max_failures,
+                Duration::from_millis(config.accounts.login_window_ms),
+            ),
         });
 
         crate::maintenance::apply(&state, &switch);
@@ -207,6 +215,7 @@ impl Node {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap(from_fn(http::headers::security_headers))
                 .wrap(from_fn(http::route_metrics))
                 .configure(http::routes)
                 .service(

@@ -4,11 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::accounts::{normalize_email, valid_email};
 use crate::app::{open_index, Node};
 use crate::config::Config;
-use crate::index::DEFAULT_ORG;
+use crate::index::{SqlIndex, DEFAULT_ORG};
 use crate::redis::RedisBus;
 use reel_actors::traits::{topics, Bus, BusMessage, Maintenance};
+use reel_protocol::accounts::{Password, Role, MAX_TOKEN_DAYS};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -28,8 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Run one node.
     Serve {
-        /// Serve the demo shop at /demo/ (a "Demo shop" site) and print a
-        /// dashboard token.
+        /// Serve the demo shop at /demo/ (a "Demo shop" site) and print the
+        /// demo owner's email and a fresh password to sign in with.
         #[arg(long)]
         demo: bool,
     },
@@ -44,6 +46,11 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Manage people (accounts of the dashboard).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// Switch maintenance for every node of this database: the operator's
     /// switch, not an organisation's. Prints the state as JSON.
@@ -98,22 +105,64 @@ pub enum SiteCommand {
     },
 }
 
+/// A role in an organisation (PROTOCOL.md §5).
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum Role {
+pub enum RoleArg {
+    Owner,
     Admin,
     Member,
+    Viewer,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Owner => Role::Owner,
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Member => Role::Member,
+            RoleArg::Viewer => Role::Viewer,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
-    /// Create an API token; prints {"token":...}. Shown once, stored hashed.
+    /// Create an API token; prints {"id":...,"token":...}. Shown once,
+    /// stored hashed.
     Create {
         #[arg(long)]
         name: String,
         #[arg(long, value_enum, default_value = "member")]
-        role: Role,
+        role: RoleArg,
+        /// The token stops working after this many days; default never.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_TOKEN_DAYS)))]
+        expires_in_days: Option<u32>,
         #[arg(long, default_value = DEFAULT_ORG)]
         org: String,
+    },
+    /// Prints one JSON line per token of every organisation (never the
+    /// token itself): id, name, role, created_at, expires_at,
+    /// revoked_at.
+    List,
+    /// Revokes a token at once (its open live sockets close within 10 s);
+    /// prints {"revoked":ID}.
+    Revoke { id: i64 },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a person with a role in an organisation (the first owner);
+    /// reads the password (at least 10 characters) from the first line of
+    /// standard input; prints {"user_id":N}.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long, default_value = DEFAULT_ORG)]
+        org: String,
+        #[arg(long, default_value = "")]
+        name: String,
     },
 }
 
@@ -142,23 +191,117 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", serde_json::json!({"site_id": id, "site_key": key}));
             Ok(())
         }
-        Command::Token {
-            command: TokenCommand::Create { name, role, org },
+        Command::Token { command } => token(&config, command).await,
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    role,
+                    org,
+                    name,
+                },
         } => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = Password::new(line.trim_end_matches(['\n', '\r']));
             let index = open_index(&config).await?;
             index.migrate().await?;
-            let role = match role {
-                Role::Admin => "admin",
-                Role::Member => "member",
-            };
-            let token = index.create_token(&org, &name, role).await?;
-            println!("{}", serde_json::json!({"token": token}));
+            let id = create_user(&index, &org, &email, &name, role.into(), &password).await?;
+            println!("{}", serde_json::json!({ "user_id": id }));
             Ok(())
         }
         Command::Maintenance { command } => maintenance(&config, command).await,
         Command::DeadLetters { command } => dead_letters(&config, command).await,
     }
 }
+
+/// `reel token create|list|revoke`.
+async fn token(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
+    let index = open_index(config).await?;
+    index.migrate().await?;
+    match command {
+        TokenCommand::Create {
+            name,
+            role,
+            expires_in_days,
+            org,
+        } => {
+            let (id, token) = index
+                .create_token(&org, &name, Role::from(role).as_str(), expires_in_days)
+                .await?;
+            println!("{}", serde_json::json!({"id": id, "token": token}));
+        }
+        TokenCommand::List => {
+            for t in index.accounts().tokens(None).await? {
+                println!("{}", serde_json::to_string(&t)?);
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            if !index
+                .accounts()
+                .revoke_token(None, id, reel_actors::now_ms())
+                .await?
+            {
+                anyhow::bail!("no token {id} that is not revoked already");
+            }
+            println!("{}", serde_json::json!({ "revoked": id }));
+        }
+    }
+    Ok(())
+}
+
+/// Creates a person with `role` in `org` (created on first use); returns
+/// their id.
+async fn create_user(
+    index: &SqlIndex,
+    org: &str,
+    email: &str,
+    name: &str,
+    role: Role,
+    password: &Password,
+) -> anyhow::Result<i64> {
+    let email = normalize_email(email);
+    if !valid_email(&email) {
+        anyhow::bail!("{email:?} is not an email address");
+    }
+    password
+        .check_strength()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let hash = crate::accounts::password::hash(password).await?;
+    let accounts = index.accounts();
+    let org_id = accounts.org_by_name(org).await?;
+    accounts
+        .create_user(org_id, &email, name, &hash, role, None)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{email} has an account already"))
+}
+
+/// The demo owner (`reel serve --demo`): created on first start; each
+/// start gives it a fresh random password, printed once (only its hash is
+/// stored, so an earlier one cannot be shown again).
+async fn demo_owner(index: &SqlIndex) -> anyhow::Result<(String, Password)> {
+    let password = Password::new(crate::accounts::new_secret_id());
+    let hash = crate::accounts::password::hash(&password).await?;
+    let accounts = index.accounts();
+    let org_id = accounts.org_by_name(DEFAULT_ORG).await?;
+    let created = accounts
+        .create_user(
+            org_id,
+            DEMO_OWNER_EMAIL,
+            "Demo owner",
+            &hash,
+            Role::Owner,
+            None,
+        )
+        .await?;
+    if created.is_none() {
+        accounts.set_password(DEMO_OWNER_EMAIL, &hash).await?;
+    }
+    Ok((DEMO_OWNER_EMAIL.to_owned(), password))
+}
+
+/// The demo owner's email.
+pub const DEMO_OWNER_EMAIL: &str = "demo@reel.localhost";
 
 /// `reel dead-letters list|replay`.
 async fn dead_letters(config: &Config, command: DeadLetterCommand) -> anyhow::Result<()> {
@@ -261,21 +404,23 @@ async fn announce(redis_url: &str, switch: &Maintenance) {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let token = if config.demo {
+    let owner = if config.demo {
         let index = open_index(&config).await?;
         index.migrate().await?;
-        Some(index.create_token(DEFAULT_ORG, "demo", "admin").await?)
+        let owner = demo_owner(&index).await?;
+        index.close().await;
+        Some(owner)
     } else {
         None
     };
     let mut node = Node::start(config).await?;
     println!("reel listening on http://{}", node.addr);
-    if let Some(token) = token {
+    if let Some((email, password)) = owner {
         println!("demo shop:  http://{}/demo/", node.addr);
-        println!(
-            "dashboard:  http://{}/app/  (sign in with token {token})",
-            node.addr
-        );
+        println!("dashboard:  http://{}/app/", node.addr);
+        // The one place a password is printed: the operator's terminal, on
+        // standard output (never a log line).
+        println!("sign in as {email} with the password {}", password.expose());
     }
     let server = node.take_server().expect("a new node has its server");
     let server = actix_web::rt::spawn(server);

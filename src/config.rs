@@ -265,6 +265,44 @@ impl Default for WebConfig {
     }
 }
 
+/// Accounts and access (PROTOCOL.md §5): sign-in sessions, the sign-in
+/// rate limit, invitations, and the dashboard's public origin. The
+/// defaults are the protocol's ([`reel_protocol::accounts`]).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsConfig {
+    /// A sign-in ends after this long without a request (ms).
+    pub session_idle_ms: u64,
+    /// ... and this long after it began (ms).
+    pub session_absolute_ms: u64,
+    /// An invitation can be accepted for this long (ms).
+    pub invitation_ttl_ms: u64,
+    /// More failed sign-ins than this for one email or from one address
+    /// within `login_window_ms` get 429 `rate_limited`.
+    pub login_max_failures: u32,
+    pub login_window_ms: u64,
+    /// The dashboard's origins as browsers see them (`https://reel.example`),
+    /// behind a proxy that changes the host: invitation links use the
+    /// first, and `/v1/live` opened with the sign-in cookie accepts an
+    /// `Origin` of any (besides the request's own scheme and host).
+    pub public_origins: Vec<String>,
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        use reel_protocol::accounts as a;
+        const DAY_MS: u64 = crate::accounts::DAY_MS as u64;
+        AccountsConfig {
+            session_idle_ms: u64::from(a::SESSION_IDLE_DAYS) * DAY_MS,
+            session_absolute_ms: u64::from(a::SESSION_ABSOLUTE_DAYS) * DAY_MS,
+            invitation_ttl_ms: u64::from(a::INVITATION_TTL_DAYS) * DAY_MS,
+            login_max_failures: a::LOGIN_MAX_FAILURES,
+            login_window_ms: u64::from(a::LOGIN_WINDOW_MINUTES) * 60 * 1000,
+            public_origins: Vec::new(),
+        }
+    }
+}
+
 /// The node's configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -303,6 +341,7 @@ pub struct Config {
     pub spool: SpoolConfig,
     pub dead_letters: DeadLetterConfig,
     pub shutdown: ShutdownConfig,
+    pub accounts: AccountsConfig,
 }
 
 impl Default for Config {
@@ -328,6 +367,7 @@ impl Default for Config {
             spool: SpoolConfig::default(),
             dead_letters: DeadLetterConfig::default(),
             shutdown: ShutdownConfig::default(),
+            accounts: AccountsConfig::default(),
         }
     }
 }
@@ -458,6 +498,20 @@ pub const ENV_VARS: &[(&str, Setter)] = &[
         c.demo = flag(&v);
         Ok(())
     }),
+    ("REEL_PUBLIC_ORIGINS", |c, v| {
+        c.accounts.public_origins = v
+            .split(',')
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        Ok(())
+    }),
+    ("REEL_LOGIN_WINDOW_MS", |c, v| {
+        c.accounts.login_window_ms = v
+            .parse()
+            .context("REEL_LOGIN_WINDOW_MS must be milliseconds")?;
+        Ok(())
+    }),
     ("REEL_MAINTENANCE", |c, v| {
         c.maintenance = flag(&v);
         Ok(())
@@ -516,6 +570,10 @@ impl Config {
                 && self.ingest.admission_ack_delay_ratio <= 1.0)
         {
             bail!("ingest.max_inflight_bytes must be above zero, and ingest.admission_ack_delay_ratio within (0, 1]");
+        }
+        let a = &self.accounts;
+        if a.session_idle_ms == 0 || a.session_absolute_ms == 0 || a.login_window_ms == 0 {
+            bail!("accounts.session_idle_ms, session_absolute_ms and login_window_ms must be above zero");
         }
         if self.segments.max_bytes == 0 || self.spool.file_bytes == 0 {
             bail!("segments.max_bytes and spool.file_bytes must be above zero");

@@ -12,6 +12,8 @@
 //! - [`s3`]: the S3 blob store (AWS or S3-compatible).
 //! - [`redis`]: the Redis bus (pub/sub with a self-probe) and presence.
 //! - [`index`]: the SQLite and Postgres index.
+//! - [`accounts`]: people, passwords, the sign-in rate limit and what
+//!   accounts need of the index (PROTOCOL.md §5).
 //! - [`http`]: ingest, replay API, health and metrics routes.
 //! - [`maintenance`]: the operator's maintenance switch as a node follows it.
 //! - [`site_follow`]: admins' changes to sites as a node follows them.
@@ -19,6 +21,7 @@
 //! - [`cli`]: `reel serve | migrate | site create | token create |
 //!   maintenance on|off|status | dead-letters list|replay`.
 
+pub mod accounts;
 pub mod app;
 pub mod blob;
 pub mod cli;

@@ -160,6 +160,8 @@ mod tests {
             url: "u".into(),
             title: String::new(),
             device: "desktop".into(),
+            browser: "Chrome".into(),
+            os: "Linux".into(),
             started_at: 1,
             last_activity_at: 1,
             node: "n".into(),

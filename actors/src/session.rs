@@ -81,6 +81,9 @@ pub struct Attach {
     pub title: String,
     /// `desktop`, `mobile`, `tablet` or `unknown`.
     pub device: String,
+    /// Browser and OS names, for presence.
+    pub browser: String,
+    pub os: String,
 }
 
 /// Why a connection could not attach.
@@ -204,8 +207,9 @@ struct TabState {
 }
 
 /// A presence write, applied in order by the session's presence task.
+/// The presence is boxed: it is the larger variant by far.
 enum PresenceOp {
-    Put(Presence, Option<BusMessage>),
+    Put(Box<Presence>, Option<BusMessage>),
     Remove(BusMessage),
 }
 
@@ -300,6 +304,8 @@ impl SessionActor {
                 url: String::new(),
                 title: String::new(),
                 device: String::new(),
+                browser: String::new(),
+                os: String::new(),
                 started_at,
                 last_activity_at,
                 node: deps.config.node_id.clone(),
@@ -414,6 +420,8 @@ impl Handler<Attach> for SessionActor {
         }
         if self.presence.device.is_empty() {
             self.presence.device = msg.device.clone();
+            self.presence.browser = msg.browser.clone();
+            self.presence.os = msg.os.clone();
         }
         self.sync_presence();
         if self.watched() {
@@ -786,7 +794,7 @@ impl SessionActor {
                 site,
                 presence: p.clone(),
             };
-            self.presence_op(PresenceOp::Put(p, Some(join)));
+            self.presence_op(PresenceOp::Put(Box::new(p), Some(join)));
         } else if self.presence_dirty
             || self
                 .presence_refreshed
@@ -799,7 +807,7 @@ impl SessionActor {
                 site,
                 presence: p.clone(),
             };
-            self.presence_op(PresenceOp::Put(p, Some(update)));
+            self.presence_op(PresenceOp::Put(Box::new(p), Some(update)));
         }
     }
 

@@ -127,6 +127,8 @@ impl Sessions {
             url: hello.page.url.clone(),
             title: hello.page.title.clone(),
             device: client.device.clone(),
+            browser: client.browser.clone(),
+            os: client.os.clone(),
         };
         if let Some(sid) = &hello.session {
             let sid = sid.as_str();

@@ -141,13 +141,31 @@ pub struct SiteUpdate {
     pub retention_days: Option<i64>,
 }
 
-/// An API token, as authentication needs it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenRecord {
-    pub id: i64,
+/// What a caller may read (PROTOCOL.md §5): one organisation, and in it
+/// every site or only some. Every read of the replay API and of live
+/// presence and watching takes one, and the index applies it in SQL, so a
+/// route that forgets a check still cannot show another organisation's or
+/// another site's sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
     pub org_id: i64,
-    pub name: String,
-    pub role: String,
+    /// `None`: every site of the organisation; `Some`: only these.
+    pub sites: Option<Vec<i64>>,
+}
+
+impl Scope {
+    /// All of `org_id`'s sites.
+    pub fn org(org_id: i64) -> Scope {
+        Scope {
+            org_id,
+            sites: None,
+        }
+    }
+
+    /// Does the scope reach `site_id` (of its organisation)?
+    pub fn allows_site(&self, site_id: i64) -> bool {
+        self.sites.as_ref().is_none_or(|s| s.contains(&site_id))
+    }
 }
 
 /// The operator's node-wide maintenance switch, as the index holds it.
@@ -161,17 +179,19 @@ pub struct Maintenance {
     pub updated_at: i64,
 }
 
-/// The session index: organisations, sites, tokens, sessions, segments.
+/// The session index: organisations, sites, sessions, segments. (Accounts
+/// and tokens are the server's, behind its own trait.)
 #[async_trait]
 pub trait Index: Send + Sync + 'static {
     /// Is the index reachable?
     async fn check(&self) -> StoreResult<()>;
 
-    // Sites and tokens.
+    // Sites.
     async fn site_by_key(&self, key: &str) -> StoreResult<Option<SiteRecord>>;
-    async fn site_by_id(&self, org_id: i64, site_id: i64) -> StoreResult<Option<SiteRecord>>;
-    async fn sites(&self, org_id: i64) -> StoreResult<Vec<SiteRecord>>;
-    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
+    /// The site, when `scope` reaches it.
+    async fn site_by_id(&self, scope: &Scope, site_id: i64) -> StoreResult<Option<SiteRecord>>;
+    /// The sites `scope` reaches.
+    async fn sites(&self, scope: &Scope) -> StoreResult<Vec<SiteRecord>>;
     /// Creates a site in organisation `org_id` with checked `name` and
     /// `origins`, default settings and retention; returns it.
     async fn insert_site(
@@ -223,12 +243,17 @@ pub trait Index: Send + Sync + 'static {
     ) -> StoreResult<u64>;
 
     // Reading, for the replay API.
-    async fn session_info(&self, org_id: i64, session_id: &str)
-        -> StoreResult<Option<SessionInfo>>;
+    /// The session's row, when `scope` reaches its site.
+    async fn session_info(
+        &self,
+        scope: &Scope,
+        session_id: &str,
+    ) -> StoreResult<Option<SessionInfo>>;
     async fn segments(&self, session_id: &str) -> StoreResult<Vec<SegmentRecord>>;
+    /// The site's sessions, when `scope` reaches the site (else none).
     async fn list_sessions(
         &self,
-        org_id: i64,
+        scope: &Scope,
         site_id: i64,
         filter: &SessionFilter,
     ) -> StoreResult<SessionPage>;

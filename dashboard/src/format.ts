@@ -1,16 +1,63 @@
-/** Formatting helpers; all times are shown in the browser's time zone. */
+/**
+ * Formatting helpers. Times are shown in the browser's time zone, and every
+ * time shown says which zone that is (`UTC+2`).
+ */
 
 function pad(n: number, width = 2): string {
   return String(n).padStart(width, '0');
 }
 
-/** `2024-05-01 14:03:09` in local time. */
+/**
+ * A UTC offset in minutes east of Greenwich as people read it: `UTC`,
+ * `UTC+2`, `UTC-5`, `UTC+5:30`.
+ */
+export function formatOffset(minutesEast: number): string {
+  if (minutesEast === 0) return 'UTC';
+  const sign = minutesEast > 0 ? '+' : '-';
+  const abs = Math.abs(minutesEast);
+  const m = abs % 60;
+  return `UTC${sign}${Math.floor(abs / 60)}${m === 0 ? '' : `:${pad(m)}`}`;
+}
+
+/** The browser's zone at `ms` as an offset (`UTC+2`): it changes with daylight saving time. */
+export function zoneAt(ms: number): string {
+  return formatOffset(-new Date(ms).getTimezoneOffset());
+}
+
+/** The browser's IANA time zone (`Europe/Paris`), '' when the browser does not say. */
+export function zoneName(): string {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/** `2024-05-01 14:03:09 UTC+2`: local time with its zone. */
 export function formatDateTime(ms: number): string {
   const d = new Date(ms);
   return (
     `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zoneAt(ms)}`
   );
+}
+
+/** Midnight that began the local day of `now` (ms). */
+export function startOfDay(now: number): number {
+  const d = new Date(now);
+  return new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+}
+
+/**
+ * A visitor's browser and OS as the server named them from the user agent
+ * (`Chrome · Linux`); woothee's `UNKNOWN` and empty names are left out, and
+ * with neither known the device class stands in.
+ */
+export function formatClient(browser: string, os: string, device = ''): string {
+  const known = (s: string) => s.trim() !== '' && s.trim().toUpperCase() !== 'UNKNOWN';
+  const parts = [browser, os].filter(known).map((s) => s.trim());
+  if (parts.length > 0) return parts.join(' · ');
+  return known(device) ? device.trim() : 'unknown';
 }
 
 /** A duration for people: `0s`, `42s`, `3m 05s`, `1h 02m`. */
@@ -86,4 +133,14 @@ export function formatAgo(ms: number, now: number): string {
   const h = Math.floor(m / 60);
   if (h < 24) return `${h}h ago`;
   return `${Math.floor(h / 24)}d ago`;
+}
+
+/** A wait in seconds for people: `30 seconds`, `1 minute`, `15 minutes`, `2 hours`. */
+export function formatWait(seconds: number): string {
+  const s = Math.max(1, Math.ceil(seconds));
+  if (s < 60) return `${s} second${s === 1 ? '' : 's'}`;
+  const m = Math.ceil(s / 60);
+  if (m < 60) return `${m} minute${m === 1 ? '' : 's'}`;
+  const hours = Math.ceil(m / 60);
+  return `${hours} hour${hours === 1 ? '' : 's'}`;
 }

@@ -1,12 +1,12 @@
-import { startCookieSession } from './api';
+import { checkSession } from './api';
 import { LiveSocket, liveUrl, type ConnectionState, type SocketLike } from './live-socket';
 import type { LiveServerMessage } from './types';
 
 /**
  * Opens the live socket of a page, the browser way: `new WebSocket` on this
  * host's `/v1/live`, authenticated by the `reel_session` cookie that
- * `POST /api/v1/login` set (done once per sign-in; again when a connection
- * fails to open). Each live page has its own socket and closes it when it
+ * signing in set (when a connection fails to open, `GET /api/v1/me` says
+ * whether the sign-in still holds). Each live page has its own socket and closes it when it
  * goes: the protocol has no way to drop a presence subscription, and a new
  * socket gets a fresh snapshot.
  *
@@ -21,7 +21,7 @@ export function openLiveSocket(handlers: {
   const socket = new LiveSocket({
     url: liveUrl(location),
     connect: browserSocket,
-    authorize: (refresh) => startCookieSession(refresh),
+    authorize: (refresh) => checkSession(refresh),
     ...handlers,
   });
   const online = () => socket.retryNow();

@@ -80,9 +80,8 @@ export interface LiveSocketOptions {
   /** Opens a socket (`url => new WebSocket(url)` in the browser). */
   connect(url: string): SocketLike;
   /**
-   * Makes sure the session cookie is set (`POST /api/v1/login`) before a
-   * connection; `refresh` after a connection failed to open (the cookie may
-   * have expired). `unauthorized` stops the client for good.
+   * Checks the sign-in before a connection; `refresh` after a connection
+   * failed to open (the sign-in may have expired: ask `GET /api/v1/me`). `unauthorized` stops the client for good.
    */
   authorize(refresh: boolean): Promise<SessionResult>;
   onMessage(message: LiveServerMessage): void;
@@ -337,7 +336,7 @@ export function describeConnection(state: ConnectionState, now: number): string 
       return `Connection lost; reconnecting in ${s}s…`;
     }
     case 'unauthorized':
-      return 'Signed out: the token is no longer accepted.';
+      return 'Signed out: sign in again.';
     case 'closed':
       return 'Disconnected.';
   }

@@ -1,6 +1,6 @@
 import { listSites } from './api';
 import { h } from './dom';
-import { formatAgo, formatDateTime } from './format';
+import { formatAgo, formatClient, formatDateTime } from './format';
 import { openLiveSocket } from './live-connect';
 import { backoffDelay, describeConnection, type ConnectionState } from './live-socket';
 import type { PageContext } from './page';
@@ -39,10 +39,9 @@ export function renderLive(ctx: PageContext, siteId: number): void {
         null,
         h('th', null, 'User'),
         h('th', null, 'Page'),
-        h('th', null, 'Device'),
+        h('th', null, 'Browser and OS'),
         h('th', null, 'Started'),
         h('th', null, 'Last activity'),
-        h('th', null, 'Node'),
         h('th', null, ''),
       ),
     ),
@@ -172,14 +171,13 @@ function presenceRow(p: Presence, siteId: number, now: number): HTMLTableRowElem
       p.title ? h('div', { class: 'ellipsis', title: p.title }, p.title) : null,
       h('div', { class: 'url ellipsis', title: p.url, 'data-testid': 'presence-url' }, p.url),
     ),
-    h('td', null, p.device || h('span', { class: 'muted' }, '—')),
+    h('td', { class: 'nowrap', title: p.device, 'data-testid': 'presence-client' }, formatClient(p.browser ?? '', p.os ?? '', p.device)),
     h('td', { class: 'nowrap' }, formatDateTime(p.started_at)),
     h(
       'td',
       { class: 'nowrap', title: formatDateTime(p.last_activity_at), 'data-ts': p.last_activity_at, 'data-testid': 'presence-activity' },
       formatAgo(p.last_activity_at, now),
     ),
-    h('td', null, h('code', null, p.node)),
     h('td', { class: 'nowrap' }, h('a', { href: watch, 'data-testid': 'watch-live' }, 'Watch live')),
   );
 }

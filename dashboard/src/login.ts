@@ -1,29 +1,39 @@
-import { ApiError, listSites, setToken, startCookieSession } from './api';
+import { ApiError, getMe, login } from './api';
 import { h } from './dom';
+import { formatWait } from './format';
 import type { PageContext } from './page';
 import { isAbort } from './page';
+import type { Me } from './types';
+import { checkEmail } from './validate';
 
 /**
- * The sign-in page: a token is accepted only once `GET /api/v1/sites`
- * succeeds with it; then it is kept in localStorage, `POST /api/v1/login`
- * sets the session cookie of the live socket, and the person goes on to
- * `next` (the page that sent them here) or the sites.
+ * The sign-in page: email and password (`POST /api/v1/login`, which sets
+ * the `reel_session` cookie), then `GET /api/v1/me` for the header, then
+ * `onSignedIn`. Each error says what to do next.
  */
-export function renderLogin(ctx: PageContext, notice: string | null, next: string | null): void {
-  const input = h('input', {
-    id: 'token',
-    type: 'password',
-    'data-testid': 'token-input',
-    autocomplete: 'off',
+export function renderLogin(ctx: PageContext, notice: string | null, onSignedIn: (me: Me) => void): void {
+  const email = h('input', {
+    id: 'email',
+    type: 'email',
+    'data-testid': 'email-input',
+    autocomplete: 'username',
     spellcheck: 'false',
-    placeholder: 'API token',
+    placeholder: 'you@example.com',
+    required: true,
+  });
+  const password = h('input', {
+    id: 'password',
+    type: 'password',
+    'data-testid': 'password-input',
+    autocomplete: 'current-password',
     required: true,
   });
   const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'sign-in-error', hidden: true });
   const button = h('button', { type: 'submit', class: 'primary', 'data-testid': 'sign-in' }, 'Sign in');
 
-  const showError = (text: string) => {
+  const showError = (text: string, kind: string) => {
     error.textContent = text;
+    error.dataset.kind = kind;
     error.hidden = false;
   };
 
@@ -31,29 +41,33 @@ export function renderLogin(ctx: PageContext, notice: string | null, next: strin
     'form',
     {
       class: 'card login',
+      novalidate: true,
       onsubmit: async (event: Event) => {
         event.preventDefault();
-        const token = input.value.trim();
-        if (token === '') {
-          showError('Enter an API token.');
+        const checked = checkEmail(email.value);
+        if (!checked.ok) {
+          showError(checked.error, 'invalid');
+          email.focus();
+          return;
+        }
+        if (password.value === '') {
+          showError('Enter your password.', 'invalid');
+          password.focus();
           return;
         }
         error.hidden = true;
         button.disabled = true;
         button.textContent = 'Signing in…';
         try {
-          await listSites({ token, signal: ctx.signal });
-          setToken(token);
-          // The cookie that authenticates the live socket. Not having it
-          // (an older server) only affects the live pages, which retry.
-          if ((await startCookieSession()) === 'unauthorized') {
-            showError('This token was not accepted.');
-            return;
-          }
-          location.hash = next ?? '#/sites';
+          await login(checked.value, password.value, { signal: ctx.signal });
+          const me = await getMe({ signal: ctx.signal, expect401: true });
+          password.value = '';
+          onSignedIn(me);
         } catch (e) {
           if (isAbort(e)) return;
-          showError(signInMessage(e));
+          const [text, kind] = signInMessage(e);
+          showError(text, kind);
+          if (kind === 'bad_credentials') password.select();
         } finally {
           button.disabled = false;
           button.textContent = 'Sign in';
@@ -61,22 +75,38 @@ export function renderLogin(ctx: PageContext, notice: string | null, next: strin
       },
     },
     h('h1', null, 'Sign in to reel'),
-    h('p', { class: 'muted' }, 'Paste an API token (', h('code', null, 'reel token create'), ' prints one).'),
-    h('label', { for: 'token' }, 'API token'),
-    input,
+    h('label', { for: 'email' }, 'Email'),
+    email,
+    h('label', { for: 'password' }, 'Password'),
+    password,
     button,
     error,
+    h(
+      'p',
+      { class: 'muted small' },
+      'No account yet? Ask an admin of your organisation for an invitation. Scripts use API tokens instead.',
+    ),
   );
-  if (notice) showError(notice);
+  if (notice) showError(notice, 'notice');
   ctx.main.replaceChildren(form);
-  input.focus();
+  email.focus();
 }
 
-function signInMessage(e: unknown): string {
+/** What went wrong, as what to do about it, and its kind (`data-kind` of the error line). */
+export function signInMessage(e: unknown): [string, string] {
   if (e instanceof ApiError) {
-    if (e.status === 401) return 'This token was not accepted.';
-    if (e.status === 0) return e.message;
-    return `Sign-in failed: ${e.message}`;
+    if (e.status === 401) {
+      return ['Wrong email or password. Check both and try again; if you forgot your password, ask an admin.', 'bad_credentials'];
+    }
+    if (e.status === 429) {
+      const wait = e.retryAfter === null ? 'a few minutes' : formatWait(e.retryAfter);
+      return [`Too many failed sign-ins. Wait ${wait}, then try again.`, 'rate_limited'];
+    }
+    if (e.status === 0) {
+      return ['Could not reach the reel server. Check your connection (or that reel is running) and try again.', 'network'];
+    }
+    if (e.status === 503) return ['The server is in maintenance. Try again in a few minutes.', 'unavailable'];
+    return [`Sign-in failed: ${e.message}. Try again; if it keeps failing, tell your admin.`, e.code];
   }
-  return 'Sign-in failed.';
+  return ['Sign-in failed. Try again.', 'unknown'];
 }

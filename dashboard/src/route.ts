@@ -6,11 +6,35 @@ export type Route =
   | { page: 'replay'; sessionId: string; query: URLSearchParams }
   | { page: 'live'; siteId: number }
   | { page: 'watch'; sessionId: string; siteId: number | null }
+  | { page: 'invite'; code: string }
+  | { page: 'members' }
+  | { page: 'invitations' }
+  | { page: 'tokens' }
+  | { page: 'site-settings'; siteId: number }
+  | { page: 'audit' }
   | { page: 'not-found'; path: string };
+
+/** Pages anyone may open, signed in or not. */
+export function isPublic(route: Route): boolean {
+  return route.page === 'login' || route.page === 'invite';
+}
+
+/** Pages for owners and admins only. */
+export function isAdminPage(route: Route): boolean {
+  return (
+    route.page === 'members' ||
+    route.page === 'invitations' ||
+    route.page === 'tokens' ||
+    route.page === 'site-settings' ||
+    route.page === 'audit'
+  );
+}
 
 /**
  * Parses `location.hash`: `#/login`, `#/sites`, `#/sites/{id}?...`,
- * `#/sites/{id}/live`, `#/sessions/{id}?...`, `#/live/{session}?site={id}`.
+ * `#/sites/{id}/live`, `#/sites/{id}/settings`, `#/sessions/{id}?...`,
+ * `#/live/{session}?site={id}`, `#/invite/{code}`, `#/members`,
+ * `#/invitations`, `#/tokens`, `#/audit`.
  */
 export function parseRoute(hash: string): Route {
   const raw = hash.startsWith('#') ? hash.slice(1) : hash;
@@ -22,6 +46,13 @@ export function parseRoute(hash: string): Route {
   const [head, id] = parts;
   if (parts.length === 1 && head === 'login') return { page: 'login', next: safeNext(query.get('next')) };
   if (parts.length === 1 && head === 'sites') return { page: 'sites' };
+  if (parts.length === 1 && (head === 'members' || head === 'invitations' || head === 'tokens' || head === 'audit')) {
+    return { page: head };
+  }
+  if (parts.length === 2 && head === 'invite') return { page: 'invite', code: safeDecode(id!) };
+  if (parts.length === 3 && head === 'sites' && /^\d+$/.test(id!) && parts[2] === 'settings') {
+    return { page: 'site-settings', siteId: Number(id) };
+  }
   if (parts.length === 2 && head === 'sites' && /^\d+$/.test(id!)) {
     return { page: 'sessions', siteId: Number(id), query };
   }
@@ -63,6 +94,11 @@ export function watchHash(sessionId: string, siteId?: number | null): string {
   return hashOf(`/live/${encodeURIComponent(sessionId)}`, query);
 }
 
+/** A site's administration page: name, origins, tracker settings, snippet. */
+export function siteSettingsPath(siteId: number): string {
+  return `/sites/${siteId}/settings`;
+}
+
 /** The sign-in page's link, coming back to `hash` once signed in. */
 export function loginHash(next?: string): string {
   const back = next === undefined ? null : safeNext(next);
@@ -71,7 +107,7 @@ export function loginHash(next?: string): string {
 
 /** A hash to return to after sign-in: one of our own pages, never the sign-in page itself. */
 function safeNext(next: string | null): string | null {
-  if (next === null || !next.startsWith('#/') || next.startsWith('#/login')) return null;
+  if (next === null || !next.startsWith('#/') || next.startsWith('#/login') || next.startsWith('#/invite/')) return null;
   return next;
 }
 

@@ -2,7 +2,7 @@ import { listSessions, listSites } from './api';
 import { h } from './dom';
 import { errorText } from './errors';
 import { filterFromQuery, filterToQuery, secondsToMs, type ListFilter } from './filters';
-import { formatDateTime, formatDuration, fromDateTimeLocal, toDateTimeLocal } from './format';
+import { formatDateTime, formatDuration, fromDateTimeLocal, toDateTimeLocal, zoneAt } from './format';
 import type { PageContext } from './page';
 import { isAbort } from './page';
 import { hashOf, liveSitePath, sessionPath, sitePath, watchHash } from './route';
@@ -75,8 +75,8 @@ export function renderSessions(ctx: PageContext, siteId: number, query: URLSearc
         go(readForm());
       },
     },
-    field('From', from),
-    field('To', to),
+    field(`From (${zoneAt(Date.now())})`, from),
+    field(`To (${zoneAt(Date.now())})`, to),
     field('Min duration (s)', minDuration),
     field('URL contains', url),
     field('User id', user),

@@ -23,6 +23,8 @@ const presence = (session: string, extra: Partial<Presence> = {}): Presence => (
   url: `https://shop.test/${session}`,
   title: session,
   device: 'desktop',
+  browser: 'Chrome',
+  os: 'Linux',
   started_at: 1000,
   last_activity_at: 2000,
   node: 'n1',

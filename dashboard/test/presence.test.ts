@@ -11,6 +11,8 @@ const p = (session: string, extra: Partial<Presence> = {}): Presence => ({
   url: `https://shop.test/${session}`,
   title: `Page ${session}`,
   device: 'desktop',
+  browser: 'Chrome',
+  os: 'Linux',
   started_at: 1_000,
   last_activity_at: 2_000,
   node: 'node-a',

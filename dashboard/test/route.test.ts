@@ -1,7 +1,18 @@
 /// <reference types="node" />
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { hashOf, liveSitePath, loginHash, parseRoute, sessionPath, sitePath, watchHash } from '../src/route';
+import {
+  hashOf,
+  isAdminPage,
+  isPublic,
+  liveSitePath,
+  loginHash,
+  parseRoute,
+  sessionPath,
+  siteSettingsPath,
+  sitePath,
+  watchHash,
+} from '../src/route';
 
 describe('parseRoute', () => {
   it('knows every page', () => {
@@ -17,6 +28,21 @@ describe('parseRoute', () => {
     const replay = parseRoute('#/sessions/abc_-1?tab=t2');
     assert.equal(replay.page === 'replay' && replay.sessionId, 'abc_-1');
     assert.equal(replay.page === 'replay' && replay.query.get('tab'), 't2');
+  });
+
+  it('knows the account and admin pages', () => {
+    assert.deepEqual(parseRoute('#/invite/Ab-9_x'), { page: 'invite', code: 'Ab-9_x' });
+    for (const page of ['members', 'invitations', 'tokens', 'audit'] as const) {
+      assert.deepEqual(parseRoute(`#/${page}`), { page });
+      assert.ok(isAdminPage(parseRoute(`#/${page}`)));
+    }
+    assert.deepEqual(parseRoute(`#${siteSettingsPath(3)}`), { page: 'site-settings', siteId: 3 });
+    assert.ok(isAdminPage(parseRoute('#/sites/3/settings')));
+    assert.ok(!isAdminPage(parseRoute('#/sites')));
+    assert.ok(isPublic(parseRoute('#/login')) && isPublic(parseRoute('#/invite/x')));
+    assert.ok(!isPublic(parseRoute('#/sites')));
+    assert.equal(parseRoute('#/invite').page, 'not-found');
+    assert.equal(loginHash('#/invite/abc'), '#/login', 'sign-in does not lead back to a used invitation');
   });
 
   it('knows the live pages', () => {

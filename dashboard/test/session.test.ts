@@ -1,84 +1,54 @@
 /// <reference types="node" />
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CookieSession, LOGIN_PATH, LOGOUT_PATH } from '../src/session';
+import { ME_PATH, SessionProbe } from '../src/session';
 
-/** A POST whose answers the test releases one by one. */
-function fakePost() {
+/** A GET whose answers the test releases one by one. */
+function fakeGet() {
   const calls: string[] = [];
   const pending: ((status: number) => void)[] = [];
-  const post = (path: string) => {
+  const get = (path: string) => {
     calls.push(path);
     return new Promise<number>((resolve) => pending.push(resolve));
   };
   const answer = (status: number) => pending.shift()!(status);
-  return { post, calls, answer };
+  return { get, calls, answer };
 }
 
-describe('CookieSession', () => {
-  it('logs in once: concurrent and later callers share the answer', async () => {
-    const f = fakePost();
-    const session = new CookieSession(f.post);
-    const a = session.start();
-    const b = session.start();
-    assert.deepEqual(f.calls, [LOGIN_PATH]);
-    f.answer(204);
+describe('SessionProbe', () => {
+  it('trusts the sign-in unless asked to refresh', async () => {
+    const f = fakeGet();
+    const probe = new SessionProbe(f.get);
+    assert.equal(await probe.check(false), 'ok');
+    assert.deepEqual(f.calls, []);
+  });
+
+  it('asks /api/v1/me once for concurrent refreshes', async () => {
+    const f = fakeGet();
+    const probe = new SessionProbe(f.get);
+    const a = probe.check(true);
+    const b = probe.check(true);
+    assert.deepEqual(f.calls, [ME_PATH]);
+    f.answer(200);
     assert.equal(await a, 'ok');
     assert.equal(await b, 'ok');
-    assert.equal(await session.start(), 'ok');
-    assert.deepEqual(f.calls, [LOGIN_PATH]);
-  });
-
-  it('asks again when told to (the socket could not open)', async () => {
-    const f = fakePost();
-    const session = new CookieSession(f.post);
-    const first = session.start();
-    f.answer(204);
-    await first;
-    const again = session.start(true);
-    f.answer(204);
-    assert.equal(await again, 'ok');
-    assert.deepEqual(f.calls, [LOGIN_PATH, LOGIN_PATH]);
-  });
-
-  it('reports a refused token, and does not keep failures', async () => {
-    const f = fakePost();
-    const session = new CookieSession(f.post);
-    const refused = session.start();
+    // A later refresh asks again: the cookie may have expired since.
+    const c = probe.check(true);
+    assert.deepEqual(f.calls, [ME_PATH, ME_PATH]);
     f.answer(401);
-    assert.equal(await refused, 'unauthorized');
-    const down = session.start();
-    f.answer(503);
-    assert.equal(await down, 'failed');
-    const offline = session.start();
+    assert.equal(await c, 'unauthorized');
+  });
+
+  it('reports no answer and server errors as failed', async () => {
+    const f = fakeGet();
+    const probe = new SessionProbe(f.get);
+    const a = probe.check(true);
     f.answer(0);
-    assert.equal(await offline, 'failed');
-    const ok = session.start();
-    f.answer(204);
-    assert.equal(await ok, 'ok');
-    assert.deepEqual(f.calls, [LOGIN_PATH, LOGIN_PATH, LOGIN_PATH, LOGIN_PATH]);
-  });
-
-  it('treats a rejected request as a failure', async () => {
-    const session = new CookieSession(() => Promise.reject(new Error('boom')));
-    assert.equal(await session.start(), 'failed');
-  });
-
-  it('logs out after a login still in flight, then logs in afresh', async () => {
-    const f = fakePost();
-    const session = new CookieSession(f.post);
-    const login = session.start();
-    const logout = session.end();
-    assert.deepEqual(f.calls, [LOGIN_PATH], 'logout waits for the login');
-    f.answer(204);
-    await login;
-    await new Promise((r) => setImmediate(r));
-    assert.deepEqual(f.calls, [LOGIN_PATH, LOGOUT_PATH]);
-    f.answer(204);
-    await logout;
-    const again = session.start();
-    assert.deepEqual(f.calls, [LOGIN_PATH, LOGOUT_PATH, LOGIN_PATH]);
-    f.answer(204);
-    assert.equal(await again, 'ok');
+    assert.equal(await a, 'failed');
+    const b = probe.check(true);
+    f.answer(503);
+    assert.equal(await b, 'failed');
+    const rejecting = new SessionProbe(() => Promise.reject(new Error('boom')));
+    assert.equal(await rejecting.check(true), 'failed');
   });
 });

@@ -5,6 +5,11 @@
 
 use ts_rs::TS;
 
+use crate::accounts::{
+    AcceptInvitation, AuditAction, AuditEntry, AuditPage, Invitation, InvitationCreated,
+    InvitationList, InvitationRequest, LoginRequest, Me, MeUser, Member, MemberList, MemberPatch,
+    OrgInfo, Role, TokenCreated, TokenInfo, TokenList, TokenRequest,
+};
 use crate::api::{SegmentInfo, SessionFilter, SessionInfo, SessionPage, SiteInfo, SiteList};
 use crate::error::{ErrorBody, ErrorCode};
 use crate::live::{LiveClientMessage, LiveServerMessage, Presence};
@@ -40,6 +45,26 @@ pub fn typescript() -> String {
         Presence::decl(),
         LiveClientMessage::decl(),
         LiveServerMessage::decl(),
+        Role::decl(),
+        LoginRequest::decl(),
+        MeUser::decl(),
+        OrgInfo::decl(),
+        Me::decl(),
+        Member::decl(),
+        MemberList::decl(),
+        MemberPatch::decl(),
+        InvitationRequest::decl(),
+        InvitationCreated::decl(),
+        Invitation::decl(),
+        InvitationList::decl(),
+        AcceptInvitation::decl(),
+        TokenRequest::decl(),
+        TokenCreated::decl(),
+        TokenInfo::decl(),
+        TokenList::decl(),
+        AuditAction::decl(),
+        AuditEntry::decl(),
+        AuditPage::decl(),
     ];
     let mut out = String::from(
         "// Generated from the Rust `reel-protocol` crate (protocol/src/bindings.rs).\n\
@@ -53,8 +78,20 @@ pub fn typescript() -> String {
         out.push_str("\n\n");
     }
     out.push_str(&format!(
+        "/** A password has at least this many characters. */\nexport const MIN_PASSWORD_CHARS = {};\n\n",
+        crate::accounts::MIN_PASSWORD_CHARS
+    ));
+    out.push_str(&format!(
         "/** Largest seq and acked (2^53 - 1). */\nexport const MAX_SEQ = {};\n",
         crate::limits::MAX_SEQ
+    ));
+    out.push_str(&format!(
+        "\n/** Most sessions one page of `GET /api/v1/sites/{{id}}/sessions` holds. */\nexport const MAX_PAGE_SIZE = {};\n",
+        crate::api::MAX_PAGE_SIZE
+    ));
+    out.push_str(&format!(
+        "\n/** Sites one live socket may follow at once. */\nexport const SITES_PER_CLIENT = {};\n",
+        crate::live::limits::SITES_PER_CLIENT
     ));
     for (name, doc, value) in [
         (

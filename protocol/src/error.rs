@@ -29,14 +29,23 @@ pub enum ErrorCode {
     Unavailable,
     /// A server fault.
     Internal,
-    /// API: no valid bearer token.
-    Unauthorized,
+    /// API: no credential, or an unknown, expired or revoked one (a bearer
+    /// token or the `reel_session` cookie). PROTOCOL.md §5.
+    Unauthenticated,
+    /// `POST /api/v1/login`: the email or the password is wrong (one answer
+    /// for both, so that it tells nobody which emails have accounts).
+    BadCredentials,
+    /// API: the request contradicts what is stored (an invitation for
+    /// someone who is already a member; removing the last owner).
+    Conflict,
+    /// An invitation that expired, was used or was revoked.
+    InvitationInvalid,
     /// API: the thing asked for does not exist in the token's organisation.
     NotFound,
     /// API: a bad query parameter or body.
     BadRequest,
-    /// API: the token is valid but may not do this (node-wide switches such
-    /// as maintenance belong to the operator, not to any organisation).
+    /// API: signed in (or a valid token), but the role lacks the right, or
+    /// the switch is the operator's (maintenance), not any organisation's.
     Forbidden,
 }
 
@@ -54,7 +63,10 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
-            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::BadCredentials => "bad_credentials",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::InvitationInvalid => "invitation_invalid",
             ErrorCode::NotFound => "not_found",
             ErrorCode::BadRequest => "bad_request",
             ErrorCode::Forbidden => "forbidden",
@@ -76,7 +88,10 @@ impl ErrorCode {
             // should one be used on a socket it is a protocol violation.
             ErrorCode::UnknownSite
             | ErrorCode::OriginNotAllowed
-            | ErrorCode::Unauthorized
+            | ErrorCode::Unauthenticated
+            | ErrorCode::BadCredentials
+            | ErrorCode::Conflict
+            | ErrorCode::InvitationInvalid
             | ErrorCode::NotFound
             | ErrorCode::BadRequest
             | ErrorCode::Forbidden => 1008,
@@ -86,7 +101,9 @@ impl ErrorCode {
     /// The HTTP status of a refusal or API error with this code.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::UnknownSite | ErrorCode::Unauthorized => 401,
+            ErrorCode::UnknownSite | ErrorCode::Unauthenticated | ErrorCode::BadCredentials => 401,
+            ErrorCode::Conflict => 409,
+            ErrorCode::InvitationInvalid => 410,
             ErrorCode::OriginNotAllowed | ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::BadMessage | ErrorCode::BadRequest | ErrorCode::SeqGap => 400,
@@ -100,7 +117,7 @@ impl ErrorCode {
     }
 
     /// Every code, for tables and tests.
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::UnknownSite,
         ErrorCode::OriginNotAllowed,
         ErrorCode::BadMessage,
@@ -111,7 +128,10 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
-        ErrorCode::Unauthorized,
+        ErrorCode::Unauthenticated,
+        ErrorCode::BadCredentials,
+        ErrorCode::Conflict,
+        ErrorCode::InvitationInvalid,
         ErrorCode::NotFound,
         ErrorCode::BadRequest,
         ErrorCode::Forbidden,

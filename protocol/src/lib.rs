@@ -15,7 +15,10 @@
 //! - [`api`]: JSON shapes of the replay API (§2).
 //! - [`site`]: site administration (§5): request bodies, bounds and checks.
 //! - [`live`]: the live dashboard socket (§4): presence and watching.
+//! - [`accounts`]: accounts and access (§5): roles, sign-in, members,
+//!   invitations, API tokens, the audit log, and their limits.
 
+pub mod accounts;
 pub mod api;
 pub mod bindings;
 pub mod clean;

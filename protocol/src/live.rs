@@ -25,6 +25,9 @@ pub const WATCH_SESSION_ENDED: &str = "session_ended";
 /// `watch_ended.reason` reserved for a node known lost (today a session
 /// that leaves presence ends its watches with [`WATCH_SESSION_ENDED`]).
 pub const WATCH_NODE_LOST: &str = "node_lost";
+/// `watch_ended.reason` when the watcher's access no longer reaches the
+/// session's site (its membership was limited to other sites).
+pub const WATCH_NOT_ALLOWED: &str = "not_allowed";
 
 /// One live session as presence shows it (`P` in PROTOCOL.md §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -37,6 +40,15 @@ pub struct Presence {
     pub title: String,
     /// `desktop`, `mobile`, `tablet` or `unknown`.
     pub device: String,
+    /// The browser's name as the `User-Agent` says (`Chrome`, `Firefox`,
+    /// `Safari`, ...; `UNKNOWN` when it says nothing known). Absent (empty)
+    /// from nodes older than this field.
+    #[serde(default)]
+    pub browser: String,
+    /// The operating system as the `User-Agent` says (`Windows 10`,
+    /// `Mac OSX`, `Linux`, `Android`, `iPhone`, ...; `UNKNOWN` likewise).
+    #[serde(default)]
+    pub os: String,
     /// ms since the epoch.
     pub started_at: i64,
     pub last_activity_at: i64,

@@ -61,7 +61,7 @@ max_frame_bytes: number,
  */
 maintenance: boolean, };
 
-export type ErrorCode = "unknown_site" | "origin_not_allowed" | "bad_message" | "idle" | "seq_gap" | "session_over" | "too_large" | "rate_limited" | "unavailable" | "internal" | "unauthorized" | "not_found" | "bad_request" | "forbidden";
+export type ErrorCode = "unknown_site" | "origin_not_allowed" | "bad_message" | "idle" | "seq_gap" | "session_over" | "too_large" | "rate_limited" | "unavailable" | "internal" | "unauthenticated" | "bad_credentials" | "conflict" | "invitation_invalid" | "not_found" | "bad_request" | "forbidden";
 
 export type ErrorBody = { error: ErrorCode, message: string, };
 
@@ -197,6 +197,17 @@ url: string, title: string,
  */
 device: string, 
 /**
+ * The browser's name as the `User-Agent` says (`Chrome`, `Firefox`,
+ * `Safari`, ...; `UNKNOWN` when it says nothing known). Absent (empty)
+ * from nodes older than this field.
+ */
+browser: string, 
+/**
+ * The operating system as the `User-Agent` says (`Windows 10`,
+ * `Mac OSX`, `Linux`, `Android`, `iPhone`, ...; `UNKNOWN` likewise).
+ */
+os: string, 
+/**
  * ms since the epoch.
  */
 started_at: number, last_activity_at: number, 
@@ -213,8 +224,105 @@ export type LiveServerMessage = { "t": "presence_snapshot", site: number, sessio
  */
 events: unknown[], } | { "t": "watch_ended", session: string, reason: string, } | { "t": "error", code: string, message: string, };
 
+export type Role = "viewer" | "member" | "admin" | "owner";
+
+export type LoginRequest = { email: string, password: string, };
+
+export type MeUser = { id: number, email: string, name: string, };
+
+export type OrgInfo = { id: number, name: string, };
+
+export type Me = { user: MeUser | null, org: OrgInfo, role: Role, 
+/**
+ * The sites the caller is limited to; `null`: all of the organisation's.
+ */
+sites: Array<number> | null, };
+
+export type Member = { user_id: number, email: string, name: string, role: Role, 
+/**
+ * `null`: all sites.
+ */
+sites: Array<number> | null, 
+/**
+ * When the membership began (ms).
+ */
+created_at: number, };
+
+export type MemberList = { members: Array<Member>, };
+
+export type MemberPatch = { role?: Role, 
+/**
+ * Absent: unchanged; `null`: all sites; a list: only those.
+ */
+sites?: number[] | null, };
+
+export type InvitationRequest = { email: string, role: Role, 
+/**
+ * `null` or absent: all sites.
+ */
+sites: Array<number> | null, };
+
+export type InvitationCreated = { id: number, url: string, };
+
+export type Invitation = { id: number, email: string, role: Role, sites: Array<number> | null, created_at: number, expires_at: number, used_at: number | null, revoked_at: number | null, };
+
+export type InvitationList = { invitations: Array<Invitation>, };
+
+export type AcceptInvitation = { name: string, password: string, };
+
+export type TokenRequest = { name: string, role: Role, 
+/**
+ * 1 to [`MAX_TOKEN_DAYS`]; `null` or absent: never expires.
+ */
+expires_in_days: number | null, };
+
+export type TokenCreated = { id: number, token: string, };
+
+export type TokenInfo = { id: number, name: string, role: Role, created_at: number, expires_at: number | null, revoked_at: number | null, };
+
+export type TokenList = { tokens: Array<TokenInfo>, };
+
+export type AuditAction = "login" | "login_failed" | "replay_viewed" | "live_watched" | "member_changed" | "token_created" | "token_revoked" | "invitation_created" | "invitation_revoked" | "site_changed" | "session_deleted" | "erased";
+
+export type AuditEntry = { 
+/**
+ * When (ms since the Unix epoch).
+ */
+at: number, 
+/**
+ * Who: a person's email, or `token:NAME`.
+ */
+actor: string, 
+/**
+ * The peer address of the request.
+ */
+ip: string, 
+/**
+ * An [`AuditAction`]'s name.
+ */
+action: string, 
+/**
+ * What it was done to: `session:ID`, `user:ID`, `token:ID`, ...
+ */
+target: string, };
+
+export type AuditPage = { entries: Array<AuditEntry>, 
+/**
+ * Pass as `cursor` for older entries; `null` on the last page.
+ */
+next_cursor: string | null, };
+
+/** A password has at least this many characters. */
+export const MIN_PASSWORD_CHARS = 10;
+
 /** Largest seq and acked (2^53 - 1). */
 export const MAX_SEQ = 9007199254740991;
+
+/** Most sessions one page of `GET /api/v1/sites/{id}/sessions` holds. */
+export const MAX_PAGE_SIZE = 500;
+
+/** Sites one live socket may follow at once. */
+export const SITES_PER_CLIENT = 16;
 /** A site's name, in bytes. */
 export const SITE_NAME_MAX_BYTES = 128;
 /** Allowed origins of one site. */

@@ -1,7 +1,8 @@
 //! The replay API (PROTOCOL.md §2): a session's events as NDJSON streamed
 //! segment by segment, its index row, and the session list. Every route
-//! takes `Authorization: Bearer <token>` and sees only the token's
-//! organisation.
+//! takes a bearer token or the sign-in cookie ([`authorize`], viewer and
+//! above) and sees only the caller's organisation, and of it only the
+//! sites the caller is limited to (404 for the others).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -10,79 +11,18 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;
 use futures_util::stream::{self, Stream};
 use reel_actors::segment::TabReader;
-use reel_actors::traits::{BlobStore, SegmentRecord, TokenRecord};
+use reel_actors::traits::{BlobStore, Scope, SegmentRecord};
+use reel_protocol::accounts::AuditAction;
 use reel_protocol::api::{SegmentInfo, SessionFilter, SessionInfo, SiteList};
 use reel_protocol::{ErrorCode, EventHeader};
 use serde::Deserialize;
 
+use super::accounts::VIEW_AUDIT_WINDOW;
+use super::auth::{audit_once, authorize, Right};
 use super::{ApiError, AppState};
-use crate::index::token_hash;
 
 /// Bytes of NDJSON sent per chunk of a merged stream.
 const CHUNK_BYTES: usize = 64 * 1024;
-
-/// The dashboard's session cookie: set by `POST /api/v1/login`, it
-/// authenticates what a browser cannot send a header with (the live
-/// WebSocket). HttpOnly, SameSite=Strict.
-pub const SESSION_COOKIE: &str = "reel_session";
-/// How long the session cookie lasts.
-pub const SESSION_COOKIE_MAX_AGE: actix_web::cookie::time::Duration =
-    actix_web::cookie::time::Duration::days(7);
-
-/// The token a request carries: its bearer header, else the dashboard's
-/// session cookie.
-fn request_token(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get("authorization")
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_owned())
-        .or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
-        .filter(|t| !t.is_empty())
-}
-
-/// The token of the request (bearer header, else the session cookie), or 401.
-pub async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<TokenRecord, ApiError> {
-    let Some(token) = request_token(req) else {
-        return Err(ApiError::new(
-            ErrorCode::Unauthorized,
-            "an Authorization: Bearer token (or the dashboard's session cookie) is required",
-        ));
-    };
-    let token = token.as_str();
-    state
-        .index
-        .token_by_hash(&token_hash(token))
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "unknown or revoked token"))
-}
-
-/// `POST /api/v1/login`: sets the session cookie for the bearer token.
-pub async fn login(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    authenticate(&req, &state).await?;
-    // authenticate() found it.
-    let token = request_token(&req).unwrap_or_default();
-    let cookie = actix_web::cookie::Cookie::build(SESSION_COOKIE, token)
-        .path("/")
-        .http_only(true)
-        .secure(req.connection_info().scheme() == "https")
-        .same_site(actix_web::cookie::SameSite::Strict)
-        .max_age(SESSION_COOKIE_MAX_AGE)
-        .finish();
-    Ok(HttpResponse::NoContent().cookie(cookie).finish())
-}
-
-/// `POST /api/v1/logout`: clears the session cookie.
-pub async fn logout() -> HttpResponse {
-    let mut cookie = actix_web::cookie::Cookie::build(SESSION_COOKIE, "")
-        .path("/")
-        .http_only(true)
-        .same_site(actix_web::cookie::SameSite::Strict)
-        .finish();
-    cookie.make_removal();
-    HttpResponse::NoContent().cookie(cookie).finish()
-}
 
 fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such session")
@@ -298,8 +238,8 @@ pub async fn session(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = authenticate(&req, &state).await?;
-    let info = session_row(&state, token.org_id, &path.into_inner()).await?;
+    let caller = authorize(&req, &state, Right::Read).await?;
+    let info = session_row(&state, &caller.scope(), &path.into_inner()).await?;
     Ok(HttpResponse::Ok().json(info))
 }
 
@@ -307,12 +247,12 @@ pub async fn session(
 /// writes of it for storage.
 async fn session_row(
     state: &AppState,
-    org_id: i64,
+    scope: &Scope,
     session_id: &str,
 ) -> Result<SessionInfo, ApiError> {
     let mut info = state
         .index
-        .session_info(org_id, session_id)
+        .session_info(scope, session_id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(not_found)?;
@@ -320,14 +260,25 @@ async fn session_row(
     Ok(info)
 }
 
-/// The authenticated caller's session row and its stored segments.
+/// The caller's session row and its stored segments, for a replay: the
+/// audit log records `replay_viewed` once per caller and session within
+/// [`VIEW_AUDIT_WINDOW`] (a replay reads the row, the segments and each
+/// tab's events: one view).
 async fn session_and_segments(
     req: &HttpRequest,
     state: &AppState,
     session_id: String,
 ) -> Result<(SessionInfo, Vec<SegmentRecord>), ApiError> {
-    let token = authenticate(req, state).await?;
-    let info = session_row(state, token.org_id, &session_id).await?;
+    let caller = authorize(req, state, Right::Read).await?;
+    let info = session_row(state, &caller.scope(), &session_id).await?;
+    audit_once(
+        state,
+        &caller,
+        AuditAction::ReplayViewed,
+        format!("session:{session_id}"),
+        VIEW_AUDIT_WINDOW,
+    )
+    .await?;
     let segments = state
         .index
         .segments(&session_id)
@@ -370,15 +321,16 @@ pub async fn session_segments(
         .json(out))
 }
 
-/// `GET /api/v1/sites`: the token's organisation's sites.
+/// `GET /api/v1/sites`: the sites of the caller's organisation that the
+/// caller may see.
 pub async fn list_sites(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = authenticate(&req, &state).await?;
+    let caller = authorize(&req, &state, Right::Read).await?;
     let sites = state
         .index
-        .sites(token.org_id)
+        .sites(&caller.scope())
         .await
         .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(SiteList {
@@ -392,7 +344,8 @@ pub async fn list_sessions(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = authenticate(&req, &state).await?;
+    let caller = authorize(&req, &state, Right::Read).await?;
+    let scope = caller.scope();
     let site_id: i64 = path
         .into_inner()
         .parse()
@@ -410,13 +363,13 @@ pub async fn list_sessions(
     }
     state
         .index
-        .site_by_id(token.org_id, site_id)
+        .site_by_id(&scope, site_id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such site"))?;
     let page = state
         .index
-        .list_sessions(token.org_id, site_id, &filter)
+        .list_sessions(&scope, site_id, &filter)
         .await
         .map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(page))
@@ -424,14 +377,14 @@ pub async fn list_sessions(
 
 /// `POST /api/v1/admin/maintenance`: kept so that old clients learn why
 /// it no longer works. Maintenance is the operator's (`reel maintenance
-/// on|off`), not an organisation's: every token, whatever its role, gets
-/// 403 `forbidden`; no token gets 401.
+/// on|off`), not an organisation's: every caller, whatever its role
+/// (owner included), gets 403 `forbidden`; no credential gets 401.
 pub async fn set_maintenance(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = authenticate(&req, &state).await?;
-    tracing::warn!(token = %token.name, org_id = token.org_id, role = %token.role, "maintenance switch refused: it is the operator's");
+    let caller = authorize(&req, &state, Right::Read).await?;
+    tracing::warn!(actor = %caller.actor_name(), org_id = caller.org_id(), role = %caller.role(), "maintenance switch refused: it is the operator's");
     Err(ApiError::new(
         ErrorCode::Forbidden,
         "maintenance is the operator's: run `reel maintenance on|off` on the server",

@@ -5,6 +5,14 @@
 //! watches sessions (it asks the session's node to publish its events, and
 //! forwards them from the first full snapshot on).
 //!
+//! The socket is opened with a bearer token or the sign-in cookie (viewer
+//! and above; with the cookie, `Origin` must be the node's own, see
+//! [`origin_allowed`]) and sees only the caller's scope: presence and
+//! watching of its organisation's sites, or of the sites it is limited to.
+//! The credential is checked again every [`CREDENTIAL_RECHECK`]: a revoked
+//! token, a removed member or an ended sign-in closes the socket (policy
+//! close, `unauthenticated`).
+//!
 //! Everything sent to the client goes through one queue of
 //! [`limits::CLIENT_QUEUE`] messages. A client that lets it fill up is too
 //! slow: its watches end (`too_slow`) and it is disconnected, so a slow
@@ -17,27 +25,34 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use futures_util::StreamExt;
 use reel_actors::live::WATCH_RENEW;
-use reel_actors::traits::{topics, BusMessage};
+use reel_actors::traits::{topics, BusMessage, Scope};
+use reel_protocol::accounts::AuditAction;
 use reel_protocol::live::{
-    limits, LiveClientMessage, LiveServerMessage, Presence, WATCH_SESSION_ENDED, WATCH_TOO_SLOW,
+    limits, LiveClientMessage, LiveServerMessage, Presence, WATCH_NOT_ALLOWED, WATCH_SESSION_ENDED,
+    WATCH_TOO_SLOW,
 };
 use reel_protocol::{ErrorCode, EventHeader};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::AbortHandle;
 
-use super::api::authenticate;
+use super::accounts::VIEW_AUDIT_WINDOW;
+use super::auth::{audit_once, authorize, resolve, Caller, Credential, Right};
 use super::{ApiError, AppState};
 
 /// How often presence is re-read from the store and watches renewed.
 pub const RESYNC: Duration = WATCH_RENEW;
+/// How often an open socket checks its credential again: a revoked token
+/// or a removed member's socket closes within this (and a query's time).
+pub const CREDENTIAL_RECHECK: Duration = Duration::from_secs(3);
 /// How long a too-slow client's goodbye may take before it is dropped.
 const SLOW_CLOSE: Duration = Duration::from_secs(1);
 /// Bus messages waiting for the connection task (from all its topics).
 const INBOUND_CAPACITY: usize = 1024;
 
-/// What the topic forwarders hand the connection task.
+/// What the topic forwarders hand the connection task. The message is
+/// boxed: it is the larger variant by far.
 enum Inbound {
-    Bus(BusMessage),
+    Bus(Box<BusMessage>),
     /// A topic's receiver lost messages: this client is too slow.
     Lagged,
 }
@@ -57,14 +72,40 @@ struct WatchState {
     synced: HashSet<String>,
 }
 
-/// Authenticates (bearer header or the dashboard's session cookie), then
-/// upgrades.
+/// May a socket opened with the sign-in cookie come from this `Origin`?
+/// Only from the node's own origin (the request's scheme and host) or a
+/// configured public origin: another site's page cannot open it with the
+/// cookie the browser would attach. No `Origin` (not a browser): yes.
+fn origin_allowed(req: &HttpRequest, state: &AppState) -> bool {
+    let Some(origin) = req.headers().get("origin").and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    let origin = origin.trim_end_matches('/');
+    let info = req.connection_info();
+    let own = format!("{}://{}", info.scheme(), info.host());
+    origin.eq_ignore_ascii_case(&own)
+        || state
+            .config
+            .accounts
+            .public_origins
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(origin))
+}
+
+/// Authenticates (bearer header or the dashboard's sign-in cookie, with
+/// its `Origin` checked), then upgrades.
 pub async fn live(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = authenticate(&req, &state).await?;
+    let caller = authorize(&req, &state, Right::Read).await?;
+    if matches!(caller.credential, Credential::Session { .. }) && !origin_allowed(&req, &state) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "the live socket opens with the sign-in cookie only from the dashboard's own origin",
+        ));
+    }
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
     let stream = stream
@@ -73,7 +114,7 @@ pub async fn live(
         .max_continuation_size(limits::CLIENT_MESSAGE_BYTES);
     metrics::gauge!("reel_live_clients").increment(1.0);
     actix_web::rt::spawn(async move {
-        run(state, token.org_id, session, stream).await;
+        run(state, caller, session, stream).await;
         metrics::gauge!("reel_live_clients").decrement(1.0);
     });
     Ok(response)
@@ -84,7 +125,7 @@ fn forward(mut rx: broadcast::Receiver<BusMessage>, tx: mpsc::Sender<Inbound>) -
     tokio::spawn(async move {
         loop {
             let item = match rx.recv().await {
-                Ok(m) => Inbound::Bus(m),
+                Ok(m) => Inbound::Bus(Box::new(m)),
                 Err(broadcast::error::RecvError::Lagged(_)) => Inbound::Lagged,
                 Err(broadcast::error::RecvError::Closed) => return,
             };
@@ -98,18 +139,23 @@ fn forward(mut rx: broadcast::Receiver<BusMessage>, tx: mpsc::Sender<Inbound>) -
 
 struct Conn {
     state: web::Data<AppState>,
-    org: i64,
+    /// Who opened the socket; its access is refreshed at each recheck.
+    caller: Caller,
+    /// What it may see (from `caller`).
+    scope: Scope,
     out: mpsc::Sender<String>,
     inbound: mpsc::Sender<Inbound>,
     sites: HashMap<i64, SiteFollow>,
     watches: HashMap<String, WatchState>,
     /// The client let its queue fill up.
     too_slow: bool,
+    /// The credential no longer holds (revoked, expired, removed).
+    revoked: bool,
 }
 
 async fn run(
     state: web::Data<AppState>,
-    org: i64,
+    caller: Caller,
     session: Session,
     mut stream: actix_ws::AggregatedMessageStream,
 ) {
@@ -125,15 +171,19 @@ async fn run(
     let (inbound, mut inbound_rx) = mpsc::channel(INBOUND_CAPACITY);
     let mut conn = Conn {
         state,
-        org,
+        scope: caller.scope(),
+        caller,
         out,
         inbound,
         sites: HashMap::new(),
         watches: HashMap::new(),
         too_slow: false,
+        revoked: false,
     };
     let mut resync = tokio::time::interval(RESYNC);
     resync.tick().await;
+    let mut recheck = tokio::time::interval(CREDENTIAL_RECHECK);
+    recheck.tick().await;
     let mut pong_session = session.clone();
     loop {
         tokio::select! {
@@ -150,12 +200,14 @@ async fn run(
             },
             Some(item) = inbound_rx.recv() => conn.inbound(item),
             _ = resync.tick() => conn.resync().await,
+            _ = recheck.tick() => conn.recheck().await,
         }
-        if conn.too_slow {
+        if conn.too_slow || conn.revoked {
             break;
         }
     }
     let too_slow = conn.too_slow;
+    let revoked = conn.revoked;
     let watched: Vec<String> = conn.watches.keys().cloned().collect();
     conn.stop_all();
     drop(conn);
@@ -182,6 +234,15 @@ async fn run(
                 .await
         })
         .await;
+    } else if revoked {
+        writer.abort();
+        metrics::counter!("reel_live_revoked_total").increment(1);
+        let _ = session
+            .close(Some(CloseReason {
+                code: CloseCode::Policy,
+                description: Some("unauthenticated: the credential was revoked or expired".into()),
+            }))
+            .await;
     } else {
         let _ = writer.await;
         let _ = session.close(None).await;
@@ -234,7 +295,7 @@ impl Conn {
                 &format!("at most {} sites at once", limits::SITES_PER_CLIENT),
             );
         }
-        match self.state.index.site_by_id(self.org, site).await {
+        match self.state.index.site_by_id(&self.scope, site).await {
             Ok(Some(_)) => {}
             Ok(None) => return self.error("not_found", "no such site"),
             Err(e) => return self.error("unavailable", &e.to_string()),
@@ -310,11 +371,22 @@ impl Conn {
                 &format!("at most {} watches at once", limits::WATCHES_PER_CLIENT),
             );
         }
-        let info = match self.state.index.session_info(self.org, &session).await {
+        let info = match self.state.index.session_info(&self.scope, &session).await {
             Ok(Some(i)) => i,
             Ok(None) => return self.error("not_found", "no such session"),
             Err(e) => return self.error("unavailable", &e.to_string()),
         };
+        if let Err(e) = audit_once(
+            &self.state,
+            &self.caller,
+            AuditAction::LiveWatched,
+            format!("session:{session}"),
+            VIEW_AUDIT_WINDOW,
+        )
+        .await
+        {
+            return self.error("unavailable", &e.message);
+        }
         let node = match self.state.sessions.presence().list(info.site_id).await {
             Ok(list) => list
                 .into_iter()
@@ -364,7 +436,7 @@ impl Conn {
                 self.too_slow = true;
                 return;
             }
-            Inbound::Bus(m) => m,
+            Inbound::Bus(m) => *m,
         };
         match msg {
             BusMessage::PresenceJoin { site, presence }
@@ -494,6 +566,45 @@ impl Conn {
                     });
                 }
             }
+        }
+    }
+
+    /// Checks the credential again: gone, the socket closes; otherwise the
+    /// scope follows the membership (sites and watches it no longer
+    /// reaches end). An index that does not answer changes nothing.
+    async fn recheck(&mut self) {
+        let access = match resolve(&self.state, &self.caller.credential).await {
+            Ok((_, access)) => access,
+            Err(e) if e.code == ErrorCode::Unauthenticated => {
+                self.revoked = true;
+                return;
+            }
+            Err(_) => return,
+        };
+        self.caller.access = access;
+        self.scope = self.caller.scope();
+        let scope = self.scope.clone();
+        self.sites.retain(|site, f| {
+            let keep = scope.allows_site(*site);
+            if !keep {
+                f.forwarder.abort();
+            }
+            keep
+        });
+        let gone: Vec<String> = self
+            .watches
+            .iter()
+            .filter(|(_, w)| !scope.allows_site(w.site))
+            .map(|(s, _)| s.clone())
+            .collect();
+        for session in gone {
+            if let Some(w) = self.watches.remove(&session) {
+                w.forwarder.abort();
+            }
+            self.send(&LiveServerMessage::WatchEnded {
+                session,
+                reason: WATCH_NOT_ALLOWED.into(),
+            });
         }
     }
 

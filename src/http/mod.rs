@@ -1,8 +1,13 @@
 //! HTTP and WebSocket routes: ingest (§1), the replay API (§2), health and
-//! metrics (§3). Errors map to statuses in one place, [`ApiError`].
+//! metrics (§3), live (§4), accounts and access (§5). Errors map to
+//! statuses in one place, [`ApiError`]; who may call what is decided in
+//! one place, [`auth`].
 
+pub mod accounts;
 pub mod admission;
 pub mod api;
+pub mod auth;
+pub mod headers;
 pub mod ingest;
 pub mod live;
 pub mod site_cache;
@@ -65,6 +70,10 @@ pub struct AppState {
     pub admission: admission::Admission,
     pub node_id: String,
     pub web: web::WebAssets,
+    /// People, sign-ins, tokens, invitations and the audit log.
+    pub accounts: Arc<dyn crate::accounts::AccountStore>,
+    /// Failed sign-ins per email and per address (this node's memory).
+    pub login_limiter: crate::accounts::limiter::LoginLimiter,
 }
 
 impl AppState {
@@ -352,8 +361,32 @@ pub fn routes(cfg: &mut aweb::ServiceConfig) {
                     "/sites/{site_id}/sessions",
                     aweb::get().to(api::list_sessions),
                 )
-                .route("/login", aweb::post().to(api::login))
-                .route("/logout", aweb::post().to(api::logout))
+                .route("/login", aweb::post().to(accounts::login))
+                .route("/logout", aweb::post().to(accounts::logout))
+                .route("/me", aweb::get().to(accounts::me))
+                .route("/members", aweb::get().to(accounts::members))
+                .route(
+                    "/members/{user_id}",
+                    aweb::patch().to(accounts::update_member),
+                )
+                .route(
+                    "/members/{user_id}",
+                    aweb::delete().to(accounts::remove_member),
+                )
+                .route("/invitations", aweb::get().to(accounts::invitations))
+                .route("/invitations", aweb::post().to(accounts::create_invitation))
+                .route(
+                    "/invitations/{id}",
+                    aweb::delete().to(accounts::revoke_invitation),
+                )
+                .route(
+                    "/invitations/{code}/accept",
+                    aweb::post().to(accounts::accept_invitation),
+                )
+                .route("/tokens", aweb::get().to(accounts::tokens))
+                .route("/tokens", aweb::post().to(accounts::create_token))
+                .route("/tokens/{id}", aweb::delete().to(accounts::revoke_token))
+                .route("/audit", aweb::get().to(accounts::audit_log))
                 .route("/admin/maintenance", aweb::post().to(api::set_maintenance)),
         );
 }

@@ -1,7 +1,7 @@
 //! Site administration (PROTOCOL.md §5 "Sites"): create a site, change its
 //! name, allowed origins, tracker settings and retention, and get its
-//! install snippet. Admins only (roles `owner` and `admin`, checked by
-//! [`require_admin`]); another organisation's site is 404, as everywhere.
+//! install snippet. Admins only (`Right::Administer`); another
+//! organisation's site, or one outside the caller's scope, is 404.
 //!
 //! A change reaches this node's connected trackers at once (the site
 //! cache's entry changes, and each connection following it sends a
@@ -10,29 +10,15 @@
 //! [`crate::site_follow::POLL_INTERVAL`] by polling.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use reel_actors::traits::{topics, BusMessage, SiteRecord, SiteUpdate, TokenRecord};
+use reel_actors::traits::{topics, BusMessage, SiteRecord, SiteUpdate};
+use reel_protocol::accounts::AuditAction;
 use reel_protocol::api::SiteInfo;
 use reel_protocol::site::{self, NewSite, SiteError, SitePatch, SiteSnippet};
 use reel_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 
-use super::api::authenticate;
+use super::auth::{audit, authorize, Right};
 use super::{ApiError, AppState};
-
-/// Roles that may administer sites.
-const ADMIN_ROLES: [&str; 2] = ["owner", "admin"];
-
-/// The caller may administer the organisation's sites, or 403.
-fn require_admin(token: &TokenRecord) -> Result<(), ApiError> {
-    if ADMIN_ROLES.contains(&token.role.as_str()) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "managing sites needs the admin or owner role",
-        ))
-    }
-}
 
 /// A site as the API shows it.
 pub fn site_info(s: SiteRecord) -> SiteInfo {
@@ -65,18 +51,27 @@ pub async fn create_site(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = authenticate(&req, &state).await?;
-    require_admin(&token)?;
+    let caller = authorize(&req, &state, Right::Administer).await?;
     let new: NewSite = json_body(&body)?;
     let name = site::site_name(&new.name).map_err(bad_request)?;
     let origins = site::origins(&new.origins).map_err(bad_request)?;
     let created = state
         .index
-        .insert_site(token.org_id, &name, &origins)
+        .insert_site(caller.org_id(), &name, &origins)
         .await
         .map_err(ApiError::internal)?;
-    // Audit: `site_changed` (the site created) is recorded here.
-    tracing::info!(site_id = created.id, org_id = token.org_id, by = %token.name, "site created");
+    audit(
+        &state,
+        &caller,
+        AuditAction::SiteChanged,
+        format!("site:{}", created.id),
+    )
+    .await?;
+    tracing::info!(
+        site_id = created.id,
+        org_id = caller.org_id(),
+        "site created"
+    );
     Ok(HttpResponse::Created().json(site_info(created)))
 }
 
@@ -88,8 +83,7 @@ pub async fn update_site(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = authenticate(&req, &state).await?;
-    require_admin(&token)?;
+    let caller = authorize(&req, &state, Right::Administer).await?;
     let site_id: i64 = path.into_inner().parse().map_err(|_| no_such_site())?;
     let patch: SitePatch = json_body(&body)?;
     if patch.is_empty() {
@@ -117,7 +111,7 @@ pub async fn update_site(
     };
     let current = state
         .index
-        .site_by_id(token.org_id, site_id)
+        .site_by_id(&caller.scope(), site_id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(no_such_site)?;
@@ -128,12 +122,18 @@ pub async fn update_site(
     }
     let site = state
         .index
-        .update_site(token.org_id, site_id, &update)
+        .update_site(caller.org_id(), site_id, &update)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(no_such_site)?;
-    // Audit: `site_changed` (which fields, before and after) is recorded here.
-    tracing::info!(site_id, org_id = token.org_id, by = %token.name, "site changed");
+    audit(
+        &state,
+        &caller,
+        AuditAction::SiteChanged,
+        format!("site:{site_id}"),
+    )
+    .await?;
+    tracing::info!(site_id, org_id = caller.org_id(), "site changed");
     // This node's trackers now; other nodes on the hint (or their poll).
     state.sites.update(&site);
     if let Err(e) = state
@@ -154,11 +154,11 @@ pub async fn snippet(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = authenticate(&req, &state).await?;
+    let caller = authorize(&req, &state, Right::Read).await?;
     let site_id: i64 = path.into_inner().parse().map_err(|_| no_such_site())?;
     let site = state
         .index
-        .site_by_id(token.org_id, site_id)
+        .site_by_id(&caller.scope(), site_id)
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(no_such_site)?;

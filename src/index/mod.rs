@@ -1,13 +1,21 @@
-//! Index adapters behind the `Index` trait: SQLite (embedded defaults) and
-//! Postgres, sharing one SQL implementation.
+//! Index adapters behind the `Index` trait (and the server's
+//! [`AccountStore`]): SQLite (embedded defaults) and Postgres, sharing one
+//! SQL implementation.
 
+pub mod accounts;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
 
+use std::sync::Arc;
+
+use reel_protocol::accounts::Role;
 use sha2::{Digest, Sha256};
 
-/// The stored form of an API token: SHA-256, hex.
+use crate::accounts::AccountStore;
+
+/// The stored form of a secret that is random enough not to need a slow
+/// hash (API tokens, sign-in ids, invitation codes): SHA-256, hex.
 pub fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -127,9 +135,32 @@ impl SqlIndex {
         both!(self, i => i.ensure_site(org, name).await)
     }
 
-    /// Creates an API token in `org`; returns the token.
-    pub async fn create_token(&self, org: &str, name: &str, role: &str) -> anyhow::Result<String> {
-        both!(self, i => i.create_token(org, name, role).await)
+    /// The accounts of this index.
+    pub fn accounts(&self) -> &dyn AccountStore {
+        both!(self, i => i)
+    }
+
+    /// Creates an API token in `org` (created on first use) with `role`
+    /// (`owner`, `admin`, `member` or `viewer`) that expires after
+    /// `expires_in_days` (`None`: never); returns its id and the token,
+    /// which is stored only hashed.
+    pub async fn create_token(
+        &self,
+        org: &str,
+        name: &str,
+        role: &str,
+        expires_in_days: Option<u32>,
+    ) -> anyhow::Result<(i64, String)> {
+        let role = Role::parse(role).ok_or_else(|| anyhow::anyhow!("unknown role {role:?}"))?;
+        let accounts = self.accounts();
+        let org_id = accounts.org_by_name(org).await?;
+        let token = new_token();
+        let now = reel_actors::now_ms();
+        let expires_at = expires_in_days.map(|d| now + i64::from(d) * crate::accounts::DAY_MS);
+        let id = accounts
+            .create_token(org_id, name, role, &token_hash(&token), now, expires_at)
+            .await?;
+        Ok((id, token))
     }
 
     /// Closes the pool.
@@ -138,10 +169,22 @@ impl SqlIndex {
     }
 
     /// The index behind the `Index` trait.
-    pub fn into_dyn(self) -> std::sync::Arc<dyn reel_actors::traits::Index> {
+    pub fn into_dyn(self) -> Arc<dyn reel_actors::traits::Index> {
+        self.into_parts().0
+    }
+
+    /// The index behind the `Index` trait and behind [`AccountStore`]: one
+    /// pool.
+    pub fn into_parts(self) -> (Arc<dyn reel_actors::traits::Index>, Arc<dyn AccountStore>) {
         match self {
-            SqlIndex::Sqlite(i) => std::sync::Arc::new(i),
-            SqlIndex::Postgres(i) => std::sync::Arc::new(i),
+            SqlIndex::Sqlite(i) => {
+                let i = Arc::new(i);
+                (i.clone(), i)
+            }
+            SqlIndex::Postgres(i) => {
+                let i = Arc::new(i);
+                (i.clone(), i)
+            }
         }
     }
 }

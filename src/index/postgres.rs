@@ -45,3 +45,4 @@ impl PgIndex {
 }
 
 super::sql::sql_index!(PgIndex, Postgres, PgRow, "ILIKE");
+super::accounts::accounts_sql!(PgIndex, sqlx::Postgres, sqlx::postgres::PgRow);

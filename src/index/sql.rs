@@ -13,15 +13,15 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use reel_actors::stats::SegmentDelta;
 use reel_actors::traits::{
-    Index, Maintenance, NewSession, SegmentRecord, SessionRecord, SiteRecord, SiteUpdate,
-    StoreError, StoreResult, TokenRecord,
+    Index, Maintenance, NewSession, Scope, SegmentRecord, SessionRecord, SiteRecord, SiteUpdate,
+    StoreError, StoreResult,
 };
 use reel_protocol::api::{
     SessionFilter, SessionInfo, SessionPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
 use sqlx::{QueryBuilder, Row};
 
-use super::{like_escape, new_site_key, new_token, token_hash};
+use super::{like_escape, new_site_key};
 
 fn db_err(e: sqlx::Error) -> StoreError {
     if super::is_unavailable(&e) {
@@ -122,6 +122,25 @@ fn site_from_row(r: &$row) -> Result<SiteRecord, sqlx::Error> {
     })
 }
 
+/// Limits a query to what `scope` reaches: pushes ` AND sites.org_id = ..`
+/// and, for a scope of some sites, ` AND sites.id IN (..)` (`sites` is the
+/// query's alias of the sites table).
+fn push_scope(q: &mut QueryBuilder<'_, $db>, scope: &Scope) {
+    q.push(" AND sites.org_id = ").push_bind(scope.org_id);
+    if let Some(ids) = &scope.sites {
+        if ids.is_empty() {
+            q.push(" AND 1 = 0");
+            return;
+        }
+        q.push(" AND sites.id IN (");
+        let mut sep = q.separated(", ");
+        for id in ids {
+            sep.push_bind(*id);
+        }
+        q.push(")");
+    }
+}
+
 /// Cursor of the session list: the last row's `started_at` and id.
 fn encode_cursor(started_at: i64, id: &str) -> String {
     format!("{started_at}_{id}")
@@ -177,7 +196,8 @@ impl $name {
         }
     }
 
-    async fn org_id(&self, name: &str) -> anyhow::Result<i64> {
+    /// The organisation named `name`, created on first use.
+    pub async fn org_id(&self, name: &str) -> anyhow::Result<i64> {
         sqlx::query("INSERT INTO organizations (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(reel_actors::now_ms())
@@ -223,21 +243,6 @@ impl $name {
         }
     }
 
-    /// Creates an API token in `org`; returns the token (stored only hashed).
-    pub async fn create_token(&self, org: &str, name: &str, role: &str) -> anyhow::Result<String> {
-        let org_id = self.org_id(org).await?;
-        let token = new_token();
-        sqlx::query("INSERT INTO api_tokens (org_id, name, role, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(org_id)
-            .bind(name)
-            .bind(role)
-            .bind(token_hash(&token))
-            .bind(reel_actors::now_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(token)
-    }
-
     pub fn pool(&self) -> &sqlx::Pool<$db> {
         &self.pool
     }
@@ -262,44 +267,27 @@ impl Index for $name {
         row.map(|r| site_from_row(&r)).transpose().map_err(db_err)
     }
 
-    async fn site_by_id(&self, org_id: i64, site_id: i64) -> StoreResult<Option<SiteRecord>> {
-        let row = sqlx::query("SELECT * FROM sites WHERE id = $1 AND org_id = $2")
-            .bind(site_id)
-            .bind(org_id)
+    async fn site_by_id(&self, scope: &Scope, site_id: i64) -> StoreResult<Option<SiteRecord>> {
+        let mut q: QueryBuilder<$db> = QueryBuilder::new("SELECT * FROM sites WHERE sites.id = ");
+        q.push_bind(site_id);
+        push_scope(&mut q, scope);
+        let row = q
+            .build()
             .fetch_optional(&self.pool)
             .await
             .map_err(db_err)?;
         row.map(|r| site_from_row(&r)).transpose().map_err(db_err)
     }
 
-    async fn sites(&self, org_id: i64) -> StoreResult<Vec<SiteRecord>> {
-        let rows = sqlx::query("SELECT * FROM sites WHERE org_id = $1 ORDER BY id")
-            .bind(org_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+    async fn sites(&self, scope: &Scope) -> StoreResult<Vec<SiteRecord>> {
+        let mut q: QueryBuilder<$db> = QueryBuilder::new("SELECT * FROM sites WHERE 1 = 1");
+        push_scope(&mut q, scope);
+        q.push(" ORDER BY sites.id");
+        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
         rows.iter()
             .map(site_from_row)
             .collect::<Result<_, _>>()
             .map_err(db_err)
-    }
-
-    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
-        let row = sqlx::query("SELECT id, org_id, name, role FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL")
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db_err)?;
-        row.map(|r| -> Result<TokenRecord, sqlx::Error> {
-            Ok(TokenRecord {
-                id: r.try_get("id")?,
-                org_id: r.try_get("org_id")?,
-                name: r.try_get("name")?,
-                role: r.try_get("role")?,
-            })
-        })
-        .transpose()
-        .map_err(db_err)
     }
 
     async fn insert_site(
@@ -589,18 +577,19 @@ impl Index for $name {
 
     async fn session_info(
         &self,
-        org_id: i64,
+        scope: &Scope,
         session_id: &str,
     ) -> StoreResult<Option<SessionInfo>> {
-        let row = sqlx::query(&format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN sites ON sites.id = s.site_id \
-             WHERE s.id = $1 AND sites.org_id = $2"
-        ))
-        .bind(session_id)
-        .bind(org_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let mut q: QueryBuilder<$db> = QueryBuilder::new(format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN sites ON sites.id = s.site_id WHERE s.id = "
+        ));
+        q.push_bind(session_id);
+        push_scope(&mut q, scope);
+        let row = q
+            .build()
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         let Some(row) = row else { return Ok(None) };
         let mut info = session_from_row(&row).map_err(db_err)?;
         info.urls = sqlx::query_scalar(
@@ -646,7 +635,7 @@ impl Index for $name {
 
     async fn list_sessions(
         &self,
-        org_id: i64,
+        scope: &Scope,
         site_id: i64,
         f: &SessionFilter,
     ) -> StoreResult<SessionPage> {
@@ -654,9 +643,8 @@ impl Index for $name {
         let mut q: QueryBuilder<$db> = QueryBuilder::new(format!(
             "SELECT {SESSION_COLUMNS} FROM sessions s JOIN sites ON sites.id = s.site_id WHERE s.site_id = "
         ));
-        q.push_bind(site_id)
-            .push(" AND sites.org_id = ")
-            .push_bind(org_id);
+        q.push_bind(site_id);
+        push_scope(&mut q, scope);
         if let Some(from) = f.from {
             q.push(" AND s.started_at >= ").push_bind(from);
         }

@@ -58,3 +58,4 @@ impl SqliteIndex {
 }
 
 super::sql::sql_index!(SqliteIndex, Sqlite, SqliteRow, "LIKE");
+super::accounts::accounts_sql!(SqliteIndex, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

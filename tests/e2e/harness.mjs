@@ -27,7 +27,19 @@ export async function freePort() {
   });
 }
 
-/** Starts `reel serve --demo` on `dataDir` and `port`; resolves once it listens. */
+/**
+ * The demo owner's email and password from a line `reel serve --demo`
+ * prints, e.g. `dashboard:  http://.../app/  (sign in as demo@reel.local
+ * with password XXXX)`; null for other lines.
+ */
+export function demoCredentials(line) {
+  const email = line.match(/([^\s(]+@[^\s)]+)/);
+  const password = line.match(/password:?\s+(\S+?)\)?$/);
+  return email && password ? { email: email[1], password: password[1] } : null;
+}
+
+/** Starts `reel serve --demo` on `dataDir` and `port`; resolves once it listens,
+ * with the demo owner's `email` and `password` and a signed-in `cookie` for `api`. */
 export async function startNode(dataDir, port) {
   const child = spawn(BIN, ["serve", "--demo"], {
     cwd: ROOT,
@@ -46,15 +58,29 @@ export async function startNode(dataDir, port) {
     const timer = setTimeout(() => fail(new Error("node did not start in 30 s")), 30_000);
     child.on("exit", (code) => fail(new Error(`node exited with ${code}`)));
     lines.on("line", (line) => {
-      const token = line.match(/sign in with token (\S+)\)/);
-      if (token) {
-        info.token = token[1];
+      const creds = demoCredentials(line);
+      if (creds) {
+        Object.assign(info, creds);
         clearTimeout(timer);
         ok();
       }
     });
   });
+  info.cookie = await apiSignIn(info, info.email, info.password);
   return info;
+}
+
+/** `POST /api/v1/login`; returns the `Cookie` header value of the new sign-in. */
+export async function apiSignIn(node, email, password) {
+  const res = await fetch(`${node.base}/api/v1/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email, password }),
+  });
+  if (!res.ok) throw new Error(`POST /api/v1/login: ${res.status} ${await res.text()}`);
+  const set = res.headers.getSetCookie().find((c) => c.startsWith("reel_session="));
+  if (!set) throw new Error(`no reel_session cookie in ${JSON.stringify(res.headers.getSetCookie())}`);
+  return set.split(";")[0];
 }
 
 export function stopNode(node, signal = "SIGTERM") {
@@ -84,9 +110,9 @@ export async function launchBrowser() {
   });
 }
 
-/** GET an API path with the token; returns parsed JSON or text. */
+/** GET an API path as the demo owner; returns parsed JSON or text. */
 export async function api(node, path, { text = false } = {}) {
-  const res = await fetch(node.base + path, { headers: { authorization: `Bearer ${node.token}` } });
+  const res = await fetch(node.base + path, { headers: { cookie: node.cookie } });
   if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
   return text ? res.text() : res.json();
 }
@@ -119,11 +145,20 @@ export async function findDemoSession(node, userId) {
   });
 }
 
-/** Signs in to the dashboard, finds the user's session and opens its replay. */
-export async function replayInDashboard(page, node, userId, shotName) {
+/** Signs in on the dashboard's sign-in page (as the demo owner unless told
+ * otherwise) and waits for the sites list. */
+export async function signIn(page, node, { email = node.email, password = node.password } = {}) {
   await page.goto(`${node.base}/app/`);
-  await page.fill("[data-testid=token-input]", node.token);
+  await page.fill("[data-testid=email-input]", email);
+  await page.fill("[data-testid=password-input]", password);
   await page.click("[data-testid=sign-in]");
+  await page.locator("[data-testid=who-user]").waitFor();
+  await page.locator("tr[data-testid=site-row]").first().waitFor();
+}
+
+/** Finds the user's session on the sessions page of the demo site and opens
+ * its replay (signed in already). Returns the session id. */
+export async function findAndReplay(page, userId, shotName) {
   await page.click("[data-testid=site-row] >> text=Demo shop");
   await page.fill("[data-testid=filter-user]", userId);
   await page.click("[data-testid=apply-filters]");
@@ -135,6 +170,12 @@ export async function replayInDashboard(page, node, userId, shotName) {
   await page.locator("[data-testid=player][data-ready=true]").waitFor({ timeout: 30_000 });
   await page.locator("[data-testid=player][data-complete=true]").waitFor({ timeout: 30_000 });
   return sessionId;
+}
+
+/** Signs in to the dashboard, finds the user's session and opens its replay. */
+export async function replayInDashboard(page, node, userId, shotName) {
+  await signIn(page, node);
+  return findAndReplay(page, userId, shotName);
 }
 
 /** Waits (bounded) until the page's tracker has sent batches beyond seq

@@ -12,6 +12,7 @@ import {
   api,
   freePort,
   launchBrowser,
+  signIn as signInAs,
   startNode,
   stopNode,
   tempDataDir,
@@ -54,17 +55,14 @@ async function demoSite(node) {
   return site;
 }
 
-/** Signs in to the dashboard with the node's token; checks the live socket's cookie was set. */
+/** Signs in to the dashboard as the demo owner; checks the sign-in cookie. */
 async function signIn(page, node) {
-  await page.goto(`${node.base}/app/`);
-  await page.fill("[data-testid=token-input]", node.token);
-  await page.click("[data-testid=sign-in]");
-  await page.locator("tr[data-testid=site-row]").first().waitFor();
+  await signInAs(page, node);
   const cookies = await page.context().cookies(node.base);
   const cookie = cookies.find((c) => c.name === "reel_session");
   assert.ok(cookie, `POST /api/v1/login set reel_session: ${JSON.stringify(cookies)}`);
   assert.equal(cookie.httpOnly, true, "the session cookie is HttpOnly");
-  assert.equal(cookie.sameSite, "Strict", "the session cookie is SameSite=Strict");
+  assert.equal(cookie.sameSite, "Lax", "the session cookie is SameSite=Lax");
   assert.equal(cookie.path, "/");
 }
 
@@ -129,6 +127,8 @@ test("a visitor of the demo shop is listed live and watched while they click and
     );
     assert.ok(Number(await list.locator("[data-testid=live-count]").getAttribute("data-count")) >= 1);
     assert.match(await textOf(row.locator("[data-testid=presence-user]")), /^visitor /, "not identified yet");
+    // Browser and OS from the visitor's user agent, not the node's id.
+    assert.match(await textOf(row.locator("[data-testid=presence-client]")), /Chrom\w* · Linux/);
     assert.ok(
       listFrames.received.some((m) => m.t === "presence_join" && m.session?.session === sessionId),
       "the visitor came in as presence_join",
@@ -188,10 +188,11 @@ test("a visitor of the demo shop is listed live and watched while they click and
     await waitFor("the user id in the live list", async () => (await textOf(row.locator("[data-testid=presence-user]"))) === "demo-user-1");
     await list.screenshot({ path: join(SHOTS, "live-list-checkout.png"), fullPage: true });
 
-    // Leaving the live player stops the watch.
-    await player.evaluate(() => {
-      location.hash = "#/sites";
-    });
+    // Leaving the live player (for the site's sessions, a page without a
+    // live socket) stops the watch.
+    await player.evaluate((siteId) => {
+      location.hash = `#/sites/${siteId}`;
+    }, site.id);
     await waitFor("unwatch on leaving the live player", () =>
       playerFrames.sent.some((m) => m.t === "unwatch" && m.session === sessionId),
     );

@@ -116,7 +116,7 @@ async fn a_watcher_starts_from_the_snapshot_and_follows_live() {
 }
 
 #[actix_web::test]
-async fn the_live_socket_needs_a_token_or_the_session_cookie() {
+async fn the_live_socket_needs_a_token_or_a_sign_in_cookie() {
     let app = spawn_app().await;
     let url = format!("{}/v1/live", app.ws_base);
     let err = tokio_tungstenite::connect_async(url.as_str())
@@ -126,24 +126,29 @@ async fn the_live_socket_needs_a_token_or_the_session_cookie() {
         tokio_tungstenite::tungstenite::Error::Http(res) => assert_eq!(res.status(), 401),
         other => panic!("{other}"),
     }
-    // The dashboard's way: login sets the cookie, the cookie opens the socket.
+    // The dashboard's way: a person signs in, the cookie opens the socket
+    // (from the dashboard's own origin).
+    app.create_user(
+        "watcher@example.com",
+        reel_protocol::accounts::Role::Viewer,
+        None,
+    )
+    .await;
     let res = app
-        .http
-        .post(format!("{}/api/v1/login", app.base))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 204);
+        .login("watcher@example.com", &password_for("watcher@example.com"))
+        .await;
+    assert_eq!(res.status(), 200);
     let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
     let pair = cookie.split(';').next().unwrap().to_string();
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
     let mut req = url.as_str().into_client_request().unwrap();
     req.headers_mut().insert("cookie", pair.parse().unwrap());
+    req.headers_mut()
+        .insert("origin", app.base.parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     use futures_util::{SinkExt, StreamExt};
     ws.send(tokio_tungstenite::tungstenite::Message::Text(

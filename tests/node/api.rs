@@ -27,7 +27,10 @@ async fn api_needs_a_token_of_the_right_organisation() {
     let path = format!("{}{rel}", app.base);
     let res = app.http.get(&path).send().await.unwrap();
     assert_eq!(res.status(), 401);
-    assert_eq!(res.json::<Value>().await.unwrap()["error"], "unauthorized");
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "unauthenticated"
+    );
     let res = app
         .http
         .get(&path)
@@ -39,7 +42,11 @@ async fn api_needs_a_token_of_the_right_organisation() {
 
     // A token of another organisation sees nothing of this one.
     let index = reel::app::open_index(&app.node.state.config).await.unwrap();
-    let other = index.create_token("other-org", "x", "admin").await.unwrap();
+    let other = index
+        .create_token("other-org", "x", "admin", None)
+        .await
+        .unwrap()
+        .1;
     let res = app.get_as(&rel, &other).await;
     assert_eq!(res.status(), 404);
     let res = app.get_as(&format!("{rel}/events"), &other).await;
@@ -48,7 +55,11 @@ async fn api_needs_a_token_of_the_right_organisation() {
     let res = app.get_as(&list, &other).await;
     assert_eq!(res.status(), 404);
     // A member token of this organisation reads.
-    let member = index.create_token("default", "m", "member").await.unwrap();
+    let member = index
+        .create_token("default", "m", "member", None)
+        .await
+        .unwrap()
+        .1;
     let res = app.get_as(&rel, &member).await;
     assert_eq!(res.status(), 200);
 }

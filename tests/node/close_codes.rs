@@ -201,8 +201,16 @@ async fn no_organisation_role_can_switch_maintenance_and_recording_continues() {
     let mut t = started(&app, "m").await;
     t.batch_acked(0, &[ev::click(T0, 1)]).await;
     let index = reel::app::open_index(&app.node.state.config).await.unwrap();
-    let member = index.create_token("default", "m", "member").await.unwrap();
-    let other_admin = index.create_token("other-org", "x", "admin").await.unwrap();
+    let member = index
+        .create_token("default", "m", "member", None)
+        .await
+        .unwrap()
+        .1;
+    let other_admin = index
+        .create_token("other-org", "x", "admin", None)
+        .await
+        .unwrap()
+        .1;
     index.close().await;
     let post = |token: Option<&str>, body: serde_json::Value| {
         let mut req = app

@@ -16,8 +16,8 @@ use reel_actors::outbox::Outbox;
 use reel_actors::segment::{self, TabBuffer};
 use reel_actors::stats::{BatchStats, SegmentDelta};
 use reel_actors::traits::{
-    BlobStore, Index, Maintenance, NewSession, SegmentRecord, SessionRecord, SiteRecord,
-    SiteUpdate, SpoolBatch, StoreResult, TokenRecord,
+    BlobStore, Index, Maintenance, NewSession, Scope, SegmentRecord, SessionRecord, SiteRecord,
+    SiteUpdate, SpoolBatch, StoreResult,
 };
 use reel_protocol::api::{SessionFilter, SessionInfo, SessionPage};
 use serde_json::Value;
@@ -48,14 +48,11 @@ impl Index for RacingIndex {
     async fn site_by_key(&self, key: &str) -> StoreResult<Option<SiteRecord>> {
         self.inner.site_by_key(key).await
     }
-    async fn site_by_id(&self, org_id: i64, site_id: i64) -> StoreResult<Option<SiteRecord>> {
-        self.inner.site_by_id(org_id, site_id).await
+    async fn site_by_id(&self, scope: &Scope, site_id: i64) -> StoreResult<Option<SiteRecord>> {
+        self.inner.site_by_id(scope, site_id).await
     }
-    async fn sites(&self, org_id: i64) -> StoreResult<Vec<SiteRecord>> {
-        self.inner.sites(org_id).await
-    }
-    async fn token_by_hash(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
-        self.inner.token_by_hash(hash).await
+    async fn sites(&self, scope: &Scope) -> StoreResult<Vec<SiteRecord>> {
+        self.inner.sites(scope).await
     }
     async fn insert_site(
         &self,
@@ -120,18 +117,18 @@ impl Index for RacingIndex {
     }
     async fn session_info(
         &self,
-        org_id: i64,
+        scope: &Scope,
         session_id: &str,
     ) -> StoreResult<Option<SessionInfo>> {
-        self.inner.session_info(org_id, session_id).await
+        self.inner.session_info(scope, session_id).await
     }
     async fn list_sessions(
         &self,
-        org_id: i64,
+        scope: &Scope,
         site_id: i64,
         filter: &SessionFilter,
     ) -> StoreResult<SessionPage> {
-        self.inner.list_sessions(org_id, site_id, filter).await
+        self.inner.list_sessions(scope, site_id, filter).await
     }
 }
 

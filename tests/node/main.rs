@@ -1,6 +1,7 @@
 //! Integration tests of a real reel node: real HTTP and WebSocket clients
 //! against a server on port 0 with a fresh data directory.
 
+mod accounts;
 mod api;
 mod client_strings;
 mod close_codes;

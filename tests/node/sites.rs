@@ -217,9 +217,21 @@ async fn sites_are_created_and_changed_within_every_bound() {
 async fn another_organisations_site_is_404_and_members_get_403() {
     let app = spawn_app().await;
     let index = reel::app::open_index(&app.node.state.config).await.unwrap();
-    let other = index.create_token("other-org", "x", "admin").await.unwrap();
-    let member = index.create_token("default", "m", "member").await.unwrap();
-    let owner = index.create_token("default", "o", "owner").await.unwrap();
+    let other = index
+        .create_token("other-org", "x", "admin", None)
+        .await
+        .unwrap()
+        .1;
+    let member = index
+        .create_token("default", "m", "member", None)
+        .await
+        .unwrap()
+        .1;
+    let owner = index
+        .create_token("default", "o", "owner", None)
+        .await
+        .unwrap()
+        .1;
     index.close().await;
     let api = app.api();
     let mine = site_path(&json!(app.site_id));

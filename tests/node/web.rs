@@ -111,9 +111,10 @@ async fn sites_are_listed_for_the_tokens_organisation_only() {
     assert_eq!(sites[0]["allowed_origins"][0], "https://shop.example");
     let index = reel::app::open_index(&app.node.state.config).await.unwrap();
     let other = index
-        .create_token("elsewhere", "x", "member")
+        .create_token("elsewhere", "x", "member", None)
         .await
-        .unwrap();
+        .unwrap()
+        .1;
     let res = app.get_as("/api/v1/sites", &other).await;
     let v: Value = res.json().await.unwrap();
     assert_eq!(v["sites"].as_array().unwrap().len(), 0);

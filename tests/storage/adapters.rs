@@ -10,7 +10,7 @@ use reel::app::{open_blob_store, open_index};
 use reel::config::Config;
 use reel_actors::stats::SegmentDelta;
 use reel_actors::traits::{
-    BlobStore, Index, NewSession, SegmentRecord, StoreError, UNSTAMPED_IDENTIFIED_AT,
+    BlobStore, Index, NewSession, Scope, SegmentRecord, StoreError, UNSTAMPED_IDENTIFIED_AT,
 };
 use reel_protocol::api::SessionFilter;
 
@@ -98,7 +98,11 @@ async fn contract(b: Backend) {
     index.commit_segment(&rec, &delta).await.unwrap();
     let (rec2, delta2) = segment("s1", 5, 9);
     index.commit_segment(&rec2, &delta2).await.unwrap();
-    let info = index.session_info(org, "s1").await.unwrap().unwrap();
+    let info = index
+        .session_info(&Scope::org(org), "s1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((info.events, info.clicks, info.segments), (20, 4, 2));
     assert_eq!(info.raw_bytes, 1_000);
     assert_eq!(info.last_activity_at, 2_005);
@@ -122,7 +126,11 @@ async fn contract(b: Backend) {
     assert!(segs[0].batch_ends.is_empty());
     assert_eq!(segs[2], longer);
     assert_eq!(index.tab_next_seq("s1", "tab").await.unwrap(), 15);
-    let info = index.session_info(org, "s1").await.unwrap().unwrap();
+    let info = index
+        .session_info(&Scope::org(org), "s1")
+        .await
+        .unwrap()
+        .unwrap();
     // Three rows; the replaced row's counters count its overlap twice.
     assert_eq!((info.events, info.segments), (40, 3));
     // identify, end: the end is set once.
@@ -141,7 +149,11 @@ async fn contract(b: Backend) {
     index.identify("s1", "u-1", &traits, 2_000).await.unwrap();
     index.end_session("s1", 3_000).await.unwrap();
     index.end_session("s1", 9_000).await.unwrap();
-    let info = index.session_info(org, "s1").await.unwrap().unwrap();
+    let info = index
+        .session_info(&Scope::org(org), "s1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(info.user_id.as_deref(), Some("u-1"));
     assert_eq!(info.user_traits, traits);
     assert_eq!(info.ended_at, Some(3_000));
@@ -166,24 +178,33 @@ async fn contract(b: Backend) {
         page.sessions.into_iter().map(|s| s.id).collect::<Vec<_>>()
     };
     let all = index
-        .list_sessions(org, site, &SessionFilter::default())
+        .list_sessions(&Scope::org(org), site, &SessionFilter::default())
         .await
         .unwrap();
     assert_eq!(ids(all), vec!["s2", "s1"]);
     assert_eq!(
-        ids(index.list_sessions(org, site, &list("HOME")).await.unwrap()),
+        ids(index
+            .list_sessions(&Scope::org(org), site, &list("HOME"))
+            .await
+            .unwrap()),
         vec!["s2", "s1"]
     );
     assert_eq!(
-        ids(index.list_sessions(org, site, &list("cart")).await.unwrap()),
+        ids(index
+            .list_sessions(&Scope::org(org), site, &list("cart"))
+            .await
+            .unwrap()),
         vec!["s2", "s1"]
     );
     assert_eq!(
-        ids(index.list_sessions(org, site, &list("100%")).await.unwrap()),
+        ids(index
+            .list_sessions(&Scope::org(org), site, &list("100%"))
+            .await
+            .unwrap()),
         Vec::<String>::new()
     );
     assert!(index
-        .list_sessions(org + 1, site, &SessionFilter::default())
+        .list_sessions(&Scope::org(org + 1), site, &SessionFilter::default())
         .await
         .unwrap()
         .sessions
@@ -197,7 +218,11 @@ async fn contract(b: Backend) {
         .identify("s3", "u-3", &traits, UNSTAMPED_IDENTIFIED_AT)
         .await
         .unwrap();
-    let info = index.session_info(org, "s3").await.unwrap().unwrap();
+    let info = index
+        .session_info(&Scope::org(org), "s3")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(info.user_id.as_deref(), Some("u-3"));
 
     // Blobs: round trip, overwrite (a segment written again), not found.

@@ -33,7 +33,11 @@ async fn reel_migrate_runs_while_a_node_on_the_previous_schema_ingests() {
     previous.run(&pool).await.unwrap();
     let index = SqlIndex::connect(&url).await.unwrap();
     let (site_id, key) = index.create_site("default", "shop", &[]).await.unwrap();
-    let token = index.create_token("default", "t", "admin").await.unwrap();
+    let token = index
+        .create_token("default", "t", "admin", None)
+        .await
+        .unwrap()
+        .1;
     index.close().await;
     sqlx::query(
         "INSERT INTO sessions (id, site_id, visitor_id, started_at, last_activity_at, first_url, ended_at) \

@@ -48,9 +48,10 @@ pub async fn bootstrap(config: &Config, origins: &[String]) -> (i64, String, Str
         .await
         .unwrap();
     let token = index
-        .create_token("default", "test", "admin")
+        .create_token("default", "test", "admin", None)
         .await
-        .unwrap();
+        .unwrap()
+        .1;
     index.close().await;
     (site_id, site_key, token)
 }

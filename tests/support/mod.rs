@@ -7,10 +7,12 @@
 //! - `process`: `reel serve` and the CLI as child processes.
 //! - `tracker`: a tracker over a real WebSocket, and its events.
 //! - `http`: the replay API with a token, and the health routes.
+//! - `accounts`: people, signing in, requests as a person or a token.
 
 // Each suite uses part of it.
 #![allow(dead_code, unused_imports)]
 
+mod accounts;
 mod app;
 mod http;
 mod process;
@@ -19,6 +21,7 @@ mod tracker;
 
 use std::time::Duration;
 
+pub use accounts::*;
 pub use app::*;
 pub use http::*;
 pub use process::*;

@@ -6,6 +6,7 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -44,25 +45,62 @@ impl Serve {
 
     /// Starts the node; returns as soon as it listens, the drain of its
     /// data dir's spool maybe still running.
-    pub fn start_listening(mut self) -> Proc {
+    pub fn start_listening(self) -> Proc {
+        self.spawn(false)
+    }
+
+    /// Starts the node with its standard output and error (its logs)
+    /// kept, for [`Proc::stop_and_output`]; returns once it listens and
+    /// has drained its spool.
+    pub fn start_capturing(self) -> Proc {
+        let node = self.spawn(true);
+        node.wait_recovered(Duration::from_secs(120));
+        node
+    }
+
+    fn spawn(mut self, capture_stderr: bool) -> Proc {
+        if capture_stderr {
+            self.cmd.stderr(Stdio::piped());
+        }
         let mut child = self.cmd.stdout(Stdio::piped()).spawn().unwrap();
+        let output = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
+        if let Some(stderr) = child.stderr.take() {
+            readers.push(keep_reading(BufReader::new(stderr), output.clone()));
+        }
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
+        output.lock().unwrap().push_str(&line);
         let addr = line
             .trim()
             .strip_prefix("reel listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_string();
         // Keep reading, so that a later line never meets a closed pipe.
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            while matches!(stdout.read_line(&mut sink), Ok(n) if n > 0) {
-                sink.clear();
-            }
-        });
-        Proc { child, addr }
+        readers.push(keep_reading(stdout, output.clone()));
+        Proc {
+            child,
+            addr,
+            output,
+            readers,
+        }
     }
+}
+
+/// Reads `from` to its end into `into` (standard output is a few lines;
+/// standard error only when a test keeps it).
+fn keep_reading(
+    mut from: impl BufRead + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while matches!(from.read_line(&mut line), Ok(n) if n > 0) {
+            into.lock().unwrap().push_str(&line);
+            line.clear();
+        }
+    })
 }
 
 /// A `reel serve` child process, killed when dropped.
@@ -70,6 +108,9 @@ pub struct Proc {
     pub child: Child,
     /// `HOST:PORT` it listens on.
     pub addr: String,
+    /// What it printed (standard error too, with [`Serve::start_capturing`]).
+    output: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -130,6 +171,17 @@ impl Proc {
         }
     }
 
+    /// Stops the node (SIGTERM, then waits) and returns all it printed.
+    pub fn stop_and_output(mut self) -> String {
+        self.signal("-TERM");
+        self.wait_exit(Duration::from_secs(30));
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+        let out = self.output.lock().unwrap().clone();
+        out
+    }
+
     /// Sends `sig` (`-TERM`, ...).
     pub fn signal(&self, sig: &str) {
         signal(self.child.id(), sig);
@@ -174,21 +226,35 @@ pub fn signal(pid: u32, sig: &str) {
     assert!(ok.success(), "kill {sig} {pid}");
 }
 
-/// Runs `reel ARGS` on `dir` and `storage` to its end.
-fn run_cli(dir: &Path, storage: &TestStorage, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_reel"))
+/// Runs `reel ARGS` on `dir` and `storage` to its end, with `stdin` as
+/// its standard input.
+fn run_cli(dir: &Path, storage: &TestStorage, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reel"))
         .args(args)
         .envs(storage.env())
         .env("REEL_DATA_DIR", dir)
         .env("REEL_LOG", "warn")
-        .output()
-        .unwrap()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    // A command that reads nothing may have exited: a broken pipe is fine.
+    let _ = input.write_all(stdin.as_bytes());
+    drop(input);
+    child.wait_with_output().unwrap()
 }
 
-/// Runs `reel ARGS` on `dir` and `storage`; its output, one JSON value a
-/// line, and whether it succeeded.
-pub fn cli_lines(dir: &Path, storage: &TestStorage, args: &[&str]) -> (bool, Vec<Value>) {
-    let out = run_cli(dir, storage, args);
+/// As [`cli_lines`], with `stdin` as the command's standard input.
+pub fn cli_stdin_lines(
+    dir: &Path,
+    storage: &TestStorage,
+    args: &[&str],
+    stdin: &str,
+) -> (bool, Vec<Value>) {
+    let out = run_cli(dir, storage, args, stdin);
     let lines = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -196,15 +262,26 @@ pub fn cli_lines(dir: &Path, storage: &TestStorage, args: &[&str]) -> (bool, Vec
     (out.status.success(), lines)
 }
 
-/// Runs `reel ARGS` on `dir` and `storage`; its JSON output.
-pub fn cli(dir: &Path, storage: &TestStorage, args: &[&str]) -> Value {
-    let out = run_cli(dir, storage, args);
+/// As [`cli`], with `stdin` as the command's standard input.
+pub fn cli_stdin(dir: &Path, storage: &TestStorage, args: &[&str], stdin: &str) -> Value {
+    let out = run_cli(dir, storage, args, stdin);
     assert!(
         out.status.success(),
         "reel {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Runs `reel ARGS` on `dir` and `storage`; its output, one JSON value a
+/// line, and whether it succeeded.
+pub fn cli_lines(dir: &Path, storage: &TestStorage, args: &[&str]) -> (bool, Vec<Value>) {
+    cli_stdin_lines(dir, storage, args, "")
+}
+
+/// Runs `reel ARGS` on `dir` and `storage`; its JSON output.
+pub fn cli(dir: &Path, storage: &TestStorage, args: &[&str]) -> Value {
+    cli_stdin(dir, storage, args, "")
 }
 
 /// A site (`site_id`, `site_key`) and an admin token, made with the CLI.

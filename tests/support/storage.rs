@@ -87,6 +87,32 @@ impl TestStorage {
         self.database_url.as_deref()
     }
 
+    /// Runs `sql` (portable: literals only) on the index of a node whose
+    /// data dir is `dir`: what a test changes behind the node's back
+    /// (an expiry moved into the past, a constraint).
+    pub async fn execute(&self, dir: &std::path::Path, sql: &str) -> u64 {
+        use sqlx::Connection;
+        match &self.database_url {
+            Some(url) => {
+                let mut db = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query(sql)
+                    .execute(&mut db)
+                    .await
+                    .unwrap()
+                    .rows_affected()
+            }
+            None => {
+                let url = format!("sqlite://{}", dir.join("index.db").display());
+                let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query(sql)
+                    .execute(&mut db)
+                    .await
+                    .unwrap()
+                    .rows_affected()
+            }
+        }
+    }
+
     /// Points `config` at this storage.
     pub fn apply(&self, config: &mut Config) {
         if let Some(url) = &self.database_url {

@@ -1,0 +1,146 @@
+import { getSnippet, listSites, updateSite } from './api';
+import { h, setChildren } from './dom';
+import { errorText } from './errors';
+import type { PageContext } from './page';
+import { isAbort } from './page';
+import { hashOf, sitePath } from './route';
+import type { SiteDetails, SiteSettings } from './types';
+import { checkName, checkSelector, parseDays, parseOrigins, parseSamplePercent } from './validate';
+import { copyButton, statusLine } from './widgets';
+
+/** What a site records when nobody changed its settings (the tracker's defaults: everything, inputs masked). */
+const DEFAULT_SETTINGS: SiteSettings = { sample_rate: 1, mask_all_inputs: true, mask_text: true, block_selector: '' };
+
+/**
+ * A site's administration (admin): its name, allowed origins, the tracker
+ * settings (sampling, masking of inputs and text, elements not recorded)
+ * and retention, saved with `PATCH /api/v1/sites/{id}` (connected trackers
+ * get new settings within 5 s), and the install snippet to copy.
+ */
+export function renderSiteSettings(ctx: PageContext, siteId: number): void {
+  const title = h('h1', null, 'Site settings');
+  const status = statusLine('site-settings-status', 'Loading the site…');
+  const body = h('div', { class: 'site-settings' });
+  ctx.main.replaceChildren(
+    h('p', { class: 'crumbs' }, h('a', { href: '#/sites' }, '← Sites'), ' · ', h('a', { href: hashOf(sitePath(siteId)) }, 'Sessions')),
+    title,
+    status.el,
+    body,
+  );
+  listSites({ signal: ctx.signal }).then(
+    ({ sites }) => {
+      const site = (sites as SiteDetails[]).find((s) => s.id === siteId);
+      if (!site) return status.error('No such site here: it does not exist, or you do not have access to it.');
+      status.clear();
+      title.textContent = `Site settings · ${site.name}`;
+      setChildren(body, settingsForm(site), snippetBox(ctx, siteId));
+    },
+    (e: unknown) => {
+      if (!isAbort(e)) status.error(errorText(e, 'Could not load the site'));
+    },
+  );
+}
+
+function settingsForm(site: SiteDetails): HTMLElement {
+  const settings = { ...DEFAULT_SETTINGS, ...site.settings };
+  const status = statusLine('site-save-status');
+  const name = h('input', { type: 'text', value: site.name, 'data-testid': 'settings-name' });
+  const origins = h('textarea', { rows: 3, cols: 40, 'data-testid': 'settings-origins', placeholder: 'https://shop.example.com' });
+  origins.value = site.allowed_origins.join('\n');
+  const sample = h('input', {
+    type: 'number',
+    min: 0,
+    max: 100,
+    step: 'any',
+    value: String(Math.round(settings.sample_rate * 10_000) / 100),
+    'data-testid': 'settings-sample',
+  });
+  const maskInputs = h('input', { type: 'checkbox', checked: settings.mask_all_inputs, 'data-testid': 'settings-mask-inputs' });
+  const maskText = h('input', { type: 'checkbox', checked: settings.mask_text, 'data-testid': 'settings-mask-text' });
+  const block = h('input', { type: 'text', value: settings.block_selector, placeholder: '.private, [data-secret]', size: 30, 'data-testid': 'settings-block' });
+  const retention = h('input', {
+    type: 'number',
+    min: 1,
+    step: 1,
+    placeholder: 'unchanged',
+    value: site.retention_days === undefined || site.retention_days === null ? '' : String(site.retention_days),
+    'data-testid': 'settings-retention',
+  });
+  const save = h('button', { type: 'submit', class: 'primary', 'data-testid': 'settings-save' }, 'Save');
+  const field = (label: string, control: HTMLElement, hint?: string) =>
+    h('label', { class: 'field' }, h('span', null, label), control, hint ? h('small', { class: 'muted' }, hint) : null);
+  const check = (control: HTMLInputElement, label: string, hint: string) =>
+    h('label', { class: 'check' }, control, label, h('small', { class: 'muted' }, ` — ${hint}`));
+
+  return h(
+    'form',
+    {
+      class: 'card settings',
+      novalidate: true,
+      'data-testid': 'settings-form',
+      onsubmit: async (event: Event) => {
+        event.preventDefault();
+        const checkedName = checkName(name.value, 'a name for the site');
+        if (!checkedName.ok) return status.error(checkedName.error);
+        const checkedOrigins = parseOrigins(origins.value);
+        if (!checkedOrigins.ok) return status.error(checkedOrigins.error);
+        const rate = parseSamplePercent(sample.value);
+        if (!rate.ok) return status.error(rate.error);
+        const selector = checkSelector(block.value, (s) => document.createDocumentFragment().querySelector(s));
+        if (!selector.ok) return status.error(selector.error);
+        const days = parseDays(retention.value, 'Retention');
+        if (!days.ok) return status.error(days.error);
+        save.disabled = true;
+        try {
+          await updateSite(site.id, {
+            name: checkedName.value,
+            origins: checkedOrigins.value,
+            settings: { sample_rate: rate.value, mask_all_inputs: maskInputs.checked, mask_text: maskText.checked, block_selector: selector.value },
+            // Blank leaves the retention as it is.
+            ...(days.value === null ? {} : { retention_days: days.value }),
+          });
+          status.info('Saved. Connected trackers use the new settings within 5 seconds.');
+        } catch (e) {
+          status.error(errorText(e, 'Could not save'));
+        } finally {
+          save.disabled = false;
+        }
+      },
+    },
+    h('h2', null, 'Site'),
+    field('Name', name),
+    field('Allowed origins, one per line', origins, 'Blank: pages of any origin may record to this site.'),
+    h('h2', null, 'Recording'),
+    field('Sessions to record (%)', sample, '100 records every new session; 10 one in ten.'),
+    check(maskInputs, 'Mask inputs', 'what visitors type is recorded as ***'),
+    check(maskText, 'Mask text', 'emails and long numbers in the page are masked'),
+    field('Do not record elements matching', block, 'A CSS selector; such elements show as empty boxes.'),
+    h('h2', null, 'Retention'),
+    field('Keep recordings for (days)', retention, 'Recordings older than this are deleted.'),
+    h('div', { class: 'actions' }, save),
+    status.el,
+  );
+}
+
+function snippetBox(ctx: PageContext, siteId: number): HTMLElement {
+  const code = h('textarea', { readonly: true, rows: 3, cols: 80, class: 'snippet', 'data-testid': 'snippet' }, 'Loading…');
+  const status = statusLine('snippet-status');
+  getSnippet(siteId, { signal: ctx.signal }).then(
+    ({ html }) => {
+      code.value = html;
+    },
+    (e: unknown) => {
+      if (isAbort(e)) return;
+      code.value = '';
+      status.error(errorText(e, 'Could not load the snippet'));
+    },
+  );
+  return h(
+    'section',
+    { class: 'card install' },
+    h('h2', null, 'Install'),
+    h('p', null, 'Put this in the ', h('code', null, '<head>'), ' of every page of the site:'),
+    h('div', { class: 'copy-row' }, code, copyButton(() => code.value, 'snippet-copy', 'Copy snippet')),
+    status.el,
+  );
+}
