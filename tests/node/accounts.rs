@@ -70,17 +70,20 @@ enum Who {
     Viewer,
     /// A member limited to site b.
     Limited,
+    /// An API token with the viewer role.
+    ViewerToken,
     RevokedToken,
     ExpiredToken,
     Nobody,
 }
 
-const EVERYONE: [Who; 8] = [
+const EVERYONE: [Who; 9] = [
     Who::Owner,
     Who::Admin,
     Who::Member,
     Who::Viewer,
     Who::Limited,
+    Who::ViewerToken,
     Who::RevokedToken,
     Who::ExpiredToken,
     Who::Nobody,
@@ -107,7 +110,7 @@ fn expected(need: Need, who: Who) -> u16 {
         Who::Owner => Role::Owner,
         Who::Admin => Role::Admin,
         Who::Member | Who::Limited => Role::Member,
-        Who::Viewer => Role::Viewer,
+        Who::Viewer | Who::ViewerToken => Role::Viewer,
     };
     match need {
         Need::Operator => 403,
@@ -138,6 +141,15 @@ async fn every_route_answers_every_role_as_the_protocol_says() {
                 };
                 app.create_user(&email, role, sites.as_deref()).await;
                 app.sign_in(&email).await
+            }
+            Who::ViewerToken => {
+                let index = reel::app::open_index(&app.node.state.config).await.unwrap();
+                let (_, token) = index
+                    .create_token("default", "viewer", "viewer", None)
+                    .await
+                    .unwrap();
+                index.close().await;
+                Cred::Bearer(token)
             }
             Who::RevokedToken => {
                 let index = reel::app::open_index(&app.node.state.config).await.unwrap();
@@ -1110,4 +1122,37 @@ async fn passwords_never_reach_the_logs() {
     for pw in [owner_pw.as_str(), wrong_pw, new_pw.as_str()] {
         assert!(!output.contains(pw), "a password reached the logs");
     }
+}
+
+/// `reel serve --demo` prints the demo owner's email and a password (not a
+/// token), and they sign in as the owner.
+#[actix_web::test]
+async fn the_demo_prints_an_owner_who_signs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = TestStorage::new().await;
+    let node = Proc::serve(dir.path(), &storage)
+        .env("REEL_DEMO", "1")
+        .start_capturing();
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    let line = loop {
+        let out = node.output();
+        if let Some(l) = out.lines().find(|l| l.starts_with("sign in as ")) {
+            break l.to_string();
+        }
+        assert!(Instant::now() < deadline, "no sign-in line: {out}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (email, password) = (words[3], words[7]);
+    assert_eq!(email, "demo@reel.localhost");
+    assert!(!password.starts_with("reel_"), "a password, not a token");
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/login", node.base()))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(me["role"], "owner");
 }
