@@ -46,15 +46,33 @@ export async function startNode(dataDir, port) {
     const timer = setTimeout(() => fail(new Error("node did not start in 30 s")), 30_000);
     child.on("exit", (code) => fail(new Error(`node exited with ${code}`)));
     lines.on("line", (line) => {
-      const token = line.match(/sign in with token (\S+)\)/);
-      if (token) {
-        info.token = token[1];
+      const owner = line.match(/^sign in as (\S+) with the password (\S+)$/);
+      if (owner) {
+        info.email = owner[1];
+        info.password = owner[2];
         clearTimeout(timer);
         ok();
       }
     });
   });
+  // An API token for the tests' own reads (the dashboard signs in with the
+  // demo owner's email and password).
+  info.token = await cliToken(dataDir);
   return info;
+}
+
+/** `reel token create` on `dataDir`: an admin API token. */
+async function cliToken(dataDir) {
+  const child = spawn(BIN, ["token", "create", "--name", "e2e", "--role", "admin"], {
+    cwd: ROOT,
+    env: { ...process.env, REEL_DATA_DIR: dataDir, REEL_LOG: "warn" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  const code = await new Promise((ok) => child.on("exit", ok));
+  if (code !== 0) throw new Error(`reel token create exited with ${code}`);
+  return JSON.parse(out).token;
 }
 
 export function stopNode(node, signal = "SIGTERM") {

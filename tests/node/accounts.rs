@@ -1156,3 +1156,34 @@ async fn the_demo_prints_an_owner_who_signs_in() {
     let me: Value = res.json().await.unwrap();
     assert_eq!(me["role"], "owner");
 }
+
+/// An unknown email takes about as long as a wrong password (it is checked
+/// against a dummy hash), so timing does not tell which emails have
+/// accounts. Without the dummy hash it would be tens of times faster.
+#[actix_web::test]
+async fn an_unknown_email_takes_about_as_long_as_a_wrong_password() {
+    let app = spawn_app_with(|c| c.accounts.login_max_failures = 1000).await;
+    app.create_user("timed@example.com", Role::Viewer, None)
+        .await;
+    let median = |mut d: Vec<Duration>| {
+        d.sort();
+        d[d.len() / 2]
+    };
+    let (mut wrong, mut unknown) = (Vec::new(), Vec::new());
+    for i in 0..7 {
+        for (email, into) in [
+            ("timed@example.com", &mut wrong),
+            ("absent@example.com", &mut unknown),
+        ] {
+            let started = Instant::now();
+            let res = app.login(email, &format!("wrong password {i}")).await;
+            into.push(started.elapsed());
+            assert_eq!(res.status(), 401);
+        }
+    }
+    let (wrong, unknown) = (median(wrong), median(unknown));
+    assert!(
+        unknown * 3 > wrong && wrong * 3 > unknown,
+        "wrong password {wrong:?}, unknown email {unknown:?}"
+    );
+}
