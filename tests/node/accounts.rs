@@ -1187,3 +1187,43 @@ async fn an_unknown_email_takes_about_as_long_as_a_wrong_password() {
         "wrong password {wrong:?}, unknown email {unknown:?}"
     );
 }
+
+/// Watching a live session is audited once per watcher and session.
+#[actix_web::test]
+async fn live_watching_is_audited() {
+    let app = spawn_app().await;
+    app.create_user("eye@example.com", Role::Admin, None).await;
+    let cred = app.sign_in("eye@example.com").await;
+    let mut t = app.tracker("v").await;
+    let session = t.hello("v", None, "tab", None).await["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ws = app.open_live(&cred).await.unwrap();
+    for msg in [
+        json!({"t": "watch", "session": session}),
+        json!({"t": "unwatch", "session": session}),
+        json!({"t": "watch", "session": session}),
+        // Answered after the watches: they were handled.
+        json!({"t": "presence", "site": app.site_id}),
+    ] {
+        ws.send(Message::Text(msg.to_string())).await.unwrap();
+    }
+    loop {
+        let m = next_json(&mut ws).await.expect("the socket stays open");
+        assert_ne!(m["t"], "error", "{m}");
+        if m["t"] == "presence_snapshot" {
+            break;
+        }
+    }
+    let (_, log) = app.get_with("/api/v1/audit", &cred).await;
+    let watched: Vec<&Value> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "live_watched")
+        .collect();
+    assert_eq!(watched.len(), 1, "{log}");
+    assert_eq!(watched[0]["actor"], "eye@example.com");
+    assert_eq!(watched[0]["target"], format!("session:{session}"));
+}
