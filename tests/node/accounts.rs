@@ -459,6 +459,20 @@ async fn sign_in_sets_an_opaque_cookie_and_logout_revokes_it() {
         "{set}"
     );
     assert!(!set.contains("Secure"), "plain http: {set}");
+    // Behind a proxy that terminates https, the cookie is Secure.
+    let res = app
+        .http
+        .post(format!("{}/api/v1/login", app.base))
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"email": "ann@example.com", "password": password_for("Ann@Example.com")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Secure"));
     let cookie = session_cookie(&res).unwrap();
     assert!(!cookie.contains(&app.token));
     assert!(!cookie.contains(&password_for("Ann@Example.com")));
@@ -1226,4 +1240,70 @@ async fn live_watching_is_audited() {
     assert_eq!(watched.len(), 1, "{log}");
     assert_eq!(watched[0]["actor"], "eye@example.com");
     assert_eq!(watched[0]["target"], format!("session:{session}"));
+}
+
+/// A member's sites narrowed while it watches: the open socket follows
+/// within the recheck, ending the watch of a session of a site it no longer
+/// reaches.
+#[actix_web::test]
+async fn narrowing_a_members_sites_ends_its_watches_outside_them() {
+    let app = spawn_app().await;
+    let index = reel::app::open_index(&app.node.state.config).await.unwrap();
+    let (site_b, _) = index.create_site("default", "b", &[]).await.unwrap();
+    index.close().await;
+    app.create_user("adm2@example.com", Role::Admin, None).await;
+    let admin = app.sign_in("adm2@example.com").await;
+    let member_id = app.create_user("w@example.com", Role::Member, None).await;
+    let member = app.sign_in("w@example.com").await;
+    let mut t = app.tracker("v").await;
+    let session = t.hello("v", None, "tab", None).await["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ws = app.open_live(&member).await.unwrap();
+    for msg in [
+        json!({"t": "watch", "session": session}),
+        json!({"t": "presence", "site": app.site_id}),
+    ] {
+        ws.send(Message::Text(msg.to_string())).await.unwrap();
+    }
+    loop {
+        let m = next_json(&mut ws).await.unwrap();
+        assert_ne!(m["t"], "error", "{m}");
+        if m["t"] == "presence_snapshot" {
+            break;
+        }
+    }
+    let (s, _) = app
+        .send_with(
+            Method::PATCH,
+            &format!("/api/v1/members/{member_id}"),
+            &admin,
+            Some(json!({"sites": [site_b]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let narrowed = Instant::now();
+    let ended = loop {
+        let m = next_json(&mut ws).await.expect("the socket stays open");
+        if m["t"] == "watch_ended" {
+            break m;
+        }
+    };
+    assert_eq!(ended["session"], session.as_str());
+    assert_eq!(ended["reason"], "not_allowed");
+    assert!(narrowed.elapsed() < Duration::from_secs(10));
+    // And a new watch of it is refused as another organisation's.
+    ws.send(Message::Text(
+        json!({"t": "watch", "session": session}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let m = loop {
+        let m = next_json(&mut ws).await.unwrap();
+        if m["t"] == "error" {
+            break m;
+        }
+    };
+    assert_eq!(m["code"], "not_found");
 }
