@@ -660,6 +660,8 @@ mod tests {
         assert!(with(|c| c.spool.warn_ratio = 1.5).is_err());
         assert!(with(|c| c.ingest.max_inflight_bytes = 0).is_err());
         assert!(with(|c| c.ingest.admission_ack_delay_ratio = 0.0).is_err());
+        assert!(with(|c| c.accounts.login_window_ms = 0).is_err());
+        assert!(with(|c| c.accounts.session_idle_ms = 0).is_err());
         assert!(with(|c| c.redis_url = Some(Secret::new("redis://h"))).is_ok());
         assert!(with(|c| c.redis_url = Some(Secret::new("h:6379"))).is_err());
     }

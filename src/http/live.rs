@@ -376,6 +376,17 @@ impl Conn {
             Ok(None) => return self.error("not_found", "no such session"),
             Err(e) => return self.error("unavailable", &e.to_string()),
         };
+
+        let node = match self.state.sessions.presence().list(info.site_id).await {
+            Ok(list) => list
+                .into_iter()
+                .find(|p| p.session == session)
+                .map(|p| p.node),
+            Err(e) => return self.error("unavailable", &format!("presence: {e}")),
+        };
+        let Some(node) = node else {
+            return self.error("not_live", "the session is not live");
+        };
         if let Err(e) = audit_once(
             &self.state,
             &self.caller,
@@ -387,16 +398,6 @@ impl Conn {
         {
             return self.error("unavailable", &e.message);
         }
-        let node = match self.state.sessions.presence().list(info.site_id).await {
-            Ok(list) => list
-                .into_iter()
-                .find(|p| p.session == session)
-                .map(|p| p.node),
-            Err(e) => return self.error("unavailable", &format!("presence: {e}")),
-        };
-        let Some(node) = node else {
-            return self.error("not_live", "the session is not live");
-        };
         let rx = self.state.sessions.bus().subscribe(&topics::live(&session));
         let forwarder = forward(rx, self.inbound.clone());
         self.request(&node, &session, true).await;

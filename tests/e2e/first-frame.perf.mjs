@@ -5,7 +5,7 @@
 // ingest protocol like a tracker would. Prints JSON; not part of `npm test`.
 //
 //   node --experimental-websocket first-frame.perf.mjs   (Node 20)
-import { api, freePort, launchBrowser, startNode, stopNode, tempDataDir, trackerSettled, waitFor } from "./harness.mjs";
+import { api, freePort, launchBrowser, signIn, startNode, stopNode, tempDataDir, trackerSettled, waitFor } from "./harness.mjs";
 
 const MINUTES = Number(process.env.MINUTES ?? 10);
 const node = await startNode(tempDataDir(), await freePort());
@@ -101,10 +101,7 @@ try {
 
   // 3. Time to first frame in the dashboard.
   const dash = await ctx.newPage();
-  await dash.goto(`${node.base}/app/`);
-  await dash.fill("[data-testid=token-input]", node.token);
-  await dash.click("[data-testid=sign-in]");
-  await dash.locator("[data-testid=site-row]").first().waitFor();
+  await signIn(dash, node);
   const runs = [];
   for (let i = 0; i < 5; i++) {
     await dash.goto(`${node.base}/app/#/sites`);

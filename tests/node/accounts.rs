@@ -70,17 +70,20 @@ enum Who {
     Viewer,
     /// A member limited to site b.
     Limited,
+    /// An API token with the viewer role.
+    ViewerToken,
     RevokedToken,
     ExpiredToken,
     Nobody,
 }
 
-const EVERYONE: [Who; 8] = [
+const EVERYONE: [Who; 9] = [
     Who::Owner,
     Who::Admin,
     Who::Member,
     Who::Viewer,
     Who::Limited,
+    Who::ViewerToken,
     Who::RevokedToken,
     Who::ExpiredToken,
     Who::Nobody,
@@ -107,7 +110,7 @@ fn expected(need: Need, who: Who) -> u16 {
         Who::Owner => Role::Owner,
         Who::Admin => Role::Admin,
         Who::Member | Who::Limited => Role::Member,
-        Who::Viewer => Role::Viewer,
+        Who::Viewer | Who::ViewerToken => Role::Viewer,
     };
     match need {
         Need::Operator => 403,
@@ -138,6 +141,15 @@ async fn every_route_answers_every_role_as_the_protocol_says() {
                 };
                 app.create_user(&email, role, sites.as_deref()).await;
                 app.sign_in(&email).await
+            }
+            Who::ViewerToken => {
+                let index = reel::app::open_index(&app.node.state.config).await.unwrap();
+                let (_, token) = index
+                    .create_token("default", "viewer", "viewer", None)
+                    .await
+                    .unwrap();
+                index.close().await;
+                Cred::Bearer(token)
             }
             Who::RevokedToken => {
                 let index = reel::app::open_index(&app.node.state.config).await.unwrap();
@@ -447,6 +459,20 @@ async fn sign_in_sets_an_opaque_cookie_and_logout_revokes_it() {
         "{set}"
     );
     assert!(!set.contains("Secure"), "plain http: {set}");
+    // Behind a proxy that terminates https, the cookie is Secure.
+    let res = app
+        .http
+        .post(format!("{}/api/v1/login", app.base))
+        .header("x-forwarded-proto", "https")
+        .json(&json!({"email": "ann@example.com", "password": password_for("Ann@Example.com")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Secure"));
     let cookie = session_cookie(&res).unwrap();
     assert!(!cookie.contains(&app.token));
     assert!(!cookie.contains(&password_for("Ann@Example.com")));
@@ -1110,4 +1136,174 @@ async fn passwords_never_reach_the_logs() {
     for pw in [owner_pw.as_str(), wrong_pw, new_pw.as_str()] {
         assert!(!output.contains(pw), "a password reached the logs");
     }
+}
+
+/// `reel serve --demo` prints the demo owner's email and a password (not a
+/// token), and they sign in as the owner.
+#[actix_web::test]
+async fn the_demo_prints_an_owner_who_signs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = TestStorage::new().await;
+    let node = Proc::serve(dir.path(), &storage)
+        .env("REEL_DEMO", "1")
+        .start_capturing();
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    let line = loop {
+        let out = node.output();
+        if let Some(l) = out.lines().find(|l| l.starts_with("sign in as ")) {
+            break l.to_string();
+        }
+        assert!(Instant::now() < deadline, "no sign-in line: {out}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let (email, password) = (words[3], words[7]);
+    assert_eq!(email, "demo@reel.localhost");
+    assert!(!password.starts_with("reel_"), "a password, not a token");
+    let res = reqwest::Client::new()
+        .post(format!("{}/api/v1/login", node.base()))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let me: Value = res.json().await.unwrap();
+    assert_eq!(me["role"], "owner");
+}
+
+/// An unknown email takes about as long as a wrong password (it is checked
+/// against a dummy hash), so timing does not tell which emails have
+/// accounts. Without the dummy hash it would be tens of times faster.
+#[actix_web::test]
+async fn an_unknown_email_takes_about_as_long_as_a_wrong_password() {
+    let app = spawn_app_with(|c| c.accounts.login_max_failures = 1000).await;
+    app.create_user("timed@example.com", Role::Viewer, None)
+        .await;
+    let median = |mut d: Vec<Duration>| {
+        d.sort();
+        d[d.len() / 2]
+    };
+    let (mut wrong, mut unknown) = (Vec::new(), Vec::new());
+    for i in 0..7 {
+        for (email, into) in [
+            ("timed@example.com", &mut wrong),
+            ("absent@example.com", &mut unknown),
+        ] {
+            let started = Instant::now();
+            let res = app.login(email, &format!("wrong password {i}")).await;
+            into.push(started.elapsed());
+            assert_eq!(res.status(), 401);
+        }
+    }
+    let (wrong, unknown) = (median(wrong), median(unknown));
+    assert!(
+        unknown * 3 > wrong && wrong * 3 > unknown,
+        "wrong password {wrong:?}, unknown email {unknown:?}"
+    );
+}
+
+/// Watching a live session is audited once per watcher and session.
+#[actix_web::test]
+async fn live_watching_is_audited() {
+    let app = spawn_app().await;
+    app.create_user("eye@example.com", Role::Admin, None).await;
+    let cred = app.sign_in("eye@example.com").await;
+    let mut t = app.tracker("v").await;
+    let session = t.hello("v", None, "tab", None).await["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ws = app.open_live(&cred).await.unwrap();
+    for msg in [
+        json!({"t": "watch", "session": session}),
+        json!({"t": "unwatch", "session": session}),
+        json!({"t": "watch", "session": session}),
+        // Answered after the watches: they were handled.
+        json!({"t": "presence", "site": app.site_id}),
+    ] {
+        ws.send(Message::Text(msg.to_string())).await.unwrap();
+    }
+    loop {
+        let m = next_json(&mut ws).await.expect("the socket stays open");
+        assert_ne!(m["t"], "error", "{m}");
+        if m["t"] == "presence_snapshot" {
+            break;
+        }
+    }
+    let (_, log) = app.get_with("/api/v1/audit", &cred).await;
+    let watched: Vec<&Value> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "live_watched")
+        .collect();
+    assert_eq!(watched.len(), 1, "{log}");
+    assert_eq!(watched[0]["actor"], "eye@example.com");
+    assert_eq!(watched[0]["target"], format!("session:{session}"));
+}
+
+/// A member's sites narrowed while it watches: the open socket follows
+/// within the recheck, ending the watch of a session of a site it no longer
+/// reaches.
+#[actix_web::test]
+async fn narrowing_a_members_sites_ends_its_watches_outside_them() {
+    let app = spawn_app().await;
+    let index = reel::app::open_index(&app.node.state.config).await.unwrap();
+    let (site_b, _) = index.create_site("default", "b", &[]).await.unwrap();
+    index.close().await;
+    app.create_user("adm2@example.com", Role::Admin, None).await;
+    let admin = app.sign_in("adm2@example.com").await;
+    let member_id = app.create_user("w@example.com", Role::Member, None).await;
+    let member = app.sign_in("w@example.com").await;
+    let mut t = app.tracker("v").await;
+    let session = t.hello("v", None, "tab", None).await["session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut ws = app.open_live(&member).await.unwrap();
+    for msg in [
+        json!({"t": "watch", "session": session}),
+        json!({"t": "presence", "site": app.site_id}),
+    ] {
+        ws.send(Message::Text(msg.to_string())).await.unwrap();
+    }
+    loop {
+        let m = next_json(&mut ws).await.unwrap();
+        assert_ne!(m["t"], "error", "{m}");
+        if m["t"] == "presence_snapshot" {
+            break;
+        }
+    }
+    let (s, _) = app
+        .send_with(
+            Method::PATCH,
+            &format!("/api/v1/members/{member_id}"),
+            &admin,
+            Some(json!({"sites": [site_b]})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let narrowed = Instant::now();
+    let ended = loop {
+        let m = next_json(&mut ws).await.expect("the socket stays open");
+        if m["t"] == "watch_ended" {
+            break m;
+        }
+    };
+    assert_eq!(ended["session"], session.as_str());
+    assert_eq!(ended["reason"], "not_allowed");
+    assert!(narrowed.elapsed() < Duration::from_secs(10));
+    // And a new watch of it is refused as another organisation's.
+    ws.send(Message::Text(
+        json!({"t": "watch", "session": session}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let m = loop {
+        let m = next_json(&mut ws).await.unwrap();
+        if m["t"] == "error" {
+            break m;
+        }
+    };
+    assert_eq!(m["code"], "not_found");
 }

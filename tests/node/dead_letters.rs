@@ -21,50 +21,37 @@ fn batch(seq: u64) -> Vec<String> {
 /// `poison` and any segment of a tab named `poison`: a CHECK constraint on
 /// Postgres, a trigger raising ABORT (a constraint failure) on SQLite.
 async fn poison(storage: &TestStorage, dir: &Path) {
-    use sqlx::Connection;
-    if let Some(url) = storage.database_url() {
-        let mut db = sqlx::PgConnection::connect(url).await.unwrap();
-        for sql in [
+    let statements = if storage.database_url().is_some() {
+        [
             "ALTER TABLE sessions ADD CONSTRAINT poison \
              CHECK (user_id IS NULL OR user_id <> 'poison')",
             "ALTER TABLE segments ADD CONSTRAINT poison CHECK (tab_id <> 'poison')",
-        ] {
-            sqlx::query(sql).execute(&mut db).await.unwrap();
-        }
+        ]
     } else {
-        let url = format!("sqlite://{}", dir.join("index.db").display());
-        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        for sql in [
+        [
             "CREATE TRIGGER poison_user BEFORE UPDATE ON sessions \
              WHEN NEW.user_id = 'poison' BEGIN SELECT RAISE(ABORT, 'poison'); END",
             "CREATE TRIGGER poison_tab BEFORE INSERT ON segments \
              WHEN NEW.tab_id = 'poison' BEGIN SELECT RAISE(ABORT, 'poison'); END",
-        ] {
-            sqlx::query(sql).execute(&mut db).await.unwrap();
-        }
+        ]
+    };
+    for sql in statements {
+        storage.execute(dir, sql).await;
     }
 }
 
 /// Lifts what [`poison`] set.
 async fn cure(storage: &TestStorage, dir: &Path) {
-    use sqlx::Connection;
-    if let Some(url) = storage.database_url() {
-        let mut db = sqlx::PgConnection::connect(url).await.unwrap();
-        for table in ["sessions", "segments"] {
-            sqlx::query(&format!("ALTER TABLE {table} DROP CONSTRAINT poison"))
-                .execute(&mut db)
-                .await
-                .unwrap();
-        }
+    let statements = if storage.database_url().is_some() {
+        [
+            "ALTER TABLE sessions DROP CONSTRAINT poison",
+            "ALTER TABLE segments DROP CONSTRAINT poison",
+        ]
     } else {
-        let url = format!("sqlite://{}", dir.join("index.db").display());
-        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        for trigger in ["poison_user", "poison_tab"] {
-            sqlx::query(&format!("DROP TRIGGER {trigger}"))
-                .execute(&mut db)
-                .await
-                .unwrap();
-        }
+        ["DROP TRIGGER poison_user", "DROP TRIGGER poison_tab"]
+    };
+    for sql in statements {
+        storage.execute(dir, sql).await;
     }
 }
 

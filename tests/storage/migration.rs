@@ -33,11 +33,6 @@ async fn reel_migrate_runs_while_a_node_on_the_previous_schema_ingests() {
     previous.run(&pool).await.unwrap();
     let index = SqlIndex::connect(&url).await.unwrap();
     let (site_id, key) = index.create_site("default", "shop", &[]).await.unwrap();
-    let token = index
-        .create_token("default", "t", "admin", None)
-        .await
-        .unwrap()
-        .1;
     index.close().await;
     sqlx::query(
         "INSERT INTO sessions (id, site_id, visitor_id, started_at, last_activity_at, first_url, ended_at) \
@@ -53,8 +48,7 @@ async fn reel_migrate_runs_while_a_node_on_the_previous_schema_ingests() {
     let node = start_node(config).await;
     let (addr, base) = (node.addr, format!("http://{}", node.addr));
     let url_of = |v: &str| format!("ws://{addr}/v1/ingest?site={key}&visitor={v}");
-    let api = Api::new(&base, &token);
-    let http = api.http.clone();
+    let http = reqwest::Client::new();
     let (phase_tx, phase) = watch::channel("before");
     let (stop_tx, stop) = watch::channel(false);
     let mut tabs = Vec::new();
@@ -87,6 +81,16 @@ async fn reel_migrate_runs_while_a_node_on_the_previous_schema_ingests() {
         "reel migrate: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Reading needs the accounts of the new schema (API tokens gained an
+    // expiry): the token is made once it is there.
+    let index = SqlIndex::connect(&url).await.unwrap();
+    let token = index
+        .create_token("default", "t", "admin", None)
+        .await
+        .unwrap()
+        .1;
+    index.close().await;
+    let api = Api::new(&base, &token);
     // New sessions start on the new schema too.
     tabs.push(actix_web::rt::spawn(visitor(
         url_of("after"),

@@ -171,6 +171,11 @@ impl Proc {
         }
     }
 
+    /// What it printed so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
     /// Stops the node (SIGTERM, then waits) and returns all it printed.
     pub fn stop_and_output(mut self) -> String {
         self.signal("-TERM");
