@@ -126,6 +126,7 @@ pub async fn ingest(
         client,
         session: None,
         sent_settings: None,
+        unread: Duration::ZERO,
         _slot: slot,
     };
     actix_web::rt::spawn(conn.run(session, stream, site_rx));
@@ -197,6 +198,9 @@ struct Connection {
     client: ClientInfo,
     /// The session actor and tab, once `hello` is done.
     session: Option<(Addr<SessionActor>, String)>,
+    /// How long the socket went unread while the last batch waited for its
+    /// session's mailbox: credited to the next batch's rate limits.
+    unread: Duration,
     /// The settings the tracker was last told (in `welcome` or `settings`).
     sent_settings: Option<reel_protocol::Settings>,
     /// Keeps the connection counted while it lives.
@@ -438,16 +442,20 @@ impl Connection {
                 // its frame and its decoded events.
                 let bytes = wire_bytes.max(msg.ndjson.len() as u64);
                 let addr = addr.clone();
-                let held = Instant::now();
+                let waited = Instant::now();
                 let permit = self.reserve(bytes, ws, acks).await?;
-                msg.held = held.elapsed();
+                // The socket went unread while this batch waited for the
+                // budget, and while the previous one waited for the mailbox.
+                msg.held = waited.elapsed() + std::mem::take(&mut self.unread);
                 // The session's mailbox holds at most MAILBOX_CAPACITY
                 // batches, and no more bytes than the budget: a full one
                 // makes this send wait (and the socket unread).
+                let sent = Instant::now();
                 let accepted = addr
                     .send(msg)
                     .await
                     .map_err(|_| Exit::Refuse(ErrorCode::Internal, "session is gone".into()))??;
+                self.unread = sent.elapsed();
                 metrics::counter!("reel_batch_bytes_total").increment(wire_bytes);
                 let (seq, fresh) = (accepted.seq, accepted.fresh);
                 let durable = accepted.durable;
