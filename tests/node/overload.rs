@@ -23,6 +23,22 @@ fn batch(seq: u64) -> Vec<String> {
     ]
 }
 
+/// The next text message the node sends on a split tracker socket.
+async fn next_reply<S>(stream: &mut S) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let msg = tokio::time::timeout(REPLY_TIMEOUT, stream.next())
+        .await
+        .expect("no reply in time")
+        .expect("connection ended")
+        .expect("connection failed");
+    let Message::Text(text) = msg else {
+        panic!("expected a text message, got {msg:?}");
+    };
+    serde_json::from_str(&text).unwrap()
+}
+
 #[actix_web::test]
 async fn a_tracker_faster_than_the_disk_is_held_back_and_every_batch_is_acked_in_order() {
     const BATCHES: u64 = 150;
@@ -52,15 +68,7 @@ async fn a_tracker_faster_than_the_disk_is_held_back_and_every_batch_is_acked_in
         sink
     });
     for seq in 0..BATCHES {
-        let msg = tokio::time::timeout(REPLY_TIMEOUT, stream.next())
-            .await
-            .expect("no ack in time")
-            .expect("connection ended")
-            .expect("connection failed");
-        let Message::Text(text) = msg else {
-            panic!("expected an ack, got {msg:?}");
-        };
-        let v: Value = serde_json::from_str(&text).unwrap();
+        let v = next_reply(&mut stream).await;
         assert_eq!(v, json!({"t": "ack", "seq": seq}), "acks come in order");
         assert!(
             admission.inflight_bytes() <= BUDGET,
@@ -194,15 +202,7 @@ async fn a_tracker_held_back_by_the_node_is_not_rate_limited_for_what_it_sent_me
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     drop(stall);
     for seq in 0..BATCHES {
-        let msg = tokio::time::timeout(REPLY_TIMEOUT, stream.next())
-            .await
-            .expect("no ack in time")
-            .expect("connection ended")
-            .expect("connection failed");
-        let Message::Text(text) = msg else {
-            panic!("expected an ack, got {msg:?}");
-        };
-        let v: Value = serde_json::from_str(&text).unwrap();
+        let v = next_reply(&mut stream).await;
         assert_eq!(
             v,
             json!({"t": "ack", "seq": seq}),
