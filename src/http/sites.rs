@@ -147,14 +147,15 @@ pub async fn update_site(
     Ok(HttpResponse::Ok().json(site_info(site)))
 }
 
-/// `GET /api/v1/sites/{id}/snippet` → `{"html":S}`: the `<script>` tag
-/// that installs the tracker from this node (as the request reached it).
+/// `GET /api/v1/sites/{id}/snippet` (admin, as the site's other
+/// settings) → `{"html":S}`: the `<script>` tag that installs the tracker
+/// from this node (as the request reached it).
 pub async fn snippet(
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = authorize(&req, &state, Right::Read).await?;
+    let caller = authorize(&req, &state, Right::Administer).await?;
     let site_id: i64 = path.into_inner().parse().map_err(|_| no_such_site())?;
     let site = state
         .index

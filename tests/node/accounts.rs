@@ -329,6 +329,24 @@ async fn every_route_answers_every_role_as_the_protocol_says() {
                 Need::Admin,
             ),
             (Method::GET, "/api/v1/audit".into(), None, Need::Admin),
+            (
+                Method::POST,
+                "/api/v1/sites".into(),
+                Some(json!({"name": format!("site-{i}"), "origins": ["https://new.example"]})),
+                Need::Admin,
+            ),
+            (
+                Method::PATCH,
+                format!("/api/v1/sites/{b}"),
+                Some(json!({"settings": {"mask_text": true}})),
+                Need::Admin,
+            ),
+            (
+                Method::GET,
+                format!("/api/v1/sites/{b}/snippet"),
+                None,
+                Need::Admin,
+            ),
         ]
     };
     let mut failures = Vec::new();
