@@ -110,6 +110,31 @@ pub fn typescript() -> String {
             crate::site::BLOCK_SELECTOR_MAX_BYTES as i64,
         ),
         (
+            "MAX_REDACT_PARAMS",
+            "Names in `settings.redact_params`.",
+            crate::site::MAX_REDACT_PARAMS as i64,
+        ),
+        (
+            "REDACT_PARAM_MAX_BYTES",
+            "One name in `settings.redact_params`, in bytes.",
+            crate::site::REDACT_PARAM_MAX_BYTES as i64,
+        ),
+        (
+            "MAX_NETWORK_BODY_URLS",
+            "Patterns in `settings.network_body_urls`.",
+            crate::site::MAX_NETWORK_BODY_URLS as i64,
+        ),
+        (
+            "NETWORK_BODY_URL_MAX_BYTES",
+            "One pattern in `settings.network_body_urls`, in bytes.",
+            crate::site::NETWORK_BODY_URL_MAX_BYTES as i64,
+        ),
+        (
+            "NETWORK_BODY_MAX_BYTES",
+            "A recorded request or response body is cut to this many bytes.",
+            crate::settings::NETWORK_BODY_MAX_BYTES as i64,
+        ),
+        (
             "MIN_RETENTION_DAYS",
             "Fewest days of retention.",
             crate::site::MIN_RETENTION_DAYS,
@@ -122,6 +147,10 @@ pub fn typescript() -> String {
     ] {
         out.push_str(&format!("/** {doc} */\nexport const {name} = {value};\n"));
     }
+    out.push_str(&format!(
+        "/** Query parameters redacted unless a site sets `redact_params`. */\nexport const DEFAULT_REDACT_PARAMS: readonly string[] = {};\n",
+        serde_json::to_string(crate::settings::DEFAULT_REDACT_PARAMS).unwrap_or_default()
+    ));
     out
 }
 

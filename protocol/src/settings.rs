@@ -30,7 +30,48 @@ pub struct Settings {
     pub max_frame_bytes: u64,
     /// The node is in maintenance: do not record.
     pub maintenance: bool,
+    /// Record the page's console (rrweb's console plugin, PROTOCOL.md §7).
+    pub capture_console: bool,
+    /// Record the page's fetch, XMLHttpRequest and sendBeacon requests as
+    /// `reel/network@1` events (PROTOCOL.md §7).
+    pub capture_network: bool,
+    /// Query parameters (names, compared without regard to case) whose
+    /// values a recorded request URL shows as `[redacted]`; replaces
+    /// [`DEFAULT_REDACT_PARAMS`]. At most [`crate::site::MAX_REDACT_PARAMS`]
+    /// names of [`crate::site::REDACT_PARAM_MAX_BYTES`].
+    pub redact_params: Vec<String>,
+    /// URL patterns (`*` matches any run of characters, matched against
+    /// the whole URL without its fragment) of requests whose bodies are
+    /// recorded, each at most [`NETWORK_BODY_MAX_BYTES`]; empty: no body
+    /// is. At most [`crate::site::MAX_NETWORK_BODY_URLS`] patterns of
+    /// [`crate::site::NETWORK_BODY_URL_MAX_BYTES`].
+    pub network_body_urls: Vec<String>,
 }
+
+/// Query parameters redacted in recorded request URLs unless a site sets
+/// its own `redact_params`.
+pub const DEFAULT_REDACT_PARAMS: &[&str] = &[
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "password",
+    "secret",
+    "client_secret",
+    "key",
+    "api_key",
+    "apikey",
+    "auth",
+    "authorization",
+    "session",
+    "sessionid",
+    "code",
+    "signature",
+    "sig",
+];
+
+/// A recorded request or response body is cut to this many bytes of UTF-8.
+pub const NETWORK_BODY_MAX_BYTES: usize = 16 * 1024;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -44,6 +85,13 @@ impl Default for Settings {
             batch_max_events: 5_000,
             max_frame_bytes: 4 * 1024 * 1024,
             maintenance: false,
+            capture_console: true,
+            capture_network: true,
+            redact_params: DEFAULT_REDACT_PARAMS
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
+            network_body_urls: Vec::new(),
         }
     }
 }

@@ -17,6 +17,14 @@ pub const MAX_ORIGINS: usize = 32;
 pub const ORIGIN_MAX_BYTES: usize = 300;
 /// `settings.block_selector`, in bytes.
 pub const BLOCK_SELECTOR_MAX_BYTES: usize = 1024;
+/// Names in `settings.redact_params`.
+pub const MAX_REDACT_PARAMS: usize = 50;
+/// One name in `settings.redact_params`, in bytes.
+pub const REDACT_PARAM_MAX_BYTES: usize = 64;
+/// Patterns in `settings.network_body_urls`.
+pub const MAX_NETWORK_BODY_URLS: usize = 20;
+/// One pattern in `settings.network_body_urls`, in bytes.
+pub const NETWORK_BODY_URL_MAX_BYTES: usize = 512;
 /// Fewest days a site may keep its recordings.
 pub const MIN_RETENTION_DAYS: i64 = 1;
 /// Most days a site may keep its recordings (about ten years).
@@ -64,6 +72,17 @@ pub struct SettingsPatch {
     /// A CSS selector; empty: none.
     #[ts(optional)]
     pub block_selector: Option<String>,
+    #[ts(optional)]
+    pub capture_console: Option<bool>,
+    #[ts(optional)]
+    pub capture_network: Option<bool>,
+    /// Replaces the list (names are trimmed; duplicates, compared without
+    /// regard to case, are dropped).
+    #[ts(optional)]
+    pub redact_params: Option<Vec<String>>,
+    /// Replaces the list; `[]`: no body is recorded.
+    #[ts(optional)]
+    pub network_body_urls: Option<Vec<String>>,
 }
 
 /// `GET /api/v1/sites/{id}/snippet`.
@@ -93,6 +112,10 @@ pub enum SiteError {
     BlockSelectorLength,
     #[error("settings.block_selector must not hold control characters")]
     BlockSelectorControl,
+    #[error("settings.redact_params holds at most {MAX_REDACT_PARAMS} names of 1 to {REDACT_PARAM_MAX_BYTES} bytes without control characters")]
+    RedactParams,
+    #[error("settings.network_body_urls holds at most {MAX_NETWORK_BODY_URLS} patterns of 1 to {NETWORK_BODY_URL_MAX_BYTES} bytes without control characters")]
+    NetworkBodyUrls,
     #[error("retention_days must be {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}")]
     Retention,
     #[error("nothing to change: give name, origins, settings or retention_days")]
@@ -228,8 +251,60 @@ impl SettingsPatch {
             }
             out.block_selector = sel.to_owned();
         }
+        if let Some(c) = self.capture_console {
+            out.capture_console = c;
+        }
+        if let Some(c) = self.capture_network {
+            out.capture_network = c;
+        }
+        if let Some(list) = &self.redact_params {
+            out.redact_params = bounded_list(list, MAX_REDACT_PARAMS, REDACT_PARAM_MAX_BYTES, true)
+                .ok_or(SiteError::RedactParams)?;
+        }
+        if let Some(list) = &self.network_body_urls {
+            out.network_body_urls = bounded_list(
+                list,
+                MAX_NETWORK_BODY_URLS,
+                NETWORK_BODY_URL_MAX_BYTES,
+                false,
+            )
+            .ok_or(SiteError::NetworkBodyUrls)?;
+        }
         Ok(out)
     }
+}
+
+/// `list` trimmed, without duplicates (compared without regard to case
+/// when `fold_case`), or None when it holds more than `max_items` entries
+/// or an entry that is empty, over `max_bytes` or holds a control
+/// character.
+fn bounded_list(
+    list: &[String],
+    max_items: usize,
+    max_bytes: usize,
+    fold_case: bool,
+) -> Option<Vec<String>> {
+    if list.len() > max_items {
+        return None;
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for item in list {
+        let item = item.trim();
+        if item.is_empty() || item.len() > max_bytes || item.chars().any(char::is_control) {
+            return None;
+        }
+        let dup = out.iter().any(|o| {
+            if fold_case {
+                o.eq_ignore_ascii_case(item)
+            } else {
+                o == item
+            }
+        });
+        if !dup {
+            out.push(item.to_owned());
+        }
+    }
+    Some(out)
 }
 
 impl SitePatch {
@@ -330,6 +405,79 @@ mod tests {
             patch(sel(BLOCK_SELECTOR_MAX_BYTES + 1)),
             Err(SiteError::BlockSelectorLength)
         );
+    }
+
+    #[test]
+    fn capture_lists_are_bounded_at_their_edges() {
+        let s = Settings::default();
+        let params = |list: Vec<String>| {
+            SettingsPatch {
+                redact_params: Some(list),
+                ..Default::default()
+            }
+            .apply(&s)
+        };
+        let names = |n: usize| (0..n).map(|i| format!("p{i}")).collect::<Vec<_>>();
+        assert_eq!(
+            params(names(MAX_REDACT_PARAMS))
+                .unwrap()
+                .redact_params
+                .len(),
+            MAX_REDACT_PARAMS
+        );
+        assert_eq!(
+            params(names(MAX_REDACT_PARAMS + 1)),
+            Err(SiteError::RedactParams)
+        );
+        assert!(params(vec!["a".repeat(REDACT_PARAM_MAX_BYTES)]).is_ok());
+        for bad in [
+            "a".repeat(REDACT_PARAM_MAX_BYTES + 1),
+            " ".into(),
+            "a\nb".into(),
+        ] {
+            assert_eq!(params(vec![bad]), Err(SiteError::RedactParams));
+        }
+        assert_eq!(
+            params(vec![" Token ".into(), "token".into()])
+                .unwrap()
+                .redact_params,
+            vec!["Token".to_string()]
+        );
+        let urls = |list: Vec<String>| {
+            SettingsPatch {
+                network_body_urls: Some(list),
+                ..Default::default()
+            }
+            .apply(&s)
+        };
+        let patterns = |n: usize| {
+            (0..n)
+                .map(|i| format!("https://a.example/{i}/*"))
+                .collect::<Vec<_>>()
+        };
+        assert!(urls(patterns(MAX_NETWORK_BODY_URLS)).is_ok());
+        assert_eq!(
+            urls(patterns(MAX_NETWORK_BODY_URLS + 1)),
+            Err(SiteError::NetworkBodyUrls)
+        );
+        assert!(urls(vec!["a".repeat(NETWORK_BODY_URL_MAX_BYTES)]).is_ok());
+        assert_eq!(
+            urls(vec!["a".repeat(NETWORK_BODY_URL_MAX_BYTES + 1)]),
+            Err(SiteError::NetworkBodyUrls)
+        );
+        let off: SettingsPatch =
+            serde_json::from_str(r#"{"capture_console":false,"capture_network":false}"#).unwrap();
+        let off = off.apply(&s).unwrap();
+        assert!(!off.capture_console && !off.capture_network);
+        assert!(s.capture_console && s.capture_network && s.network_body_urls.is_empty());
+        assert!(s.redact_params.iter().any(|p| p == "token"));
+    }
+
+    #[test]
+    fn settings_stored_before_capture_get_its_defaults() {
+        let old: Settings = serde_json::from_str(r#"{"mask_text":false}"#).unwrap();
+        assert!(old.capture_console && old.capture_network);
+        assert_eq!(old.redact_params, Settings::default().redact_params);
     }
 
     #[test]

@@ -59,7 +59,31 @@ max_frame_bytes: number,
 /**
  * The node is in maintenance: do not record.
  */
-maintenance: boolean, };
+maintenance: boolean, 
+/**
+ * Record the page's console (rrweb's console plugin, PROTOCOL.md §7).
+ */
+capture_console: boolean, 
+/**
+ * Record the page's fetch, XMLHttpRequest and sendBeacon requests as
+ * `reel/network@1` events (PROTOCOL.md §7).
+ */
+capture_network: boolean, 
+/**
+ * Query parameters (names, compared without regard to case) whose
+ * values a recorded request URL shows as `[redacted]`; replaces
+ * [`DEFAULT_REDACT_PARAMS`]. At most [`crate::site::MAX_REDACT_PARAMS`]
+ * names of [`crate::site::REDACT_PARAM_MAX_BYTES`].
+ */
+redact_params: Array<string>, 
+/**
+ * URL patterns (`*` matches any run of characters, matched against
+ * the whole URL without its fragment) of requests whose bodies are
+ * recorded, each at most [`NETWORK_BODY_MAX_BYTES`]; empty: no body
+ * is. At most [`crate::site::MAX_NETWORK_BODY_URLS`] patterns of
+ * [`crate::site::NETWORK_BODY_URL_MAX_BYTES`].
+ */
+network_body_urls: Array<string>, };
 
 export type ErrorCode = "unknown_site" | "origin_not_allowed" | "bad_message" | "idle" | "seq_gap" | "session_over" | "too_large" | "rate_limited" | "unavailable" | "internal" | "unauthenticated" | "bad_credentials" | "conflict" | "invitation_invalid" | "not_found" | "bad_request" | "forbidden";
 
@@ -179,7 +203,16 @@ sample_rate?: number, mask_all_inputs?: boolean, mask_text?: boolean,
 /**
  * A CSS selector; empty: none.
  */
-block_selector?: string, };
+block_selector?: string, capture_console?: boolean, capture_network?: boolean, 
+/**
+ * Replaces the list (names are trimmed; duplicates, compared without
+ * regard to case, are dropped).
+ */
+redact_params?: Array<string>, 
+/**
+ * Replaces the list; `[]`: no body is recorded.
+ */
+network_body_urls?: Array<string>, };
 
 export type SiteSnippet = { 
 /**
@@ -329,7 +362,19 @@ export const SITE_NAME_MAX_BYTES = 128;
 export const MAX_ORIGINS = 32;
 /** `settings.block_selector`, in bytes. */
 export const BLOCK_SELECTOR_MAX_BYTES = 1024;
+/** Names in `settings.redact_params`. */
+export const MAX_REDACT_PARAMS = 50;
+/** One name in `settings.redact_params`, in bytes. */
+export const REDACT_PARAM_MAX_BYTES = 64;
+/** Patterns in `settings.network_body_urls`. */
+export const MAX_NETWORK_BODY_URLS = 20;
+/** One pattern in `settings.network_body_urls`, in bytes. */
+export const NETWORK_BODY_URL_MAX_BYTES = 512;
+/** A recorded request or response body is cut to this many bytes. */
+export const NETWORK_BODY_MAX_BYTES = 16384;
 /** Fewest days of retention. */
 export const MIN_RETENTION_DAYS = 1;
 /** Most days of retention. */
 export const MAX_RETENTION_DAYS = 3650;
+/** Query parameters redacted unless a site sets `redact_params`. */
+export const DEFAULT_REDACT_PARAMS: readonly string[] = ["token","access_token","refresh_token","id_token","password","secret","client_secret","key","api_key","apikey","auth","authorization","session","sessionid","code","signature","sig"];

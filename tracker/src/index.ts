@@ -3,14 +3,20 @@
 // the page's lifecycle to the transport.
 
 import { readConfig, type ScriptTag } from "./config";
+import { fromErrorEvent, fromRejection } from "./errors";
 import { gzipper } from "./gzip";
 import { randomId } from "./ids";
+import { serverOrigin } from "./network";
 import { rrwebRecorder } from "./recorder";
 import { webKV } from "./storage";
+import { sessionUrl, trackPayload, type TrackProps } from "./track";
 import { Client, type Env } from "./transport";
 
 interface ReelApi {
   identify(userId: string, traits?: Record<string, string>): void;
+  track(name: string, props?: TrackProps): void;
+  /** The dashboard page of this session, null until the session is known. */
+  sessionUrl(): string | null;
 }
 
 type QueuedCall = [string, ...unknown[]];
@@ -22,20 +28,12 @@ declare global {
   }
 }
 
-/** Longest error message kept in a custom "error" event. */
-const MAX_ERROR_CHARS = 1000;
-
 function timeZone(): string {
   try {
     return Intl.DateTimeFormat().resolvedOptions().timeZone || "";
   } catch {
     return "";
   }
-}
-
-function errorMessage(value: unknown): string {
-  const m = value instanceof Error ? value.message : typeof value === "string" ? value : String(value);
-  return m.slice(0, MAX_ERROR_CHARS);
 }
 
 function main(): void {
@@ -66,19 +64,31 @@ function main(): void {
     }),
     warn: (m) => console.warn(m),
   };
-  const recorder = rrwebRecorder((e) => client.event(e));
+  const recorder = rrwebRecorder((e) => client.event(e), serverOrigin(config.endpoint));
   const client = new Client(config, env, recorder);
 
+  const track = (name: unknown, props?: unknown) => {
+    const p = trackPayload(name, props);
+    if (typeof p === "string") console.warn(p);
+    else recorder.custom("track", p);
+  };
   w.reel = {
     __reel: true,
     identify: (userId: string, traits?: Record<string, string>) => client.identify(userId, traits),
+    track,
+    sessionUrl: () => sessionUrl(config.endpoint, client.session),
   };
   client.init();
   for (const call of queued) {
-    if (Array.isArray(call) && call[0] === "identify") client.identify(call[1], call[2]);
+    if (!Array.isArray(call)) continue;
+    if (call[0] === "identify") client.identify(call[1], call[2]);
+    if (call[0] === "track") track(call[1], call[2]);
   }
 
-  addEventListener("pagehide", () => client.pagehide());
+  addEventListener("pagehide", () => {
+    recorder.flush();
+    client.pagehide();
+  });
   addEventListener("pageshow", (e) => {
     if (e.persisted) client.init();
   });
@@ -86,8 +96,8 @@ function main(): void {
     if (document.visibilityState === "hidden") client.flush();
   });
   // The server counts custom events tagged "error" as console errors.
-  addEventListener("error", (e) => recorder.custom("error", { message: errorMessage(e.message || e.error) }));
-  addEventListener("unhandledrejection", (e) => recorder.custom("error", { message: errorMessage(e.reason) }));
+  addEventListener("error", (e) => recorder.custom("error", fromErrorEvent(e)));
+  addEventListener("unhandledrejection", (e) => recorder.custom("error", fromRejection(e.reason)));
 }
 
 main();

@@ -2,12 +2,36 @@
 
 import { record } from "@rrweb/record";
 import type { Settings } from "../../protocol/ts/protocol";
+import { consolePlugin } from "./console";
+import { inputThrottle } from "./inputs";
+import { networkPlugin } from "./network";
 import { privacyKey, privacyOptions } from "./privacy";
 import type { Recorder } from "./transport";
 
 export interface RrwebRecorder extends Recorder {
   /** A custom event (rrweb type 5), e.g. tag "error"; dropped when not recording. */
   custom(tag: string, payload: unknown): void;
+  /** Emits the input events the throttle holds (before the page is left). */
+  flush(): void;
+}
+
+type CaptureSettings = Pick<Settings, "capture_console" | "capture_network" | "redact_params" | "network_body_urls">;
+
+/** Capture settings that need a new recorder when they change. */
+export function captureKey(s: CaptureSettings): string {
+  return JSON.stringify([s.capture_console, s.capture_network, s.redact_params, s.network_body_urls]);
+}
+
+/** The rrweb plugins `settings` switch on. */
+export function capturePlugins(s: CaptureSettings, serverOrigin: string | null) {
+  const plugins = [];
+  if (s.capture_console) {
+    plugins.push(consolePlugin({ now: () => Date.now(), setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) }));
+  }
+  if (s.capture_network) {
+    plugins.push(networkPlugin({ redactParams: s.redact_params, bodyUrls: s.network_body_urls, serverOrigin }));
+  }
+  return plugins;
 }
 
 /** Can the browser parse `selector`? (rrweb throws on every node otherwise.) */
@@ -20,12 +44,19 @@ function parses(selector: string): boolean {
   }
 }
 
-export function rrwebRecorder(emit: (event: unknown) => void): RrwebRecorder {
+/** rrweb recording into `emit`; `serverOrigin` is the reel server's, whose requests are not recorded. */
+export function rrwebRecorder(emit: (event: unknown) => void, serverOrigin: string | null): RrwebRecorder {
   let stopFn: (() => void) | undefined;
   let key = "";
+  const inputs = inputThrottle(
+    emit,
+    (f, ms) => setTimeout(f, ms),
+    (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  );
   const stop = (): void => {
     const f = stopFn;
     stopFn = undefined;
+    inputs.reset();
     try {
       f?.();
     } catch {
@@ -37,7 +68,7 @@ export function rrwebRecorder(emit: (event: unknown) => void): RrwebRecorder {
       return stopFn !== undefined;
     },
     start(settings: Settings): boolean {
-      const k = privacyKey(settings);
+      const k = privacyKey(settings) + captureKey(settings);
       if (stopFn && k === key) return false;
       stop();
       key = k;
@@ -49,10 +80,11 @@ export function rrwebRecorder(emit: (event: unknown) => void): RrwebRecorder {
       }
       try {
         stopFn = record({
-          emit: (e) => emit(e),
+          emit: (e) => inputs.push(e),
           ...privacy,
-          // One input event per field edit is enough to replay it; scrolls at most every 150 ms.
-          sampling: { input: "last", scroll: 150 },
+          // Every input event (as typed, throttled by `inputs`); scrolls at most every 150 ms.
+          sampling: { input: "all", scroll: 150 },
+          plugins: capturePlugins(settings, serverOrigin) as Parameters<typeof record>[0] extends infer O ? O extends { plugins?: infer P } ? P : never : never,
         });
       } catch {
         stopFn = undefined;
@@ -67,6 +99,9 @@ export function rrwebRecorder(emit: (event: unknown) => void): RrwebRecorder {
       } catch {
         // the first snapshot is still to come
       }
+    },
+    flush() {
+      inputs.flush();
     },
     custom(tag, payload) {
       try {

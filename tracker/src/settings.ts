@@ -1,7 +1,7 @@
 // Settings the server sends in `welcome` and `settings` messages, with the
 // protocol crate's defaults (protocol/src/settings.rs) until one arrives.
 
-import type { Settings } from "../../protocol/ts/protocol";
+import { DEFAULT_REDACT_PARAMS, type Settings } from "../../protocol/ts/protocol";
 
 export const DEFAULT_SETTINGS: Readonly<Settings> = {
   sample_rate: 1,
@@ -13,6 +13,10 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   batch_max_events: 5000,
   max_frame_bytes: 4 * 1024 * 1024,
   maintenance: false,
+  capture_console: true,
+  capture_network: true,
+  redact_params: [...DEFAULT_REDACT_PARAMS],
+  network_body_urls: [],
 };
 
 /** Bounds that keep a wrong value from turning the tracker into a busy loop. */
@@ -42,6 +46,12 @@ export function readSettings(raw: unknown): Settings {
   bool("mask_all_inputs");
   bool("mask_text");
   bool("maintenance");
+  bool("capture_console");
+  bool("capture_network");
   if (typeof r.block_selector === "string") s.block_selector = r.block_selector;
+  const strings = (v: unknown): string[] | null =>
+    Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : null;
+  s.redact_params = strings(r.redact_params) ?? s.redact_params;
+  s.network_body_urls = strings(r.network_body_urls) ?? s.network_body_urls;
   return s;
 }

@@ -191,6 +191,11 @@ export class Client {
     else if (first) this.batchTimer = this.env.setTimeout(() => this.cut(), this.settings.batch_interval_ms);
   }
 
+  /** The session being recorded, null until a welcome names it. */
+  get session(): string | null {
+    return this.sessionId;
+  }
+
   /** `window.reel.identify`: links the session to a user of the site. */
   identify(userId: unknown, traits?: unknown): void {
     if (typeof userId !== "string" || !userId || utf8Length(userId) > MAX_USER_ID_BYTES) {
