@@ -2,9 +2,8 @@
 
 import { record } from "@rrweb/record";
 import type { Settings } from "../../protocol/ts/protocol";
-import { consolePlugin } from "./console";
+import { captureKey, capturePlugins } from "./capture";
 import { inputThrottle } from "./inputs";
-import { networkPlugin } from "./network";
 import { privacyKey, privacyOptions } from "./privacy";
 import type { Recorder } from "./transport";
 
@@ -13,25 +12,6 @@ export interface RrwebRecorder extends Recorder {
   custom(tag: string, payload: unknown): void;
   /** Emits the input events the throttle holds (before the page is left). */
   flush(): void;
-}
-
-type CaptureSettings = Pick<Settings, "capture_console" | "capture_network" | "redact_params" | "network_body_urls">;
-
-/** Capture settings that need a new recorder when they change. */
-export function captureKey(s: CaptureSettings): string {
-  return JSON.stringify([s.capture_console, s.capture_network, s.redact_params, s.network_body_urls]);
-}
-
-/** The rrweb plugins `settings` switch on. */
-export function capturePlugins(s: CaptureSettings, serverOrigin: string | null) {
-  const plugins = [];
-  if (s.capture_console) {
-    plugins.push(consolePlugin({ now: () => Date.now(), setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>) }));
-  }
-  if (s.capture_network) {
-    plugins.push(networkPlugin({ redactParams: s.redact_params, bodyUrls: s.network_body_urls, serverOrigin }));
-  }
-  return plugins;
 }
 
 /** Can the browser parse `selector`? (rrweb throws on every node otherwise.) */
