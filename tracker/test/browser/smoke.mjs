@@ -4,7 +4,8 @@
 // loader like the real one, and speaks the ingest protocol over a minimal
 // WebSocket: welcome, acks, duplicates, gaps. Then a visit goes through the
 // three pages and the recording is checked: ids, seq continuity across page
-// loads, gzip frames, end, identify, privacy, custom errors, live snapshot.
+// loads, gzip frames, end, identify, privacy, custom errors, live snapshot,
+// and what a page logs, fetches and throws (console, network, errors, track).
 //
 //   npm run build && node test/browser/smoke.mjs
 //   CHROMIUM=/path/to/chromium node test/browser/smoke.mjs
@@ -154,6 +155,34 @@ const loader = (host) => `(function(){
   document.head.appendChild(s);
 })();`;
 
+/** A port nothing listens on: requests to it fail with a network error. */
+const closedPort = await new Promise((resolve) => {
+  const spare = createServer().listen(0, "127.0.0.1", () => {
+    const port = spare.address().port;
+    spare.close(() => resolve(port));
+  });
+});
+
+/** A page that, when #go is clicked, logs, fetches (200, 500, a network error, the reel server's own path), uses XHR and sendBeacon, tracks and throws. */
+const capturePage = (host) => `<!doctype html><title>capture</title><p>Capture</p><button id="go">go</button>
+<script async src="http://${host}/t/tracker.js" data-site="${SITE}"></script>
+<script>
+  document.getElementById("go").addEventListener("click", async () => {
+    console.log("hello from the page", { cart: 2 });
+    await fetch("/api/ok?token=abc&q=1");
+    await fetch("/api/fail", { method: "POST", body: "12345" });
+    await fetch("http://127.0.0.1:${closedPort}/down").catch(() => {});
+    await fetch("/t/loader.js");
+    await new Promise((done) => { const x = new XMLHttpRequest(); x.open("GET", "/api/ok?password=pw"); x.onloadend = done; x.send(); });
+    navigator.sendBeacon("/api/ok?beacon=1", "abc");
+    reel.track("go_clicked", { n: 1, ok: true });
+    reel.track("", {});
+    document.title = reel.sessionUrl();
+    Promise.reject(new Error("capture rejection"));
+    setTimeout(() => { throw new Error("capture boom"); });
+  });
+</script>`;
+
 const server = createServer((req, res) => {
   const url = new URL(req.url, "http://x");
   const host = req.headers.host;
@@ -166,6 +195,14 @@ const server = createServer((req, res) => {
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(
       `<!doctype html><title>direct</title><p>Direct include</p><script async src="http://${host}/t/tracker.js" data-site="${SITE}"></script>`,
     );
+  } else if (url.pathname === "/capture.html") {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(capturePage(host));
+  } else if (url.pathname === "/api/ok") {
+    req.resume();
+    res.writeHead(200, { "content-type": "text/plain", "content-length": "2" }).end("ok");
+  } else if (url.pathname === "/api/fail") {
+    req.resume();
+    res.writeHead(500, { "content-type": "text/plain", "content-length": "4" }).end("boom");
   } else if (/^\/demo\/[a-z]+\.html$/.test(url.pathname)) {
     const html = readFileSync(new URL("." + url.pathname, ROOT), "utf8").replace(
       "<!-- REEL_SNIPPET -->",
@@ -231,7 +268,8 @@ try {
   await page.fill("#email", "jane@example.com");
   await page.fill("#card", "4242424242424242");
   await page.check("#terms");
-  await page.fill("#coupon", "SAVE10");
+  // Typed key by key: every value is recorded as it is typed, not only on blur.
+  await page.locator("#coupon").pressSequentially("SAVE10", { delay: 150 });
   await page.click("#place-order");
   await page.evaluate(() => setTimeout(() => { throw new Error("demo boom"); }));
   await until(() => eventsJson().includes("Thank you! Your order is placed."), "the thank-you text");
@@ -265,6 +303,13 @@ try {
   const json = eventsJson();
   const inputs = allEvents().filter((e) => e.type === 3 && e.data.source === 5).map((e) => e.data.text);
   check(inputs.includes("SAVE10"), "the data-reel-unmask coupon is recorded as typed");
+  check(["S", "SA", "SAV", "SAVE", "SAVE1"].every((v) => inputs.includes(v)), `input is recorded key by key (${inputs.filter((v) => /^S/.test(v)).join(",")})`);
+  const network = allEvents().filter((e) => e.type === 6 && e.data.plugin === "reel/network@1").map((e) => e.data.payload);
+  const cart = network.filter((n) => n.url.includes("/demo/api/cart"));
+  check(cart.length === 3 && cart.every((n) => n.status === 404 && !n.ok && n.method === "POST" && n.url.endsWith("?sku=desk-lamp&session=[redacted]")), "the demo's cart requests are recorded, failed, their session parameter redacted");
+  check(network.some((n) => n.url.startsWith("http://127.0.0.1:9/recommendations") && n.status === 0 && n.error), "the demo's unreachable service is a network error");
+  check(allEvents().some((e) => e.type === 6 && e.data.plugin === "rrweb/console@1" && e.data.payload.level === "error" && e.data.payload.payload[0].includes("recommendations unavailable")), "the demo's console error is recorded");
+  check(allEvents().some((e) => e.type === 5 && e.data.tag === "track" && e.data.payload.name === "add_to_cart" && e.data.payload.props.sku === "desk-lamp"), "the demo's track event is recorded");
   check(!/Jane|jane@example|4242424242424242/.test(json), "name, email and card never leave the browser");
   check(inputs.includes("********") && inputs.includes("****************"), "masked inputs are recorded as * of the same length");
   check(!json.includes("support@demo.example") && json.includes("********************"), "e-mail in page text is masked");
@@ -272,6 +317,7 @@ try {
   check(json.includes("Desk Lamp") && json.includes("€49.00"), "ordinary text is recorded");
   check(!json.includes("Saved card ending"), "data-reel-block content is not recorded");
   check(allEvents().some((e) => e.type === 5 && e.data.tag === "error" && e.data.payload.message.includes("demo boom")), "uncaught errors become custom error events");
+  check(!network.some((n) => n.url.includes("/t/") || n.url.includes("/v1/")), "the tracker's own requests are not recorded");
   check(consoleWarnings.filter((w) => w.startsWith("reel:")).length === 0, `no tracker warnings (${consoleWarnings.join(" | ")})`);
 
   // Included directly: the endpoint comes from the script's src, the site from data-site.
@@ -304,6 +350,46 @@ try {
   await blockedPage.evaluate(() => new Promise((r) => setTimeout(r, 1000)));
   check(!eventsJson().includes("after the bad selector"), "nothing is recorded under an unparsable block_selector");
   await blocked.close();
+
+  // What a page logs, fetches and throws, in what the tracker sends.
+  const cap = await browser.newContext();
+  const capPage = await cap.newPage();
+  await capPage.goto(`${base}/capture.html`);
+  await until(() => received.filter((r) => r.m.t === "hello").length === 7, "a hello from the capture page");
+  const capConn = [...sockets].at(-1);
+  const capEvents = () => stored.get(`${capConn.session}/${capConn.tab}`) ?? [];
+  await until(() => capEvents().some((e) => e.type === 2), "the capture page's first snapshot");
+  await capPage.click("#go");
+  const capJson = () => JSON.stringify(capEvents());
+  await until(() => capJson().includes("capture boom") && capJson().includes("capture rejection") && capJson().includes("beacon=1"), "the capture page's events");
+  const netOf = () => capEvents().filter((e) => e.type === 6 && e.data.plugin === "reel/network@1").map((e) => e.data.payload);
+  const net = netOf();
+  const keys = ["method", "url", "status", "ok", "start", "duration_ms", "request_bytes", "response_bytes", "initiator", "error"];
+  check(net.every((n) => JSON.stringify(Object.keys(n).sort()) === JSON.stringify([...keys].sort())), "network payloads have exactly the protocol's fields (no bodies by default)");
+  const find = (f) => net.find(f);
+  const ok = find((n) => n.initiator === "fetch" && n.url === `${base}/api/ok?token=[redacted]&q=1`);
+  check(ok && ok.status === 200 && ok.ok && ok.method === "GET" && ok.response_bytes === 2 && ok.request_bytes === 0 && ok.error === null && ok.duration_ms >= 0 && ok.start > Date.now() - 60_000, `fetch 200 recorded, token redacted (${JSON.stringify(ok)})`);
+  const fail = find((n) => n.url === `${base}/api/fail`);
+  check(fail && fail.status === 500 && !fail.ok && fail.method === "POST" && fail.request_bytes === 5, `fetch 500 recorded (${JSON.stringify(fail)})`);
+  const down = find((n) => n.url.startsWith(`http://127.0.0.1:${closedPort}/`));
+  check(down && down.status === 0 && !down.ok && typeof down.error === "string" && down.response_bytes === null, `fetch network error recorded (${JSON.stringify(down)})`);
+  const xhr = find((n) => n.initiator === "xhr");
+  check(xhr && xhr.status === 200 && xhr.ok && xhr.url === `${base}/api/ok?password=[redacted]` && xhr.response_bytes === 2, `XMLHttpRequest recorded (${JSON.stringify(xhr)})`);
+  const beacon = find((n) => n.initiator === "beacon");
+  check(beacon && beacon.method === "POST" && beacon.ok && beacon.request_bytes === 3, `sendBeacon recorded (${JSON.stringify(beacon)})`);
+  check(!net.some((n) => n.url.includes("/t/loader.js")), "requests to the reel server's own paths are not recorded");
+  check(net.length === 5, `exactly the page's five requests (${net.length})`);
+  const logs = capEvents().filter((e) => e.type === 6 && e.data.plugin === "rrweb/console@1").map((e) => e.data.payload);
+  check(logs.some((l) => l.level === "log" && l.payload[0] === '"hello from the page"' && l.payload[1].includes("cart")), "console.log is recorded by the console plugin");
+  const errors = capEvents().filter((e) => e.type === 5 && e.data.tag === "error").map((e) => e.data.payload);
+  const boom = errors.find((p) => p.message.includes("capture boom"));
+  check(boom && boom.source === `${base}/capture.html` && boom.line > 0 && boom.col > 0 && boom.stack.includes("capture boom"), `a thrown error carries stack, source, line and column (${JSON.stringify(boom)})`);
+  const rejection = errors.find((p) => p.message.includes("capture rejection"));
+  check(rejection && rejection.stack.includes("capture rejection") && rejection.source === `${base}/capture.html` && rejection.line > 0, `an unhandled rejection is recorded (${JSON.stringify(rejection)})`);
+  const tracks = capEvents().filter((e) => e.type === 5 && e.data.tag === "track").map((e) => e.data.payload);
+  check(tracks.length === 1 && tracks[0].name === "go_clicked" && tracks[0].props.n === 1 && tracks[0].props.ok === true, "reel.track records its event; an invalid call is dropped");
+  check((await capPage.title()) === `${base}/app/#/sessions/${capConn.session}`, "reel.sessionUrl is the dashboard page of the session");
+  await cap.close();
 } finally {
   await browser.close();
   server.close();
