@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use reel_actors::traits::SiteUpdate;
 use reel_protocol::site::{
-    BLOCK_SELECTOR_MAX_BYTES, DEFAULT_RETENTION_DAYS, MAX_ORIGINS, MAX_RETENTION_DAYS,
-    MIN_RETENTION_DAYS, SITE_NAME_MAX_BYTES,
+    BLOCK_SELECTOR_MAX_BYTES, DEFAULT_RETENTION_DAYS, MAX_NETWORK_BODY_URLS, MAX_ORIGINS,
+    MAX_REDACT_PARAMS, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, SITE_NAME_MAX_BYTES,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -179,6 +179,19 @@ async fn sites_are_created_and_changed_within_every_bound() {
         patch(&app, id, sel(BLOCK_SELECTOR_MAX_BYTES + 1)).await,
         "block_selector",
     );
+    let list = |field: &str, n: usize| {
+        let items: Vec<String> = (0..n).map(|i| format!("https://a.example/{i}*")).collect();
+        json!({"settings": {field: items}})
+    };
+    for (field, max) in [
+        ("redact_params", MAX_REDACT_PARAMS),
+        ("network_body_urls", MAX_NETWORK_BODY_URLS),
+    ] {
+        let (status, s) = patch(&app, id, list(field, max)).await;
+        assert_eq!(status, 200, "{s}");
+        assert_eq!(s["settings"][field].as_array().unwrap().len(), max);
+        refused(patch(&app, id, list(field, max + 1)).await, field);
+    }
     refused(
         patch(&app, id, json!({"settings": {"maintenance": true}})).await,
         "maintenance",
@@ -278,13 +291,16 @@ async fn connected_trackers_get_new_settings_within_5_s() {
     let mut t = app.tracker("v1").await;
     let w = t.hello("v1", None, "tab", None).await;
     assert_eq!(w["settings"]["mask_text"], true);
+    assert_eq!(w["settings"]["capture_console"], true);
+    assert_eq!(w["settings"]["network_body_urls"], json!([]));
     t.batch_acked(0, &[ev::click(T0, 1)]).await;
 
     let id = json!(app.site_id);
     let (status, _) = patch(
         &app,
         &id,
-        json!({"settings": {"mask_text": false, "block_selector": ".card", "sample_rate": 0.5}}),
+        json!({"settings": {"mask_text": false, "block_selector": ".card", "sample_rate": 0.5,
+            "capture_network": false, "redact_params": ["sid"], "network_body_urls": ["*/api/*"]}}),
     )
     .await;
     assert_eq!(status, 200);
@@ -298,6 +314,10 @@ async fn connected_trackers_get_new_settings_within_5_s() {
     assert_eq!(s["block_selector"], ".card");
     assert_eq!(s["sample_rate"], 0.5);
     assert_eq!(s["mask_all_inputs"], true);
+    assert_eq!(s["capture_network"], false);
+    assert_eq!(s["capture_console"], true);
+    assert_eq!(s["redact_params"], json!(["sid"]));
+    assert_eq!(s["network_body_urls"], json!(["*/api/*"]));
     // The node's own bounds come with them, as in welcome.
     assert_eq!(s["batch_max_events"], w["settings"]["batch_max_events"]);
     assert_eq!(s["max_frame_bytes"], w["settings"]["max_frame_bytes"]);
