@@ -167,8 +167,8 @@ test("a visitor of the demo shop is listed live and watched while they click and
     // The visitor goes on to checkout (a new page of the same tab) and types.
     await visitor.click("#to-checkout");
     await visitor.locator("#place-order").waitFor();
-    // The tracker records a field's value when it changes (rrweb's input
-    // sampling "last": on `change`, i.e. when the visitor leaves the field).
+    // The tracker records a field's value as it is typed (every `input`
+    // event, at most one per field every 100 ms); `fill` types it at once.
     await visitor.fill("#name", TYPED.name);
     await visitor.fill("#coupon", TYPED.coupon);
     await visitor.press("#coupon", "Tab");

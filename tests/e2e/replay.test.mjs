@@ -92,6 +92,19 @@ async function checkRecording(node, session) {
   const inputs = events.filter((e) => e.type === 3 && e.data.source === 5).map((e) => e.data.text);
   assert.ok(inputs.some((t) => /^\*+$/.test(t)), `masked input events in ${JSON.stringify(inputs)}`);
   assert.ok(inputs.includes(TYPED.coupon), "the unmasked coupon field is recorded as typed");
+  // The demo's support context (issue 12): a failing request, its session
+  // parameter redacted, an unreachable service, a console error, a track event.
+  const network = events.filter((e) => e.type === 6 && e.data.plugin === "reel/network@1").map((e) => e.data.payload);
+  assert.ok(
+    network.some((n) => n.url.endsWith("/demo/api/cart?sku=desk-lamp&session=[redacted]") && n.status === 404 && !n.ok),
+    `the failing cart request in ${JSON.stringify(network)}`,
+  );
+  assert.ok(network.some((n) => n.url.startsWith("http://127.0.0.1:9/") && n.status === 0 && n.error), "the unreachable service");
+  assert.ok(
+    events.some((e) => e.type === 6 && e.data.plugin === "rrweb/console@1" && e.data.payload.level === "error"),
+    "the console error",
+  );
+  assert.ok(events.some((e) => e.type === 5 && e.data.tag === "track" && e.data.payload.name === "add_to_cart"), "the track event");
   return events;
 }
 
