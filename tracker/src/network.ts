@@ -286,12 +286,15 @@ function patchXhr(win: Win, net: NetworkRecorder): () => void {
       const bodies = net.bodies(url);
       let error: string | null = null;
       // The error is the event's name: "error" (network), "abort" or "timeout".
-      for (const why of ["error", "abort", "timeout"]) {
-        xhr.addEventListener(why, () => {
-          error = why;
-        });
-      }
-      xhr.addEventListener("loadend", () => {
+      const fails = ["error", "abort", "timeout"];
+      const onFail = (ev: Event) => {
+        error = ev.type;
+      };
+      for (const f of fails) xhr.addEventListener(f, onFail);
+      // Once, and without leaving listeners behind: an XHR may be opened and sent again.
+      const onEnd = () => {
+        for (const f of fails) xhr.removeEventListener(f, onFail);
+        xhr.removeEventListener("loadend", onEnd);
         let text: string | null = null;
         let responseBytes: number | null = null;
         try {
@@ -318,7 +321,8 @@ function patchXhr(win: Win, net: NetworkRecorder): () => void {
           bodies ? bodyText(body) : null,
           bodies && error === null ? text : null,
         );
-      });
+      };
+      xhr.addEventListener("loadend", onEnd);
     }
     return send.call(this, body);
   };

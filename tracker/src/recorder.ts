@@ -14,6 +14,9 @@ export interface RrwebRecorder extends Recorder {
   flush(): void;
 }
 
+/** rrweb's plugin list, whose observers take `unknown` options (ours are typed). */
+type Plugins = NonNullable<NonNullable<Parameters<typeof record>[0]>["plugins"]>;
+
 /** Can the browser parse `selector`? (rrweb throws on every node otherwise.) */
 function parses(selector: string): boolean {
   try {
@@ -64,7 +67,7 @@ export function rrwebRecorder(emit: (event: unknown) => void, serverOrigin: stri
           ...privacy,
           // Every input event (as typed, throttled by `inputs`); scrolls at most every 150 ms.
           sampling: { input: "all", scroll: 150 },
-          plugins: capturePlugins(settings, serverOrigin) as Parameters<typeof record>[0] extends infer O ? O extends { plugins?: infer P } ? P : never : never,
+          plugins: capturePlugins(settings, serverOrigin) as unknown as Plugins,
         });
       } catch {
         stopFn = undefined;

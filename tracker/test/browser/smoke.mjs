@@ -163,7 +163,7 @@ const closedPort = await new Promise((resolve) => {
   });
 });
 
-/** A page that, when #go is clicked, logs, fetches (200, 500, a network error, the reel server's own path), uses XHR and sendBeacon, tracks and throws. */
+/** A page that, when #go is clicked, logs, fetches (200, 500, a network error, the reel server's own path), uses XHR (twice) and sendBeacon, tracks and throws. */
 const capturePage = (host) => `<!doctype html><title>capture</title><p>Capture</p><button id="go">go</button>
 <script async src="http://${host}/t/tracker.js" data-site="${SITE}"></script>
 <script>
@@ -173,7 +173,8 @@ const capturePage = (host) => `<!doctype html><title>capture</title><p>Capture</
     await fetch("/api/fail", { method: "POST", body: "12345" });
     await fetch("http://127.0.0.1:${closedPort}/down").catch(() => {});
     await fetch("/t/loader.js");
-    await new Promise((done) => { const x = new XMLHttpRequest(); x.open("GET", "/api/ok?password=pw"); x.onloadend = done; x.send(); });
+    const x = new XMLHttpRequest(); // sent twice: each send is recorded once
+    for (const u of ["/api/ok?password=pw", "/api/fail"]) await new Promise((done) => { x.open("GET", u); x.onloadend = () => setTimeout(done); x.send(); });
     navigator.sendBeacon("/api/ok?beacon=1", "abc");
     reel.track("go_clicked", { n: 1, ok: true });
     reel.track("", {});
@@ -373,12 +374,14 @@ try {
   check(fail && fail.status === 500 && !fail.ok && fail.method === "POST" && fail.request_bytes === 5, `fetch 500 recorded (${JSON.stringify(fail)})`);
   const down = find((n) => n.url.startsWith(`http://127.0.0.1:${closedPort}/`));
   check(down && down.status === 0 && !down.ok && typeof down.error === "string" && down.response_bytes === null, `fetch network error recorded (${JSON.stringify(down)})`);
-  const xhr = find((n) => n.initiator === "xhr");
-  check(xhr && xhr.status === 200 && xhr.ok && xhr.url === `${base}/api/ok?password=[redacted]` && xhr.response_bytes === 2, `XMLHttpRequest recorded (${JSON.stringify(xhr)})`);
+  const xhrs = net.filter((n) => n.initiator === "xhr");
+  const [xhr, xhr2] = xhrs;
+  check(xhrs.length === 2 && xhr.status === 200 && xhr.ok && xhr.url === `${base}/api/ok?password=[redacted]` && xhr.response_bytes === 2, `XMLHttpRequest recorded (${JSON.stringify(xhr)})`);
+  check(xhr2 && xhr2.status === 500 && !xhr2.ok && xhr2.url === `${base}/api/fail`, `an XMLHttpRequest sent again is recorded once more (${JSON.stringify(xhrs)})`);
   const beacon = find((n) => n.initiator === "beacon");
   check(beacon && beacon.method === "POST" && beacon.ok && beacon.request_bytes === 3, `sendBeacon recorded (${JSON.stringify(beacon)})`);
   check(!net.some((n) => n.url.includes("/t/loader.js")), "requests to the reel server's own paths are not recorded");
-  check(net.length === 5, `exactly the page's five requests (${net.length})`);
+  check(net.length === 6, `exactly the page's six requests (${net.length})`);
   const logs = capEvents().filter((e) => e.type === 6 && e.data.plugin === "rrweb/console@1").map((e) => e.data.payload);
   check(logs.some((l) => l.level === "log" && l.payload[0] === '"hello from the page"' && l.payload[1].includes("cart")), "console.log is recorded by the console plugin");
   const errors = capEvents().filter((e) => e.type === 5 && e.data.tag === "error").map((e) => e.data.payload);
@@ -389,6 +392,18 @@ try {
   const tracks = capEvents().filter((e) => e.type === 5 && e.data.tag === "track").map((e) => e.data.payload);
   check(tracks.length === 1 && tracks[0].name === "go_clicked" && tracks[0].props.n === 1 && tracks[0].props.ok === true, "reel.track records its event; an invalid call is dropped");
   check((await capPage.title()) === `${base}/app/#/sessions/${capConn.session}`, "reel.sessionUrl is the dashboard page of the session");
+
+  // The site switches console and network capture off: rrweb restarts, and
+  // the same clicks record errors and track events but no console or network.
+  const snapshots = () => capEvents().filter((e) => e.type === 2).length;
+  const before = snapshots();
+  capConn.send({ t: "settings", ...settings, capture_console: false, capture_network: false });
+  await until(() => snapshots() > before, "a full snapshot after capture is switched off");
+  const from = capEvents().length;
+  await capPage.click("#go");
+  await until(() => capEvents().slice(from).filter((e) => e.type === 5 && e.data.tag === "error").length === 2, "the errors of the second click");
+  const after = capEvents().slice(from);
+  check(after.some((e) => e.type === 5 && e.data.tag === "track") && !after.some((e) => e.type === 6), "with capture_console and capture_network off, nothing of type 6 is recorded");
   await cap.close();
 } finally {
   await browser.close();
