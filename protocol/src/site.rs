@@ -23,6 +23,8 @@ pub const MIN_RETENTION_DAYS: i64 = 1;
 pub const MAX_RETENTION_DAYS: i64 = 3650;
 /// Days a new site keeps its recordings (PROTOCOL.md §6).
 pub const DEFAULT_RETENTION_DAYS: i64 = 90;
+/// Milliseconds in a day (of retention).
+pub const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// `POST /api/v1/sites`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]

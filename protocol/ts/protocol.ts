@@ -85,7 +85,11 @@ live: boolean,
  * answering node for storage that is down: the replay is not complete
  * yet, and what is missing arrives once storage is back.
  */
-writing: boolean, };
+writing: boolean, 
+/**
+ * Kept past its site's retention (PROTOCOL.md §6).
+ */
+pinned: boolean, };
 
 export type SegmentInfo = { tab: string, first_seq: number, last_seq: number, 
 /**
@@ -186,6 +190,32 @@ export type SiteSnippet = {
  * The `<script>` tag to paste into the site's pages.
  */
 html: string, };
+
+export type EraseRequest = { user_id?: string, visitor_id?: string, };
+
+export type EraseAccepted = { id: string, };
+
+export type ErasureState = "pending" | "done";
+
+export type ErasureReceipt = { state: ErasureState, 
+/**
+ * Sessions deleted so far.
+ */
+sessions: number, 
+/**
+ * Blob objects deleted so far.
+ */
+objects: number, 
+/**
+ * When it finished (ms since the Unix epoch); `null` while pending.
+ */
+finished_at: number | null, };
+
+export type SiteUsage = { sessions: number, raw_bytes: number, stored_bytes: number, 
+/**
+ * The oldest recording's start (ms); `null` when there is none.
+ */
+oldest_started_at: number | null, };
 
 export type Presence = { session: string, visitor: string, user_id: string | null, 
 /**

@@ -16,10 +16,11 @@ use reel_actors::outbox::Outbox;
 use reel_actors::segment::{self, TabBuffer};
 use reel_actors::stats::{BatchStats, SegmentDelta};
 use reel_actors::traits::{
-    BlobStore, Index, Maintenance, NewSession, Scope, SegmentRecord, SessionRecord, SiteRecord,
-    SiteUpdate, SpoolBatch, StoreResult,
+    BlobStore, ErasureJob, Index, Maintenance, NewSession, Scope, SegmentRecord, SessionRecord,
+    SessionRef, SiteRecord, SiteUpdate, SiteUsage, SpoolBatch, StoreResult, Tombstone,
 };
 use reel_protocol::api::{SessionFilter, SessionInfo, SessionPage};
+use reel_protocol::lifecycle::{ErasureReceipt, Person};
 use serde_json::Value;
 
 use crate::support::*;
@@ -98,6 +99,69 @@ impl Index for RacingIndex {
     }
     async fn maintenance(&self) -> StoreResult<Maintenance> {
         self.inner.maintenance().await
+    }
+    async fn tombstone(&self, t: &Tombstone) -> StoreResult<()> {
+        self.inner.tombstone(t).await
+    }
+    async fn is_tombstoned(&self, session_id: &str) -> StoreResult<bool> {
+        self.inner.is_tombstoned(session_id).await
+    }
+    async fn tombstone_objects(&self, session_id: &str, objects: i64) -> StoreResult<()> {
+        self.inner.tombstone_objects(session_id, objects).await
+    }
+    async fn purge_session(&self, session_id: &str) -> StoreResult<()> {
+        self.inner.purge_session(session_id).await
+    }
+    async fn set_pinned(&self, scope: &Scope, session_id: &str, pinned: bool) -> StoreResult<bool> {
+        self.inner.set_pinned(scope, session_id, pinned).await
+    }
+    async fn sessions_of(
+        &self,
+        site_id: i64,
+        person: &Person,
+        limit: i64,
+    ) -> StoreResult<Vec<SessionRef>> {
+        self.inner.sessions_of(site_id, person, limit).await
+    }
+    async fn expired_sessions(&self, now: i64, limit: i64) -> StoreResult<Vec<(SessionRef, i64)>> {
+        self.inner.expired_sessions(now, limit).await
+    }
+    async fn create_erasure(
+        &self,
+        org_id: i64,
+        site_id: i64,
+        person: &Person,
+    ) -> StoreResult<String> {
+        self.inner.create_erasure(org_id, site_id, person).await
+    }
+    async fn erasure(&self, org_id: i64, id: &str) -> StoreResult<Option<ErasureReceipt>> {
+        self.inner.erasure(org_id, id).await
+    }
+    async fn claim_erasure(
+        &self,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<Option<ErasureJob>> {
+        self.inner.claim_erasure(holder, now, until).await
+    }
+    async fn renew_erasure(&self, id: &str, holder: &str, until: i64) -> StoreResult<bool> {
+        self.inner.renew_erasure(id, holder, until).await
+    }
+    async fn finish_erasure(&self, id: &str, now: i64) -> StoreResult<()> {
+        self.inner.finish_erasure(id, now).await
+    }
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<bool> {
+        self.inner.take_lease(name, holder, now, until).await
+    }
+    async fn site_usage(&self, scope: &Scope, site_id: i64) -> StoreResult<Option<SiteUsage>> {
+        self.inner.site_usage(scope, site_id).await
     }
     async fn set_maintenance(&self, enabled: bool, message: &str) -> StoreResult<Maintenance> {
         self.inner.set_maintenance(enabled, message).await
