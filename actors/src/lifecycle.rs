@@ -216,6 +216,11 @@ impl Lifecycle {
                 break;
             }
         }
+        // Let go: the next pass is whichever node comes first.
+        let end = crate::now_ms();
+        self.index
+            .take_lease(RETENTION_LEASE, &self.node_id, end, end)
+            .await?;
         metrics::gauge!("reel_retention_last_pass_timestamp_seconds")
             .set(crate::now_ms() as f64 / 1000.0);
         if done.sessions > 0 {

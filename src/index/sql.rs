@@ -499,8 +499,8 @@ impl Index for $name {
         // A deleted session takes no segment (the caller checks again after
         // the commit, for a delete that raced this transaction).
         if lifecycle {
-            let gone: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM session_tombstones WHERE session_id = $1")
+            let gone: Option<String> =
+                sqlx::query_scalar("SELECT session_id FROM session_tombstones WHERE session_id = $1")
                     .bind(&seg.session_id)
                     .fetch_optional(&mut *tx)
                     .await
@@ -808,8 +808,8 @@ impl Index for $name {
         if !self.has_lifecycle().await? {
             return Ok(false);
         }
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM session_tombstones WHERE session_id = $1")
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT session_id FROM session_tombstones WHERE session_id = $1")
                 .bind(session_id)
                 .fetch_optional(&self.pool)
                 .await
