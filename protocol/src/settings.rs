@@ -30,6 +30,11 @@ pub struct Settings {
     pub max_frame_bytes: u64,
     /// The node is in maintenance: do not record.
     pub maintenance: bool,
+    /// Do not record a browser that sends Do-Not-Track or Global Privacy
+    /// Control (PROTOCOL.md §6). The tracker remembers it (and the site's
+    /// snippet carries it as `data-honor-dnt`), so that such a browser
+    /// sends nothing, not even `hello`.
+    pub honor_dnt: bool,
 }
 
 impl Default for Settings {
@@ -44,6 +49,7 @@ impl Default for Settings {
             batch_max_events: 5_000,
             max_frame_bytes: 4 * 1024 * 1024,
             maintenance: false,
+            honor_dnt: false,
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct SettingsPatch {
     /// A CSS selector; empty: none.
     #[ts(optional)]
     pub block_selector: Option<String>,
+    /// Leave browsers with Do-Not-Track or Global Privacy Control unrecorded.
+    #[ts(optional)]
+    pub honor_dnt: Option<bool>,
 }
 
 /// `GET /api/v1/sites/{id}/snippet`.
@@ -220,6 +223,9 @@ impl SettingsPatch {
         if let Some(m) = self.mask_text {
             out.mask_text = m;
         }
+        if let Some(h) = self.honor_dnt {
+            out.honor_dnt = h;
+        }
         if let Some(sel) = &self.block_selector {
             let sel = sel.trim();
             if sel.len() > BLOCK_SELECTOR_MAX_BYTES {
@@ -345,5 +351,9 @@ mod tests {
         let s = p.apply(&Settings::default()).unwrap();
         assert!(!s.mask_text && s.mask_all_inputs);
         assert_eq!(s.block_selector, ".secret");
+        assert!(!s.honor_dnt);
+        let p: SettingsPatch = serde_json::from_str(r#"{"honor_dnt":true}"#).unwrap();
+        assert!(p.apply(&s).unwrap().honor_dnt);
+        assert!(serde_json::from_str::<SettingsPatch>(r#"{"honor_dnt":"yes"}"#).is_err());
     }
 }

@@ -59,7 +59,14 @@ max_frame_bytes: number,
 /**
  * The node is in maintenance: do not record.
  */
-maintenance: boolean, };
+maintenance: boolean, 
+/**
+ * Do not record a browser that sends Do-Not-Track or Global Privacy
+ * Control (PROTOCOL.md §6). The tracker remembers it (and the site's
+ * snippet carries it as `data-honor-dnt`), so that such a browser
+ * sends nothing, not even `hello`.
+ */
+honor_dnt: boolean, };
 
 export type ErrorCode = "unknown_site" | "origin_not_allowed" | "bad_message" | "idle" | "seq_gap" | "session_over" | "too_large" | "rate_limited" | "unavailable" | "internal" | "unauthenticated" | "bad_credentials" | "conflict" | "invitation_invalid" | "not_found" | "bad_request" | "forbidden";
 
@@ -183,7 +190,11 @@ sample_rate?: number, mask_all_inputs?: boolean, mask_text?: boolean,
 /**
  * A CSS selector; empty: none.
  */
-block_selector?: string, };
+block_selector?: string, 
+/**
+ * Leave browsers with Do-Not-Track or Global Privacy Control unrecorded.
+ */
+honor_dnt?: boolean, };
 
 export type SiteSnippet = { 
 /**

@@ -6,18 +6,23 @@ import { readConfig, type ScriptTag } from "./config";
 import { gzipper } from "./gzip";
 import { randomId } from "./ids";
 import { rrwebRecorder } from "./recorder";
+import { KEYS } from "./session";
 import { webKV } from "./storage";
 import { Client, type Env } from "./transport";
 
 interface ReelApi {
   identify(userId: string, traits?: Record<string, string>): void;
+  /** Stops recording this browser (remembered in localStorage). */
+  optOut(): void;
+  /** Undoes `optOut`. */
+  optIn(): void;
 }
 
 type QueuedCall = [string, ...unknown[]];
 
 declare global {
   interface Window {
-    __reelConfig?: { site: string; endpoint: string };
+    __reelConfig?: { site: string; endpoint: string; honorDnt?: boolean };
     reel?: Partial<ReelApi> & { q?: QueuedCall[]; __reel?: true };
   }
 }
@@ -65,6 +70,11 @@ function main(): void {
       tz: timeZone(),
     }),
     warn: (m) => console.warn(m),
+    privacySignal: () => {
+      const n = navigator as Navigator & { globalPrivacyControl?: boolean };
+      const dnt = n.doNotTrack ?? (w as unknown as { doNotTrack?: string }).doNotTrack;
+      return dnt === "1" || dnt === "yes" || n.globalPrivacyControl === true;
+    },
   };
   const recorder = rrwebRecorder((e) => client.event(e));
   const client = new Client(config, env, recorder);
@@ -72,7 +82,14 @@ function main(): void {
   w.reel = {
     __reel: true,
     identify: (userId: string, traits?: Record<string, string>) => client.identify(userId, traits),
+    optOut: () => client.optOut(),
+    optIn: () => client.optIn(),
   };
+  // An opt-out queued before the bundle ran applies before anything is sent.
+  for (const call of queued) {
+    if (Array.isArray(call) && call[0] === "optOut") env.local.set(KEYS.optOut, "1");
+    if (Array.isArray(call) && call[0] === "optIn") env.local.remove(KEYS.optOut);
+  }
   client.init();
   for (const call of queued) {
     if (Array.isArray(call) && call[0] === "identify") client.identify(call[1], call[2]);

@@ -13,6 +13,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   batch_max_events: 5000,
   max_frame_bytes: 4 * 1024 * 1024,
   maintenance: false,
+  honor_dnt: false,
 };
 
 /** Bounds that keep a wrong value from turning the tracker into a busy loop. */
@@ -42,6 +43,7 @@ export function readSettings(raw: unknown): Settings {
   bool("mask_all_inputs");
   bool("mask_text");
   bool("maintenance");
+  bool("honor_dnt");
   if (typeof r.block_selector === "string") s.block_selector = r.block_selector;
   return s;
 }
