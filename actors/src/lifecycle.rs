@@ -235,9 +235,11 @@ impl Lifecycle {
 
     /// Runs the node's lifecycle work until the process ends: erasure jobs
     /// (at once when `wake` is notified, else every [`ERASURE_POLL`]) and a
-    /// retention pass every [`RETENTION_INTERVAL`].
+    /// retention pass every [`RETENTION_INTERVAL`], the first one interval
+    /// after the start (a node that restarts in a loop does not sweep in a
+    /// loop; `reel retention run` sweeps at once).
     pub async fn run(self, wake: Arc<tokio::sync::Notify>) {
-        let mut next_retention = tokio::time::Instant::now();
+        let mut next_retention = tokio::time::Instant::now() + RETENTION_INTERVAL;
         loop {
             if let Err(e) = self.run_pending_erasures().await {
                 tracing::warn!(error = %e, "erasure stopped, resumed later");
