@@ -357,8 +357,9 @@ pub trait Index: Send + Sync + 'static {
         org_id: i64,
         id: &str,
     ) -> StoreResult<Option<reel_protocol::lifecycle::ErasureReceipt>>;
-    /// Takes the lease of one pending erasure job whose lease has expired
-    /// (oldest first) for `holder` until `until` (ms); `None` when none waits.
+    /// Takes the lease of one pending erasure job whose lease has expired,
+    /// or that `holder` holds already (it stopped on an error), oldest
+    /// first, for `holder` until `until` (ms); `None` when none waits.
     async fn claim_erasure(
         &self,
         holder: &str,

@@ -981,12 +981,15 @@ impl Index for $name {
         if !self.has_lifecycle().await? {
             return Ok(None);
         }
-        // The inner SELECT may pick a job another node claims at the same
-        // moment: the outer condition, checked again on the row, lets one win.
+        // A job whose lease expired, or this holder's own (it stopped on an
+        // error and is tried again). The inner SELECT may pick a job another
+        // node claims at the same moment: the outer condition, checked again
+        // on the row, lets one win.
         let row: Option<(String, i64, i64, Option<String>, Option<String>)> = sqlx::query_as(
             "UPDATE erasures SET lease_holder = $1, lease_expires_at = $2 \
-             WHERE id = (SELECT id FROM erasures WHERE state = $3 AND lease_expires_at < $4 \
-             ORDER BY created_at, id LIMIT 1) AND state = $3 AND lease_expires_at < $4 \
+             WHERE id = (SELECT id FROM erasures WHERE state = $3 \
+             AND (lease_expires_at < $4 OR lease_holder = $1) ORDER BY created_at, id LIMIT 1) \
+             AND state = $3 AND (lease_expires_at < $4 OR lease_holder = $1) \
              RETURNING id, org_id, site_id, user_id, visitor_id",
         )
         .bind(holder)

@@ -347,6 +347,12 @@ async fn lifecycle_contract(b: &Backend) {
         .await
         .unwrap()
         .is_none());
+    // Its holder takes it again (it stopped on an error and tries again).
+    assert!(index
+        .claim_erasure("a", now, now + 60_000)
+        .await
+        .unwrap()
+        .is_some());
     // Expired: another node takes it over.
     let later = now + 60_001;
     let job = index
