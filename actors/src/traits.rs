@@ -342,7 +342,8 @@ pub trait Index: Send + Sync + 'static {
     /// Up to `limit` sessions to delete for retention: unpinned sessions
     /// that started before `now` less their site's `retention_days`, and
     /// tombstoned sessions whose rows are still there (a delete that
-    /// stopped half-way), oldest first.
+    /// stopped half-way), oldest first; each with when it was due to go
+    /// (its expiry, or when it was tombstoned), ms.
     async fn expired_sessions(&self, now: i64, limit: i64) -> StoreResult<Vec<(SessionRef, i64)>>;
     /// Creates a pending erasure job; returns its id.
     async fn create_erasure(

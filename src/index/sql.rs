@@ -893,8 +893,8 @@ impl Index for $name {
             .map_err(db_err)?;
         let mut out: Vec<(SessionRef, i64)> = Vec::new();
         let leftovers: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT s.id, s.site_id, s.started_at FROM sessions s JOIN session_tombstones t ON t.session_id = s.id \
-             ORDER BY s.started_at LIMIT $1",
+            "SELECT s.id, s.site_id, t.deleted_at FROM sessions s JOIN session_tombstones t ON t.session_id = s.id \
+             ORDER BY t.deleted_at LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
