@@ -181,9 +181,11 @@ impl Lifecycle {
     pub async fn retention_pass(&self, now: i64) -> StoreResult<Deleted> {
         let mut done = Deleted::default();
         let lease = |at: i64| at + LEASE.as_millis() as i64;
+        // Leases run on the real clock, whatever `now` the pass measures by.
+        let start = crate::now_ms();
         if !self
             .index
-            .take_lease(RETENTION_LEASE, &self.node_id, now, lease(crate::now_ms()))
+            .take_lease(RETENTION_LEASE, &self.node_id, start, lease(start))
             .await?
         {
             return Ok(done);
