@@ -445,3 +445,63 @@ async fn an_erasure_a_killed_node_left_half_way_is_resumed_and_touches_no_one_el
         .collect();
     assert_eq!(ids, vec![other.as_str()]);
 }
+
+/// Sessions rows of `visitor`, written behind the node's back: `n`, started
+/// `age_days` ago, ids `{prefix}{i}`.
+async fn insert_sessions(app: &TestNode, prefix: &str, visitor: &str, n: usize, age_days: i64) {
+    let at = reel_actors::now_ms() - age_days * DAY;
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "('{prefix}{i:04}', {}, '{visitor}', {at}, {at}, {at})",
+                app.site_id
+            )
+        })
+        .collect();
+    let inserted = app
+        .storage
+        .execute(
+            app.dir.path(),
+            &format!(
+                "INSERT INTO sessions (id, site_id, visitor_id, started_at, last_activity_at, ended_at) VALUES {}",
+                rows.join(", ")
+            ),
+        )
+        .await;
+    assert_eq!(inserted, n as u64);
+}
+
+#[actix_web::test]
+async fn erasure_and_retention_walk_past_one_page_of_sessions() {
+    let app = spawn_app().await;
+    let n = reel_actors::lifecycle::PAGE as usize + 7;
+    insert_sessions(&app, "many", "vmany", n, 1).await;
+    insert_sessions(&app, "old", "vold", n, 400).await;
+    let api = app.api();
+    let (status, accepted) = api
+        .send(
+            Method::POST,
+            &format!("/api/v1/sites/{}/erase", app.site_id),
+            &json!({"visitor_id": "vmany"}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let id = accepted["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let receipt = loop {
+        let r = api.json(&format!("/api/v1/erasures/{id}")).await;
+        if r["state"] == "done" {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "erasure not done: {r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(receipt["sessions"], n, "{receipt}");
+    let done = cli(app.dir.path(), &app.storage, &["retention", "run"]);
+    assert_eq!(done["sessions"], n, "{done}");
+    let usage = api
+        .json(&format!("/api/v1/sites/{}/usage", app.site_id))
+        .await;
+    assert_eq!(usage["sessions"], 0, "{usage}");
+    assert_eq!(usage["oldest_started_at"], Value::Null);
+}
