@@ -220,9 +220,9 @@ fn batch(site_id: i64, session: &str, tab: &str, seq: u64) -> SpoolBatch {
 }
 
 /// One node's writer: its own spool and outbox on the shared storage.
-fn writer(
+pub fn writer(
     blob: &Arc<dyn BlobStore>,
-    index: &Arc<RacingIndex>,
+    index: Arc<dyn Index>,
     dir: &Path,
 ) -> (Arc<Outbox>, Arc<FileSpool>) {
     let (spool, _) = FileSpool::open(
@@ -237,7 +237,7 @@ fn writer(
     (
         Outbox::start(
             blob.clone(),
-            index.clone(),
+            index,
             spool.clone(),
             Arc::new(reel::dead_letters::DirDeadLetters::open(&dir.join("dead"), 1 << 20).unwrap()),
         ),
@@ -246,7 +246,7 @@ fn writer(
 }
 
 /// The segment of `seqs` of `tab` as `node` commits it.
-fn pending(
+pub fn pending(
     site_id: i64,
     session: &str,
     tab: &str,
@@ -315,8 +315,8 @@ async fn overlapping_segments_of_two_nodes_replay_each_batch_once_and_overwrite_
         both_checked: tokio::sync::Barrier::new(2),
     });
     let spools = tempfile::tempdir().unwrap();
-    let (a, _spool_a) = writer(&blob, &racing, &spools.path().join("a"));
-    let (b, _spool_b) = writer(&blob, &racing, &spools.path().join("b"));
+    let (a, _spool_a) = writer(&blob, racing.clone(), &spools.path().join("a"));
+    let (b, _spool_b) = writer(&blob, racing.clone(), &spools.path().join("b"));
     let site = app.site_id;
     // Tab t1: node A holds 30..=39, node B (the tracker failed over with
     // acks lost in flight) 35..=59. Tab t2: both start at 30.

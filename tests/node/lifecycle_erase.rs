@@ -505,3 +505,36 @@ async fn erasure_and_retention_walk_past_one_page_of_sessions() {
     assert_eq!(usage["sessions"], 0, "{usage}");
     assert_eq!(usage["oldest_started_at"], Value::Null);
 }
+
+#[actix_web::test]
+async fn another_nodes_late_commit_leaves_nothing_of_a_deleted_session() {
+    let app = spawn_app().await;
+    let session = record(&app, "vlate", None).await;
+    let res = app
+        .http
+        .delete(format!("{}/api/v1/sessions/{session}", app.base))
+        .bearer_auth(&app.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    // Another node (its own spool and outbox on the same storage) still
+    // held batches of the session's tab and commits them now.
+    let mut config = test_config(app.dir.path());
+    app.storage.apply(&mut config);
+    let index = reel::app::open_index(&config).await.unwrap().into_dyn();
+    let blob = reel::app::open_blob_store(&config).await.unwrap();
+    let spool_dir = tempfile::tempdir().unwrap();
+    let (outbox, spool) = crate::failover::writer(&blob, index.clone(), spool_dir.path());
+    let seg = crate::failover::pending(app.site_id, &session, "tab", 2..=9, "node-late");
+    let key = seg.record.blob_key.clone();
+    let (_, applied) = reel_actors::segment::commit(seg, &outbox, Some(spool)).await;
+    assert_eq!(applied, reel_actors::outbox::Applied::Now);
+    assert!(index.segments(&session).await.unwrap().is_empty());
+    assert!(matches!(
+        blob.get(&key).await,
+        Err(reel_actors::traits::StoreError::NotFound)
+    ));
+    assert!(of(&app.storage.objects(app.dir.path()).await, &session).is_empty());
+    gone_everywhere(&app, &session).await;
+}
