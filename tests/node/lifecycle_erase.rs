@@ -538,3 +538,58 @@ async fn another_nodes_late_commit_leaves_nothing_of_a_deleted_session() {
     assert!(of(&app.storage.objects(app.dir.path()).await, &session).is_empty());
     gone_everywhere(&app, &session).await;
 }
+
+#[actix_web::test]
+async fn honor_dnt_reaches_the_snippet_and_the_trackers_settings() {
+    let app = spawn_app().await;
+    let api = app.api();
+    let snippet = api
+        .json(&format!("/api/v1/sites/{}/snippet", app.site_id))
+        .await;
+    assert!(!snippet["html"].as_str().unwrap().contains("data-honor-dnt"));
+    let mut t = app.tracker("v").await;
+    assert_eq!(
+        t.hello("v", None, "tab", None).await["settings"]["honor_dnt"],
+        false
+    );
+    let (status, site) = api
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/sites/{}", app.site_id),
+            &json!({"settings": {"honor_dnt": true}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{site}");
+    assert_eq!(site["settings"]["honor_dnt"], true);
+    let snippet = api
+        .json(&format!("/api/v1/sites/{}/snippet", app.site_id))
+        .await;
+    assert!(
+        snippet["html"]
+            .as_str()
+            .unwrap()
+            .contains(" data-honor-dnt>"),
+        "{snippet}"
+    );
+    // A connected tracker is told (and stops recording if its browser asks
+    // not to be tracked); a new one learns it in its welcome.
+    let m = t.recv().await;
+    assert_eq!(
+        (m["t"].as_str(), m["honor_dnt"].as_bool()),
+        (Some("settings"), Some(true)),
+        "{m}"
+    );
+    let mut t = app.tracker("w").await;
+    assert_eq!(
+        t.hello("w", None, "tab", None).await["settings"]["honor_dnt"],
+        true
+    );
+    let (status, _) = api
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/sites/{}", app.site_id),
+            &json!({"settings": {"honor_dnt": "yes"}}),
+        )
+        .await;
+    assert_eq!(status, 400);
+}
