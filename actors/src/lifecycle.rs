@@ -96,7 +96,7 @@ impl Lifecycle {
                     return Ok(objects);
                 }
                 Err(e) if attempt < DELETE_ATTEMPTS => {
-                    tracing::warn!(session_id = %session.id, error = %e, "session deletion raced a write, again");
+                    tracing::warn!(session_id = %session.id, error = %e, "session deletion failed (storage, or a racing write), trying again");
                 }
                 Err(e) => return Err(e),
             }
