@@ -29,10 +29,15 @@ use crate::support::*;
 const EVENTS_PER_BATCH: u64 = 3;
 
 /// The index both writers share, whose `segments` (the stored-ranges
-/// check) returns what it read only once both writers have read.
+/// check) returns what it read only once both writers have read; and which
+/// can delete the session right after each segment commit.
 struct RacingIndex {
     inner: Arc<dyn Index>,
     both_checked: tokio::sync::Barrier,
+    /// Deletes the session (its tombstone) right after each segment
+    /// commit: a delete that lands between a writer's commit and its
+    /// second look at the tombstone.
+    delete_after_commit: bool,
 }
 
 #[async_trait]
@@ -84,7 +89,19 @@ impl Index for RacingIndex {
         self.inner.tab_next_seq(session_id, tab_id).await
     }
     async fn commit_segment(&self, seg: &SegmentRecord, delta: &SegmentDelta) -> StoreResult<()> {
-        self.inner.commit_segment(seg, delta).await
+        self.inner.commit_segment(seg, delta).await?;
+        if self.delete_after_commit {
+            self.inner
+                .tombstone(&Tombstone {
+                    session_id: seg.session_id.clone(),
+                    site_id: 0,
+                    deleted_at: reel_actors::now_ms(),
+                    reason: reel_actors::traits::DeleteReason::Deleted,
+                    erasure_id: None,
+                })
+                .await?;
+        }
+        Ok(())
     }
     async fn identify(
         &self,
@@ -313,6 +330,7 @@ async fn overlapping_segments_of_two_nodes_replay_each_batch_once_and_overwrite_
     let racing = Arc::new(RacingIndex {
         inner: index.clone(),
         both_checked: tokio::sync::Barrier::new(2),
+        delete_after_commit: false,
     });
     let spools = tempfile::tempdir().unwrap();
     let (a, _spool_a) = writer(&blob, racing.clone(), &spools.path().join("a"));
@@ -385,4 +403,48 @@ async fn overlapping_segments_of_two_nodes_replay_each_batch_once_and_overwrite_
         let of_tab: Vec<_> = merged.iter().filter(|b| b.0 == tab).cloned().collect();
         assert_eq!(of_tab, once(tab), "merged, tab {tab}");
     }
+}
+
+#[actix_web::test]
+async fn a_delete_that_lands_just_after_a_commit_leaves_no_row_and_no_object() {
+    let app = spawn_app().await;
+    let mut config = test_config(app.dir.path());
+    app.storage.apply(&mut config);
+    let index = open_index(&config).await.unwrap().into_dyn();
+    let blob = open_blob_store(&config).await.unwrap();
+    let session = "deleted-mid-commit";
+    index
+        .open_session(&NewSession {
+            id: session.into(),
+            site_id: app.site_id,
+            visitor_id: "v".into(),
+            started_at: reel_actors::now_ms(),
+            ..NewSession::default()
+        })
+        .await
+        .unwrap();
+    let racing = Arc::new(RacingIndex {
+        inner: index.clone(),
+        both_checked: tokio::sync::Barrier::new(1),
+        delete_after_commit: true,
+    });
+    let spool_dir = tempfile::tempdir().unwrap();
+    let (outbox, _spool) = writer(&blob, racing, spool_dir.path());
+    let seg = pending(app.site_id, session, "tab", 0..=4, "node-a");
+    let key = seg.record.blob_key.clone();
+    segment::commit(seg, &outbox, None).await;
+    // The writer saw the tombstone after its commit and took back what it
+    // wrote: the object, the segment row, the session row.
+    assert!(index.segments(session).await.unwrap().is_empty());
+    assert!(index.find_session(session).await.unwrap().is_none());
+    assert!(matches!(
+        blob.get(&key).await,
+        Err(reel_actors::traits::StoreError::NotFound)
+    ));
+    assert_eq!(
+        app.get(&format!("/api/v1/sessions/{session}"))
+            .await
+            .status(),
+        404
+    );
 }
