@@ -166,6 +166,7 @@ impl Node {
             },
         );
         sessions.serve_watches();
+        sessions.serve_deletes();
         // The operator's switch as it is now, so that a node starting during
         // maintenance never accepts; unreadable: off until the watcher
         // reads it (or on, when the config holds this node in maintenance).
@@ -183,6 +184,12 @@ impl Node {
                 }
             };
         let admission = Admission::new(&config.ingest, sessions.memory().clone());
+        let lifecycle = reel_actors::lifecycle::Lifecycle {
+            index: index.clone(),
+            blob: blob.clone(),
+            bus: sessions.bus().clone(),
+            node_id: node_id.clone(),
+        };
         let state = web::Data::new(AppState {
             config: config.clone(),
             index: index.clone(),
@@ -203,6 +210,8 @@ impl Node {
                 config.accounts.login_max_failures,
                 Duration::from_millis(config.accounts.login_window_ms),
             ),
+            lifecycle,
+            lifecycle_wake: Default::default(),
         });
 
         crate::maintenance::apply(&state, &switch);
@@ -252,6 +261,7 @@ impl Node {
                 end_orphans(&sweep_state.index, &sweep_state.config, &live).await;
             }
         });
+        actix_web::rt::spawn(state.lifecycle.clone().run(state.lifecycle_wake.clone()));
         actix_web::rt::spawn(watch_spool(state.clone()));
         actix_web::rt::spawn(watch_disk(spool));
         actix_web::rt::spawn(crate::maintenance::follow(state.clone()));

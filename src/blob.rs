@@ -66,6 +66,36 @@ impl BlobStore for LocalBlobStore {
         tokio::fs::read(path).await.map(Bytes::from).map_err(io_err)
     }
 
+    async fn delete(&self, keys: &[String]) -> StoreResult<()> {
+        let paths = keys
+            .iter()
+            .map(|k| self.path(k))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            for path in paths {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+                // Leave no empty directory of the session behind (a
+                // directory another writer still fills stays).
+                let mut dir = path.parent();
+                while let Some(d) = dir.filter(|d| *d != root) {
+                    if std::fs::remove_dir(d).is_err() {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Other(e.to_string()))?
+        .map_err(io_err)
+    }
+
     async fn check(&self) -> StoreResult<()> {
         tokio::fs::metadata(&self.root)
             .await

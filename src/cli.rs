@@ -1,7 +1,9 @@
 //! The `reel` command line (PROTOCOL.md §3).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::accounts::{normalize_email, valid_email};
@@ -64,6 +66,34 @@ pub enum Command {
         #[command(subcommand)]
         command: DeadLetterCommand,
     },
+    /// Retention (PROTOCOL.md §6) on the configured storage.
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
+    /// Erases a person's sessions on a site (PROTOCOL.md §6) now, on the
+    /// configured storage, and prints the receipt as JSON. A job stopped
+    /// half-way (kill -9) is resumed by running it again or by any node.
+    Erase {
+        #[arg(long)]
+        site: i64,
+        #[arg(
+            long,
+            conflicts_with = "visitor_id",
+            required_unless_present = "visitor_id"
+        )]
+        user_id: Option<String>,
+        #[arg(long)]
+        visitor_id: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RetentionCommand {
+    /// One pass now: deletes every unpinned session older than its site's
+    /// `retention_days`, and finishes deletions that stopped half-way.
+    /// Prints `{"sessions":N,"objects":N}`.
+    Run,
 }
 
 #[derive(Subcommand, Debug)]
@@ -212,7 +242,71 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Maintenance { command } => maintenance(&config, command).await,
         Command::DeadLetters { command } => dead_letters(&config, command).await,
+        Command::Retention {
+            command: RetentionCommand::Run,
+        } => {
+            let lifecycle = offline_lifecycle(&config).await?;
+            let done = lifecycle
+                .retention_pass(reel_actors::now_ms())
+                .await
+                .context("retention pass")?;
+            println!(
+                "{}",
+                serde_json::json!({"sessions": done.sessions, "objects": done.objects})
+            );
+            Ok(())
+        }
+        Command::Erase {
+            site,
+            user_id,
+            visitor_id,
+        } => {
+            let person = reel_protocol::lifecycle::EraseRequest {
+                user_id,
+                visitor_id,
+            }
+            .person()?;
+            let lifecycle = offline_lifecycle(&config).await?;
+            let index = &lifecycle.index;
+            let org_id = index
+                .sites_changed_since(0)
+                .await?
+                .into_iter()
+                .find(|s| s.id == site)
+                .map(|s| s.org_id)
+                .ok_or_else(|| anyhow::anyhow!("no site {site}"))?;
+            let id = index.create_erasure(org_id, site, &person).await?;
+            lifecycle
+                .run_pending_erasures()
+                .await
+                .context("erasure stopped; run again to resume it")?;
+            let receipt = index
+                .erasure(org_id, &id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("erasure {id} vanished"))?;
+            println!("{}", serde_json::json!({"id": id, "receipt": receipt}));
+            Ok(())
+        }
     }
+}
+
+/// Lifecycle work of a command on the configured storage. Deleted
+/// sessions are announced on the cluster's Redis bus when one is
+/// configured (nodes end them if live); else on this process's own (a
+/// node that is not told still refuses their writes: the tombstone).
+async fn offline_lifecycle(config: &Config) -> anyhow::Result<reel_actors::lifecycle::Lifecycle> {
+    let index = open_index(config).await?;
+    index.migrate().await?;
+    let bus: Arc<dyn Bus> = match config.redis_url.as_ref() {
+        Some(url) => Arc::new(RedisBus::connect(url.expose(), "cli").await?),
+        None => Arc::new(reel_actors::bus::InProcessBus::default()),
+    };
+    Ok(reel_actors::lifecycle::Lifecycle {
+        index: index.into_dyn(),
+        blob: crate::app::open_blob_store(config).await?,
+        bus,
+        node_id: format!("cli-{}", std::process::id()),
+    })
 }
 
 /// `reel token create|list|revoke`.

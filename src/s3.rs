@@ -24,6 +24,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{ByteStream, ByteStreamError};
 use aws_sdk_s3::types::{
     BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration,
+    Delete, ObjectIdentifier,
 };
 use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
@@ -58,6 +59,9 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// The longest validity S3 accepts for a presigned URL.
 pub const MAX_PRESIGN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// The content type of every object: segments are zstd-compressed NDJSON.
+/// Keys per `DeleteObjects` request: the most S3 takes in one.
+pub const DELETE_BATCH: usize = 1000;
+
 const CONTENT_TYPE: &str = "application/zstd";
 
 /// How to reach the bucket. [`S3Options::new`] gives the defaults.
@@ -317,6 +321,46 @@ impl S3BlobStore {
         .await
     }
 
+    /// Deletes up to [`DELETE_BATCH`] objects in one `DeleteObjects`
+    /// request (quiet: only failures come back). A missing key is no error.
+    async fn delete_objects(&self, keys: &[String]) -> StoreResult<()> {
+        let first = keys.first().map(String::as_str).unwrap_or_default();
+        observe("delete_objects", first, async {
+            let objects = keys
+                .iter()
+                .map(|k| ObjectIdentifier::builder().key(k).build())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| StoreError::Other(format!("s3 delete_objects: {e}")))?;
+            let delete = Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| StoreError::Other(format!("s3 delete_objects: {e}")))?;
+            let out = self
+                .client
+                .delete_objects()
+                .bucket(&self.bucket)
+                .delete(delete)
+                .send()
+                .await
+                .map_err(|e| store_error("delete_objects", first, e))?;
+            // Per-key failures come back in the answer, not as an error.
+            match out.errors().first() {
+                Some(e) if e.code() != Some("NoSuchKey") => Err(classify(
+                    None,
+                    e.code(),
+                    format!(
+                        "s3 delete_objects {:?}: {}",
+                        e.key().unwrap_or_default(),
+                        e.message().unwrap_or_default()
+                    ),
+                )),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
     /// Uploads `data` in parts; on any failure aborts the upload, so that
     /// S3 does not keep (and bill) the parts already sent.
     async fn put_multipart(&self, key: &str, data: Bytes) -> StoreResult<()> {
@@ -424,6 +468,13 @@ impl BlobStore for S3BlobStore {
             .await
             .map(|b| b.into_bytes())
             .map_err(|e| body_error(key, e))
+    }
+
+    async fn delete(&self, keys: &[String]) -> StoreResult<()> {
+        for chunk in keys.chunks(DELETE_BATCH) {
+            self.delete_objects(chunk).await?;
+        }
+        Ok(())
     }
 
     async fn check(&self) -> StoreResult<()> {

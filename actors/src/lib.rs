@@ -21,6 +21,9 @@
 //!   `hello` finds, restores or starts one.
 //! - [`recovery`]: draining a restarted node's spool into segments, in the
 //!   background, and how far that is.
+//! - [`lifecycle`]: deleting a session (tombstone first), erasing a
+//!   person as a resumable job, and the retention sweep, coordinated
+//!   between nodes by leases in the index.
 //! - [`ratelimit`]: token buckets.
 //! - [`retry`]: retrying a storage write with backoff while data waits on disk.
 //! - [`bus`]: the in-process bus of the embedded defaults.
@@ -30,6 +33,7 @@
 pub mod bus;
 pub mod deps;
 pub mod identify;
+pub mod lifecycle;
 pub mod live;
 pub mod memory;
 pub mod outbox;

@@ -272,9 +272,29 @@ impl Outbox {
 
 /// Applies one outbox write to storage (idempotent): the outbox's writes,
 /// and an operator's re-application of a dead letter.
+///
+/// A deleted session's writes are skipped (its tombstone is checked first,
+/// and again after a row or object is written, for a delete that raced the
+/// write: what the write left is then removed): a queued write, a drained
+/// spool or another node's late commit never brings it back. A skipped
+/// write counts as applied, so that its spool records are released.
 pub async fn apply(blob: &dyn BlobStore, index: &dyn Index, op: &OutboxOp) -> StoreResult<()> {
+    let session = op.session_id();
+    if matches!(op, OutboxOp::OpenSession(_) | OutboxOp::Segment { .. })
+        && index.is_tombstoned(session).await?
+    {
+        skipped(op);
+        return Ok(());
+    }
     match op {
-        OutboxOp::OpenSession(n) => index.open_session(n).await,
+        OutboxOp::OpenSession(n) => {
+            index.open_session(n).await?;
+            if index.is_tombstoned(session).await? {
+                index.purge_session(session).await?;
+                skipped(op);
+            }
+            Ok(())
+        }
         OutboxOp::Segment {
             record,
             delta,
@@ -283,7 +303,15 @@ pub async fn apply(blob: &dyn BlobStore, index: &dyn Index, op: &OutboxOp) -> St
             // Blob first: an index row never names a missing object.
             blob.put(&record.blob_key, Bytes::copy_from_slice(data))
                 .await?;
-            index.commit_segment(record, delta).await
+            let committed = index.commit_segment(record, delta).await;
+            if index.is_tombstoned(session).await? {
+                // Deleted meanwhile: whatever this commit left goes too.
+                blob.delete(std::slice::from_ref(&record.blob_key)).await?;
+                index.purge_session(session).await?;
+                skipped(op);
+                return Ok(());
+            }
+            committed
         }
         OutboxOp::Identify {
             session_id,
@@ -309,6 +337,12 @@ pub async fn apply(blob: &dyn BlobStore, index: &dyn Index, op: &OutboxOp) -> St
             ended_at,
         } => index.end_session(session_id, *ended_at).await,
     }
+}
+
+/// Counts and logs a write of a deleted session that was not applied.
+fn skipped(op: &OutboxOp) {
+    metrics::counter!("reel_tombstoned_writes_skipped_total", "op" => op.kind()).increment(1);
+    tracing::info!(session_id = %op.session_id(), op = op.kind(), "write of a deleted session skipped");
 }
 
 /// The lane a session's writes go to.

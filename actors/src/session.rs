@@ -176,6 +176,12 @@ pub struct Watch {
 #[rtype(result = "()")]
 pub struct FlushAll;
 
+/// The session was deleted (PROTOCOL.md §6): close its connections and
+/// end it. What it still commits is refused by its tombstone.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deleted;
+
 /// A segment of `tab` was committed.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -732,6 +738,21 @@ impl Handler<FlushAll> for SessionActor {
 
     fn handle(&mut self, _: FlushAll, ctx: &mut Context<Self>) -> Self::Result {
         Box::pin(self.flush_all(ctx))
+    }
+}
+
+/// Ends a deleted session at once; its trackers start a new, unlinked
+/// session when they reconnect.
+impl Handler<Deleted> for SessionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Deleted, ctx: &mut Context<Self>) {
+        self.end_session(
+            ErrorCode::SessionOver,
+            "session deleted",
+            crate::now_ms(),
+            ctx,
+        );
     }
 }
 

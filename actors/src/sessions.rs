@@ -228,8 +228,14 @@ impl Sessions {
             .get_or_try_init(|| async {
                 let rec = match self.deps.index.find_session(sid).await {
                     Ok(Some(r)) => Some(r),
-                    // A row still in the outbox.
-                    Ok(None) => self.deps.outbox.opening(sid).map(record_of),
+                    // A row still in the outbox, unless the session was
+                    // deleted meanwhile (find_session skips tombstoned ones).
+                    Ok(None) => match self.deps.outbox.opening(sid) {
+                        Some(n) if !self.deps.index.is_tombstoned(sid).await.unwrap_or(true) => {
+                            Some(record_of(n))
+                        }
+                        _ => None,
+                    },
                     Err(StoreError::Unavailable(e)) => match self.deps.outbox.opening(sid) {
                         Some(n) => Some(record_of(n)),
                         None => {
@@ -309,6 +315,31 @@ impl Sessions {
                     Ok(_) => {}
                     // Missed requests are renewed within the lease.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// Ends the sessions live here that are deleted (on any node: the
+    /// notice comes through the bus). Runs until the bus ends.
+    pub fn serve_deletes(&self) {
+        let mut rx = self.deps.bus.subscribe(topics::SESSIONS);
+        let registry = self.registry.clone();
+        actix::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(BusMessage::SessionDeleted { session }) => {
+                        if let Some(addr) = registry.get(&session) {
+                            addr.do_send(crate::session::Deleted);
+                        }
+                    }
+                    Ok(_) => {}
+                    // A missed notice: the tombstone still refuses every
+                    // write, and the tracker's next hello starts anew.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "session deletion notices lost");
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 }
             }

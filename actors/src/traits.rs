@@ -49,6 +49,10 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn put(&self, key: &str, data: Bytes) -> StoreResult<()>;
     /// Reads the object at `key`.
     async fn get(&self, key: &str) -> StoreResult<Bytes>;
+    /// Deletes the objects at `keys`; a key with no object is no error (a
+    /// delete that is repeated after a crash changes nothing). S3 sends
+    /// them in `DeleteObjects` requests of up to 1,000 keys.
+    async fn delete(&self, keys: &[String]) -> StoreResult<()>;
     /// Is the store reachable?
     async fn check(&self) -> StoreResult<()>;
     /// A URL that reads the object at `key` without credentials, when the
@@ -179,6 +183,61 @@ pub struct Maintenance {
     pub updated_at: i64,
 }
 
+/// Why a session was deleted, as its tombstone says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteReason {
+    /// An admin deleted it (`DELETE /api/v1/sessions/{id}`).
+    Deleted,
+    /// Its site's retention passed.
+    Retention,
+    /// Its person was erased.
+    Erasure,
+}
+
+impl DeleteReason {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeleteReason::Deleted => "deleted",
+            DeleteReason::Retention => "retention",
+            DeleteReason::Erasure => "erasure",
+        }
+    }
+}
+
+/// A deleted session's tombstone, written before anything of it is removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub session_id: String,
+    pub site_id: i64,
+    /// ms since the Unix epoch.
+    pub deleted_at: i64,
+    pub reason: DeleteReason,
+    /// The erasure job that deletes it, if one does.
+    pub erasure_id: Option<String>,
+}
+
+/// A session the lifecycle work deletes: its id and site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRef {
+    pub id: String,
+    pub site_id: i64,
+}
+
+/// An erasure job as the index keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErasureJob {
+    pub id: String,
+    pub org_id: i64,
+    pub site_id: i64,
+    pub person: reel_protocol::lifecycle::Person,
+    /// The receipt so far.
+    pub receipt: reel_protocol::lifecycle::ErasureReceipt,
+}
+
+/// A site's totals (PROTOCOL.md §6).
+pub type SiteUsage = reel_protocol::lifecycle::SiteUsage;
+
 /// The session index: organisations, sites, sessions, segments. (Accounts
 /// and tokens are the server's, behind its own trait.)
 #[async_trait]
@@ -258,6 +317,67 @@ pub trait Index: Send + Sync + 'static {
         filter: &SessionFilter,
     ) -> StoreResult<SessionPage>;
 
+    // The data lifecycle (PROTOCOL.md §6). Until the schema has it (a
+    // node older than `reel migrate`), tombstone checks answer "none" and
+    // the lifecycle writes fail.
+    /// Writes `t` (once: a second tombstone of the session changes nothing).
+    async fn tombstone(&self, t: &Tombstone) -> StoreResult<()>;
+    /// Has the session been deleted?
+    async fn is_tombstoned(&self, session_id: &str) -> StoreResult<bool>;
+    /// Records that `objects` blob objects of a tombstoned session are
+    /// deleted (the largest count seen wins: a repeated delete counts the
+    /// same objects again).
+    async fn tombstone_objects(&self, session_id: &str, objects: i64) -> StoreResult<()>;
+    /// Removes a session's rows: its pages, segments and row.
+    async fn purge_session(&self, session_id: &str) -> StoreResult<()>;
+    /// Pins or unpins a session `scope` reaches; false when there is none.
+    async fn set_pinned(&self, scope: &Scope, session_id: &str, pinned: bool) -> StoreResult<bool>;
+    /// Up to `limit` sessions of the person on the site that still have a row.
+    async fn sessions_of(
+        &self,
+        site_id: i64,
+        person: &reel_protocol::lifecycle::Person,
+        limit: i64,
+    ) -> StoreResult<Vec<SessionRef>>;
+    /// Up to `limit` sessions to delete for retention: unpinned sessions
+    /// that started before `now` less their site's `retention_days`, and
+    /// tombstoned sessions whose rows are still there (a delete that
+    /// stopped half-way), oldest first; each with when it was due to go
+    /// (its expiry, or when it was tombstoned), ms.
+    async fn expired_sessions(&self, now: i64, limit: i64) -> StoreResult<Vec<(SessionRef, i64)>>;
+    /// Creates a pending erasure job; returns its id.
+    async fn create_erasure(
+        &self,
+        org_id: i64,
+        site_id: i64,
+        person: &reel_protocol::lifecycle::Person,
+    ) -> StoreResult<String>;
+    /// An erasure job's receipt, when it belongs to `org_id`.
+    async fn erasure(
+        &self,
+        org_id: i64,
+        id: &str,
+    ) -> StoreResult<Option<reel_protocol::lifecycle::ErasureReceipt>>;
+    /// Takes the lease of one pending erasure job whose lease has expired,
+    /// or that `holder` holds already (it stopped on an error), oldest
+    /// first, for `holder` until `until` (ms); `None` when none waits.
+    async fn claim_erasure(
+        &self,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<Option<ErasureJob>>;
+    /// Extends a held lease of an erasure job; false when `holder` lost it.
+    async fn renew_erasure(&self, id: &str, holder: &str, until: i64) -> StoreResult<bool>;
+    /// Marks the job done, with the sessions and objects its tombstones count.
+    async fn finish_erasure(&self, id: &str, now: i64) -> StoreResult<()>;
+    /// Takes (or renews) the named lease for `holder` until `until` (ms);
+    /// false when another holder has it unexpired.
+    async fn take_lease(&self, name: &str, holder: &str, now: i64, until: i64)
+        -> StoreResult<bool>;
+    /// A site's totals, when `scope` reaches it.
+    async fn site_usage(&self, scope: &Scope, site_id: i64) -> StoreResult<Option<SiteUsage>>;
+
     // Node-wide switches of the operator.
     /// The maintenance switch (one row: cheap enough to poll every second).
     async fn maintenance(&self) -> StoreResult<Maintenance>;
@@ -299,6 +419,11 @@ pub enum BusMessage {
     /// changed lately now: nodes poll the index, which is the truth.
     /// (Appended last: bincode numbers variants by position.)
     SiteChanged { site: i64 },
+    /// A session was deleted (topic `sessions`): the node where it is live
+    /// ends it at once. Its tombstone, written before, is the truth: a
+    /// node that misses this still cannot store anything of it.
+    /// (Appended last.)
+    SessionDeleted { session: String },
 }
 
 /// Topic names of the bus.
@@ -319,6 +444,8 @@ pub mod topics {
     pub const MAINTENANCE: &str = "maintenance";
     /// Admins' changes to sites.
     pub const SITES: &str = "sites";
+    /// Deleted sessions.
+    pub const SESSIONS: &str = "sessions";
 }
 
 /// Publish/subscribe between nodes: in-process on one node, Redis in a cluster.

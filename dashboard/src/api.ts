@@ -1,5 +1,8 @@
 import type {
   AuditPage,
+  EraseAccepted,
+  EraseRequest,
+  ErasureReceipt,
   ErrorBody,
   InvitationCreated,
   InvitationList,
@@ -11,6 +14,7 @@ import type {
   SiteDetails,
   SiteList,
   SitePatch,
+  SiteUsage,
   Snippet,
   TokenCreated,
   TokenList,
@@ -245,4 +249,31 @@ export function getSnippet(siteId: number, options?: RequestOptions): Promise<Sn
 export function getAudit(cursor: string | null, options?: RequestOptions): Promise<AuditPage> {
   const query = cursor === null ? '' : `?${new URLSearchParams({ cursor })}`;
   return getJson<AuditPage>(`/api/v1/audit${query}`, options);
+}
+
+// The data lifecycle (PROTOCOL.md §6).
+
+/** `DELETE /api/v1/sessions/{id}` (admin): the session, its objects and rows. */
+export function deleteSession(sessionId: string): Promise<unknown> {
+  return send('DELETE', `/api/v1/sessions/${encodeURIComponent(sessionId)}`);
+}
+
+/** `POST|DELETE /api/v1/sessions/{id}/pin` (member): keep it past the site's retention, or not. */
+export function setPinned(sessionId: string, pinned: boolean): Promise<unknown> {
+  return send(pinned ? 'POST' : 'DELETE', `/api/v1/sessions/${encodeURIComponent(sessionId)}/pin`);
+}
+
+/** `POST /api/v1/sites/{id}/erase` (admin): starts erasing a person; the job's id. */
+export function erasePerson(siteId: number, person: EraseRequest): Promise<EraseAccepted> {
+  return send<EraseAccepted>('POST', `/api/v1/sites/${id(siteId)}/erase`, person);
+}
+
+/** `GET /api/v1/erasures/{id}` (admin): the receipt. */
+export function getErasure(erasureId: string, options?: RequestOptions): Promise<ErasureReceipt> {
+  return getJson<ErasureReceipt>(`/api/v1/erasures/${encodeURIComponent(erasureId)}`, options);
+}
+
+/** `GET /api/v1/sites/{id}/usage`. */
+export function getUsage(siteId: number, options?: RequestOptions): Promise<SiteUsage> {
+  return getJson<SiteUsage>(`/api/v1/sites/${id(siteId)}/usage`, options);
 }

@@ -7,6 +7,7 @@ import { readEvents, StartGate } from './ndjson';
 import type { PageContext } from './page';
 import { isAbort } from './page';
 import { hashOf, sessionPath, sitePath, watchHash } from './route';
+import { sessionActions } from './session-actions';
 import { Timeline } from './timeline';
 import { EventType, type RRwebEvent, type SessionInfo } from './types';
 
@@ -85,7 +86,7 @@ function showSession(ctx: PageContext, session: SessionInfo, tab: string | null)
       'div',
       { class: 'replay' },
       h('section', { class: 'stage' }, playerBox, loading, notices, timeline.el),
-      facts(session),
+      h('div', { class: 'side' }, facts(session), sessionActions(ctx, session)),
     ),
   );
 

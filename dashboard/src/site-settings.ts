@@ -1,6 +1,8 @@
-import { getSnippet, listSites, updateSite } from './api';
+import { getSnippet, getUsage, listSites, updateSite } from './api';
 import { h, setChildren } from './dom';
+import { eraseButton } from './erasure';
 import { errorText } from './errors';
+import { formatBytes, formatCount, formatDateTime } from './format';
 import type { PageContext } from './page';
 import { isAbort } from './page';
 import { hashOf, sitePath } from './route';
@@ -9,7 +11,7 @@ import { checkName, checkSelector, parseDays, parseOrigins, parseSamplePercent }
 import { copyButton, statusLine } from './widgets';
 
 /** What a site records when nobody changed its settings (the tracker's defaults: everything, inputs masked). */
-const DEFAULT_SETTINGS: SiteSettings = { sample_rate: 1, mask_all_inputs: true, mask_text: true, block_selector: '' };
+const DEFAULT_SETTINGS: SiteSettings = { sample_rate: 1, mask_all_inputs: true, mask_text: true, block_selector: '', honor_dnt: false };
 
 /**
  * A site's administration (admin): its name, allowed origins, the tracker
@@ -33,7 +35,7 @@ export function renderSiteSettings(ctx: PageContext, siteId: number): void {
       if (!site) return status.error('No such site here: it does not exist, or you do not have access to it.');
       status.clear();
       title.textContent = `Site settings · ${site.name}`;
-      setChildren(body, settingsForm(site), snippetBox(ctx, siteId));
+      setChildren(body, settingsForm(site), usageBox(ctx, site), eraseBox(ctx, siteId), snippetBox(ctx, siteId));
     },
     (e: unknown) => {
       if (!isAbort(e)) status.error(errorText(e, 'Could not load the site'));
@@ -57,6 +59,7 @@ function settingsForm(site: SiteDetails): HTMLElement {
   });
   const maskInputs = h('input', { type: 'checkbox', checked: settings.mask_all_inputs, 'data-testid': 'settings-mask-inputs' });
   const maskText = h('input', { type: 'checkbox', checked: settings.mask_text, 'data-testid': 'settings-mask-text' });
+  const honorDnt = h('input', { type: 'checkbox', checked: settings.honor_dnt, 'data-testid': 'settings-honor-dnt' });
   const block = h('input', { type: 'text', value: settings.block_selector, placeholder: '.private, [data-secret]', size: 30, 'data-testid': 'settings-block' });
   const retention = h('input', {
     type: 'number',
@@ -95,7 +98,13 @@ function settingsForm(site: SiteDetails): HTMLElement {
           await updateSite(site.id, {
             name: checkedName.value,
             origins: checkedOrigins.value,
-            settings: { sample_rate: rate.value, mask_all_inputs: maskInputs.checked, mask_text: maskText.checked, block_selector: selector.value },
+            settings: {
+              sample_rate: rate.value,
+              mask_all_inputs: maskInputs.checked,
+              mask_text: maskText.checked,
+              block_selector: selector.value,
+              honor_dnt: honorDnt.checked,
+            },
             // Blank leaves the retention as it is.
             ...(days.value === null ? {} : { retention_days: days.value }),
           });
@@ -115,10 +124,55 @@ function settingsForm(site: SiteDetails): HTMLElement {
     check(maskInputs, 'Mask inputs', 'what visitors type is recorded as ***'),
     check(maskText, 'Mask text', 'emails and long numbers in the page are masked'),
     field('Do not record elements matching', block, 'A CSS selector; such elements show as empty boxes.'),
+    check(honorDnt, 'Honour Do-Not-Track', 'browsers sending Do-Not-Track or Global Privacy Control are not recorded; copy the snippet again after changing it'),
     h('h2', null, 'Retention'),
     field('Keep recordings for (days)', retention, 'Recordings older than this are deleted.'),
     h('div', { class: 'actions' }, save),
     status.el,
+  );
+}
+
+/** What the site stores now (PROTOCOL.md §6), beside its retention. */
+function usageBox(ctx: PageContext, site: SiteDetails): HTMLElement {
+  const text = h('p', { 'data-testid': 'site-usage' }, 'Loading…');
+  getUsage(site.id, { signal: ctx.signal }).then(
+    (u) => {
+      const oldest = u.oldest_started_at === null ? 'none yet' : formatDateTime(u.oldest_started_at);
+      text.textContent =
+        `${formatCount(u.sessions)} recordings, ${formatBytes(u.raw_bytes)} recorded ` +
+        `(${formatBytes(u.stored_bytes)} stored); oldest: ${oldest}; kept ${site.retention_days ?? 90} days.`;
+    },
+    (e: unknown) => {
+      if (!isAbort(e)) text.textContent = errorText(e, 'Could not load the usage');
+    },
+  );
+  return h('section', { class: 'card usage' }, h('h2', null, 'Usage'), text);
+}
+
+/** Erase a person by the user id their sessions were identified with, or their visitor id. */
+function eraseBox(ctx: PageContext, siteId: number): HTMLElement {
+  const kind = h(
+    'select',
+    { 'data-testid': 'erase-kind' },
+    h('option', { value: 'user_id' }, 'User id'),
+    h('option', { value: 'visitor_id' }, 'Visitor id'),
+  );
+  const value = h('input', { type: 'text', size: 30, 'data-testid': 'erase-id', placeholder: 'user-42' });
+  const slot = h('div', null);
+  const go = h('button', { type: 'button', 'data-testid': 'erase-next' }, 'Next');
+  go.addEventListener('click', () => {
+    const id = value.value.trim();
+    if (id === '') return;
+    const person = kind.value === 'user_id' ? { user_id: id } : { visitor_id: id };
+    setChildren(slot, eraseButton(siteId, person, `${kind.value === 'user_id' ? 'user' : 'visitor'} ${id}`, ctx.signal, 'site-erase'));
+  });
+  return h(
+    'section',
+    { class: 'card erase' },
+    h('h2', null, 'Erase a person'),
+    h('p', { class: 'muted' }, 'Deletes every recording of one person on this site, live ones included, and shows the receipt.'),
+    h('div', { class: 'copy-row' }, kind, value, go),
+    slot,
   );
 }
 

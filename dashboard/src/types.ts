@@ -3,6 +3,9 @@
 export type {
   AuditEntry,
   AuditPage,
+  EraseAccepted,
+  EraseRequest,
+  ErasureReceipt,
   ErrorBody,
   Invitation,
   InvitationCreated,
@@ -22,6 +25,7 @@ export type {
   SessionPage,
   SiteInfo,
   SiteList,
+  SiteUsage,
 } from '../../protocol/ts/protocol';
 export { MAX_PAGE_SIZE, MIN_PASSWORD_CHARS, SITES_PER_CLIENT } from '../../protocol/ts/protocol';
 
@@ -54,6 +58,8 @@ export interface SiteSettings {
   mask_text: boolean;
   /** Elements matching this CSS selector are not recorded ('' none). */
   block_selector: string;
+  /** Browsers sending Do-Not-Track or Global Privacy Control are not recorded. */
+  honor_dnt: boolean;
 }
 
 /** A site as the sites API may describe it to an admin: its settings and retention when given. */

@@ -50,6 +50,9 @@ pub struct SessionInfo {
     /// yet, and what is missing arrives once storage is back.
     #[serde(default)]
     pub writing: bool,
+    /// Kept past its site's retention (PROTOCOL.md §6).
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 /// One stored segment of a session, for clients that fetch segments

@@ -12,6 +12,7 @@ use crate::accounts::{
 };
 use crate::api::{SegmentInfo, SessionFilter, SessionInfo, SessionPage, SiteInfo, SiteList};
 use crate::error::{ErrorBody, ErrorCode};
+use crate::lifecycle::{EraseAccepted, EraseRequest, ErasureReceipt, ErasureState, SiteUsage};
 use crate::live::{LiveClientMessage, LiveServerMessage, Presence};
 use crate::messages::{ClientMessageWire, Hello, Identify, Page, Screen, ServerMessage};
 use crate::settings::Settings;
@@ -42,6 +43,11 @@ pub fn typescript() -> String {
         SitePatch::decl(),
         SettingsPatch::decl(),
         SiteSnippet::decl(),
+        EraseRequest::decl(),
+        EraseAccepted::decl(),
+        ErasureState::decl(),
+        ErasureReceipt::decl(),
+        SiteUsage::decl(),
         Presence::decl(),
         LiveClientMessage::decl(),
         LiveServerMessage::decl(),

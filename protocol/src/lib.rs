@@ -14,6 +14,8 @@
 //! - [`settings`]: the settings a tracker receives in `welcome`.
 //! - [`api`]: JSON shapes of the replay API (§2).
 //! - [`site`]: site administration (§5): request bodies, bounds and checks.
+//! - [`lifecycle`]: data lifecycle (§6): erasure requests and receipts,
+//!   site usage.
 //! - [`live`]: the live dashboard socket (§4): presence and watching.
 //! - [`accounts`]: accounts and access (§5): roles, sign-in, members,
 //!   invitations, API tokens, the audit log, and their limits.
@@ -26,6 +28,7 @@ pub mod codec;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod lifecycle;
 pub mod limits;
 pub mod live;
 pub mod messages;

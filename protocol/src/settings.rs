@@ -46,6 +46,11 @@ pub struct Settings {
     /// is. At most [`crate::site::MAX_NETWORK_BODY_URLS`] patterns of
     /// [`crate::site::NETWORK_BODY_URL_MAX_BYTES`].
     pub network_body_urls: Vec<String>,
+    /// Do not record a browser that sends Do-Not-Track or Global Privacy
+    /// Control (PROTOCOL.md §6). The tracker remembers it (and the site's
+    /// snippet carries it as `data-honor-dnt`), so that such a browser
+    /// sends nothing, not even `hello`.
+    pub honor_dnt: bool,
 }
 
 /// Query parameters redacted in recorded request URLs unless a site sets
@@ -92,6 +97,7 @@ impl Default for Settings {
                 .map(|p| (*p).to_owned())
                 .collect(),
             network_body_urls: Vec::new(),
+            honor_dnt: false,
         }
     }
 }

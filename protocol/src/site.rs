@@ -31,6 +31,8 @@ pub const MIN_RETENTION_DAYS: i64 = 1;
 pub const MAX_RETENTION_DAYS: i64 = 3650;
 /// Days a new site keeps its recordings (PROTOCOL.md §6).
 pub const DEFAULT_RETENTION_DAYS: i64 = 90;
+/// Milliseconds in a day (of retention).
+pub const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// `POST /api/v1/sites`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
@@ -83,6 +85,9 @@ pub struct SettingsPatch {
     /// Replaces the list; `[]`: no body is recorded.
     #[ts(optional)]
     pub network_body_urls: Option<Vec<String>>,
+    /// Leave browsers with Do-Not-Track or Global Privacy Control unrecorded.
+    #[ts(optional)]
+    pub honor_dnt: Option<bool>,
 }
 
 /// `GET /api/v1/sites/{id}/snippet`.
@@ -240,6 +245,9 @@ impl SettingsPatch {
         }
         if let Some(m) = self.mask_text {
             out.mask_text = m;
+        }
+        if let Some(h) = self.honor_dnt {
+            out.honor_dnt = h;
         }
         if let Some(sel) = &self.block_selector {
             let sel = sel.trim();
@@ -491,5 +499,9 @@ mod tests {
         let s = p.apply(&Settings::default()).unwrap();
         assert!(!s.mask_text && s.mask_all_inputs);
         assert_eq!(s.block_selector, ".secret");
+        assert!(!s.honor_dnt);
+        let p: SettingsPatch = serde_json::from_str(r#"{"honor_dnt":true}"#).unwrap();
+        assert!(p.apply(&s).unwrap().honor_dnt);
+        assert!(serde_json::from_str::<SettingsPatch>(r#"{"honor_dnt":"yes"}"#).is_err());
     }
 }

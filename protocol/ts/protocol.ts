@@ -83,7 +83,14 @@ redact_params: Array<string>,
  * is. At most [`crate::site::MAX_NETWORK_BODY_URLS`] patterns of
  * [`crate::site::NETWORK_BODY_URL_MAX_BYTES`].
  */
-network_body_urls: Array<string>, };
+network_body_urls: Array<string>, 
+/**
+ * Do not record a browser that sends Do-Not-Track or Global Privacy
+ * Control (PROTOCOL.md §6). The tracker remembers it (and the site's
+ * snippet carries it as `data-honor-dnt`), so that such a browser
+ * sends nothing, not even `hello`.
+ */
+honor_dnt: boolean, };
 
 export type ErrorCode = "unknown_site" | "origin_not_allowed" | "bad_message" | "idle" | "seq_gap" | "session_over" | "too_large" | "rate_limited" | "unavailable" | "internal" | "unauthenticated" | "bad_credentials" | "conflict" | "invitation_invalid" | "not_found" | "bad_request" | "forbidden";
 
@@ -109,7 +116,11 @@ live: boolean,
  * answering node for storage that is down: the replay is not complete
  * yet, and what is missing arrives once storage is back.
  */
-writing: boolean, };
+writing: boolean, 
+/**
+ * Kept past its site's retention (PROTOCOL.md §6).
+ */
+pinned: boolean, };
 
 export type SegmentInfo = { tab: string, first_seq: number, last_seq: number, 
 /**
@@ -212,13 +223,43 @@ redact_params?: Array<string>,
 /**
  * Replaces the list; `[]`: no body is recorded.
  */
-network_body_urls?: Array<string>, };
+network_body_urls?: Array<string>, 
+/**
+ * Leave browsers with Do-Not-Track or Global Privacy Control unrecorded.
+ */
+honor_dnt?: boolean, };
 
 export type SiteSnippet = { 
 /**
  * The `<script>` tag to paste into the site's pages.
  */
 html: string, };
+
+export type EraseRequest = { user_id?: string, visitor_id?: string, };
+
+export type EraseAccepted = { id: string, };
+
+export type ErasureState = "pending" | "done";
+
+export type ErasureReceipt = { state: ErasureState, 
+/**
+ * Sessions deleted so far.
+ */
+sessions: number, 
+/**
+ * Blob objects deleted so far.
+ */
+objects: number, 
+/**
+ * When it finished (ms since the Unix epoch); `null` while pending.
+ */
+finished_at: number | null, };
+
+export type SiteUsage = { sessions: number, raw_bytes: number, stored_bytes: number, 
+/**
+ * The oldest recording's start (ms); `null` when there is none.
+ */
+oldest_started_at: number | null, };
 
 export type Presence = { session: string, visitor: string, user_id: string | null, 
 /**

@@ -15,7 +15,7 @@ pub mod store;
 pub use store::AccountStore;
 
 /// A day in ms, the unit of the protocol's expiries.
-pub const DAY_MS: i64 = 24 * 3600 * 1000;
+pub const DAY_MS: i64 = reel_protocol::site::DAY_MS;
 
 /// A new sign-in id (the `reel_session` cookie) or invitation code: 192
 /// random bits. Stored only hashed ([`crate::index::token_hash`]).

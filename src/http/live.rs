@@ -484,7 +484,8 @@ impl Conn {
             BusMessage::WatchRequest { .. }
             | BusMessage::Probe { .. }
             | BusMessage::Maintenance { .. }
-            | BusMessage::SiteChanged { .. } => {}
+            | BusMessage::SiteChanged { .. }
+            | BusMessage::SessionDeleted { .. } => {}
         }
     }
 

@@ -1,5 +1,6 @@
 //! HTTP and WebSocket routes: ingest (§1), the replay API (§2), health and
-//! metrics (§3), live (§4), accounts and access (§5). Errors map to
+//! metrics (§3), live (§4), accounts and access (§5), the data lifecycle
+//! (§6). Errors map to
 //! statuses in one place, [`ApiError`]; who may call what is decided in
 //! one place, [`auth`].
 
@@ -9,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod headers;
 pub mod ingest;
+pub mod lifecycle;
 pub mod live;
 pub mod site_cache;
 pub mod sites;
@@ -74,6 +76,10 @@ pub struct AppState {
     pub accounts: Arc<dyn crate::accounts::AccountStore>,
     /// Failed sign-ins per email and per address (this node's memory).
     pub login_limiter: crate::accounts::limiter::LoginLimiter,
+    /// Deleting sessions, erasing people, the retention sweep (§6).
+    pub lifecycle: reel_actors::lifecycle::Lifecycle,
+    /// Wakes this node's lifecycle worker (a new erasure job).
+    pub lifecycle_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -353,6 +359,15 @@ pub fn routes(cfg: &mut aweb::ServiceConfig) {
                     aweb::get().to(api::session_segments),
                 )
                 .route("/sessions/{session}", aweb::get().to(api::session))
+                .route(
+                    "/sessions/{session}",
+                    aweb::delete().to(lifecycle::delete_session),
+                )
+                .route("/sessions/{session}/pin", aweb::post().to(lifecycle::pin))
+                .route("/sessions/{session}/pin", aweb::delete().to(lifecycle::pin))
+                .route("/sites/{site_id}/erase", aweb::post().to(lifecycle::erase))
+                .route("/sites/{site_id}/usage", aweb::get().to(lifecycle::usage))
+                .route("/erasures/{id}", aweb::get().to(lifecycle::erasure))
                 .route("/sites", aweb::get().to(api::list_sites))
                 .route("/sites", aweb::post().to(sites::create_site))
                 .route("/sites/{site_id}", aweb::patch().to(sites::update_site))

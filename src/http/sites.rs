@@ -166,6 +166,6 @@ pub async fn snippet(
     let info = req.connection_info();
     let base = format!("{}://{}", info.scheme(), info.host());
     Ok(HttpResponse::Ok().json(SiteSnippet {
-        html: super::web::snippet_html(&base, &site.key),
+        html: super::web::snippet_html(&base, &site.key, site.settings.honor_dnt),
     }))
 }

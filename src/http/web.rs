@@ -73,22 +73,26 @@ impl WebAssets {
 }
 
 /// The loader: finds its own origin from its `src`, sets the config the
-/// bundle reads, queues `reel.identify` calls until the bundle runs, and
+/// bundle reads, queues `reel.identify`, `reel.track`, `reel.optOut` and `reel.optIn`
+/// calls until the bundle runs, and
 /// loads the bundle.
 fn loader_js(bundle: &str) -> String {
     format!(
-        r#"(function(){{var s=document.currentScript;if(!s)return;var src=s.src,base=src.slice(0,src.lastIndexOf("/t/"));window.__reelConfig={{site:s.getAttribute("data-site"),endpoint:base.replace(/^http/,"ws")+"/v1/ingest"}};var r=window.reel=window.reel||{{q:[]}};r.q=r.q||[];r.identify=r.identify||function(){{r.q.push(["identify"].concat([].slice.call(arguments)))}};var t=document.createElement("script");t.async=true;t.src=base+"{bundle}";(document.head||document.documentElement).appendChild(t)}})();"#
+        r#"(function(){{var s=document.currentScript;if(!s)return;var src=s.src,base=src.slice(0,src.lastIndexOf("/t/"));window.__reelConfig={{site:s.getAttribute("data-site"),endpoint:base.replace(/^http/,"ws")+"/v1/ingest",honorDnt:s.hasAttribute("data-honor-dnt")}};var r=window.reel=window.reel||{{q:[]}};r.q=r.q||[];r.identify=r.identify||function(){{r.q.push(["identify"].concat([].slice.call(arguments)))}};r.track=r.track||function(){{r.q.push(["track"].concat([].slice.call(arguments)))}};r.optOut=r.optOut||function(){{r.q.push(["optOut"])}};r.optIn=r.optIn||function(){{r.q.push(["optIn"])}};var t=document.createElement("script");t.async=true;t.src=base+"{bundle}";(document.head||document.documentElement).appendChild(t)}})();"#
     )
 }
 
 /// The install snippet of a site: the loader from `base` (`https://HOST`,
 /// or empty for this page's origin) with the site's public key. The demo
-/// pages and `GET /api/v1/sites/{id}/snippet` both use it.
-pub fn snippet_html(base: &str, site_key: &str) -> String {
+/// pages and `GET /api/v1/sites/{id}/snippet` both use it. A site that
+/// honours Do-Not-Track gets `data-honor-dnt`, so that a browser sending
+/// it is left alone from its first page on (PROTOCOL.md §6).
+pub fn snippet_html(base: &str, site_key: &str, honor_dnt: bool) -> String {
     format!(
-        r#"<script async src="{}/t/loader.js" data-site="{}"></script>"#,
+        r#"<script async src="{}/t/loader.js" data-site="{}"{}></script>"#,
         attr_escape(base),
-        attr_escape(site_key)
+        attr_escape(site_key),
+        if honor_dnt { " data-honor-dnt" } else { "" }
     )
 }
 
@@ -147,7 +151,7 @@ pub async fn demo(path: web::Path<String>, state: web::Data<AppState>) -> HttpRe
     }
     match tokio::fs::read_to_string(state.web.demo_dir.join(&name)).await {
         Ok(page) => {
-            let snippet = snippet_html("", key);
+            let snippet = snippet_html("", key, false);
             HttpResponse::Ok()
                 .content_type("text/html; charset=utf-8")
                 .insert_header((header::CACHE_CONTROL, REVALIDATE))
@@ -195,12 +199,16 @@ mod tests {
     #[test]
     fn the_snippet_escapes_what_it_quotes() {
         assert_eq!(
-            snippet_html("", "site_k"),
+            snippet_html("", "site_k", false),
             r#"<script async src="/t/loader.js" data-site="site_k"></script>"#
         );
         assert_eq!(
-            snippet_html(r#"https://a"><x"#, "k&"),
+            snippet_html(r#"https://a"><x"#, "k&", false),
             r#"<script async src="https://a&quot;&gt;&lt;x/t/loader.js" data-site="k&amp;"></script>"#
+        );
+        assert_eq!(
+            snippet_html("", "k", true),
+            r#"<script async src="/t/loader.js" data-site="k" data-honor-dnt></script>"#
         );
     }
 }

@@ -16,6 +16,8 @@ pub struct PgIndex {
     pool: PgPool,
     /// Does `segments.batch_ends` exist? (See [`super::sql`].)
     batch_ends: super::ColumnProbe,
+    /// Do the lifecycle tables exist (tombstones, pins)? (See [`super::sql`].)
+    lifecycle: super::ColumnProbe,
 }
 
 impl PgIndex {
@@ -29,6 +31,7 @@ impl PgIndex {
         Ok(PgIndex {
             pool,
             batch_ends: super::ColumnProbe::default(),
+            lifecycle: super::ColumnProbe::default(),
         })
     }
 

@@ -13,9 +13,10 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use reel_actors::stats::SegmentDelta;
 use reel_actors::traits::{
-    Index, Maintenance, NewSession, Scope, SegmentRecord, SessionRecord, SiteRecord, SiteUpdate,
-    StoreError, StoreResult,
+    ErasureJob, Index, Maintenance, NewSession, Scope, SegmentRecord, SessionRecord, SessionRef,
+    SiteRecord, SiteUpdate, SiteUsage, StoreError, StoreResult, Tombstone,
 };
+use reel_protocol::lifecycle::{ErasureReceipt, ErasureState, Person};
 use reel_protocol::api::{
     SessionFilter, SessionInfo, SessionPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
@@ -37,6 +38,24 @@ const SESSION_COLUMNS: &str = "s.id, s.site_id, s.visitor_id, s.user_id, s.user_
     s.last_activity_at, s.ended_at, s.active_ms, s.page_loads, s.first_url, s.referrer, s.clicks, \
     s.keypresses, s.console_errors, s.events, s.raw_bytes, s.stored_bytes, s.segments, s.browser, s.os, \
     s.device, s.screen_w, s.screen_h, s.lang, s.tz";
+
+/// The session columns, with `pinned` once the schema has it.
+fn session_columns(lifecycle: bool) -> String {
+    if lifecycle {
+        format!("{SESSION_COLUMNS}, s.pinned")
+    } else {
+        SESSION_COLUMNS.to_owned()
+    }
+}
+
+/// Leaves out tombstoned sessions (alias `s`), once the schema has them.
+fn not_tombstoned(lifecycle: bool) -> &'static str {
+    if lifecycle {
+        " AND NOT EXISTS (SELECT 1 FROM session_tombstones t WHERE t.session_id = s.id)"
+    } else {
+        ""
+    }
+}
 
 fn session_from_row(r: &$row) -> Result<SessionInfo, sqlx::Error> {
     let started_at: i64 = r.try_get("started_at")?;
@@ -75,6 +94,12 @@ fn session_from_row(r: &$row) -> Result<SessionInfo, sqlx::Error> {
         tz: r.try_get("tz")?,
         live: ended_at.is_none(),
         writing: false,
+        // Absent before migration 0007 (SQLite) / 0010 (Postgres) runs.
+        pinned: match r.try_get::<i64, _>("pinned") {
+            Ok(p) => p != 0,
+            Err(sqlx::Error::ColumnNotFound(_)) => false,
+            Err(e) => return Err(e),
+        },
     })
 }
 
@@ -193,6 +218,35 @@ impl $name {
             }
             Err(e) if super::is_unavailable(&e) => Err(db_err(e)),
             Err(_) => Ok(false),
+        }
+    }
+
+    /// Do the lifecycle tables exist yet? (See [`super::ColumnProbe`].)
+    async fn has_lifecycle(&self) -> StoreResult<bool> {
+        if self.lifecycle.seen() {
+            return Ok(true);
+        }
+        match sqlx::query("SELECT session_id FROM session_tombstones WHERE 1 = 0")
+            .execute(&self.pool)
+            .await
+        {
+            Ok(_) => {
+                self.lifecycle.set_seen();
+                Ok(true)
+            }
+            Err(e) if super::is_unavailable(&e) => Err(db_err(e)),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Fails when the schema has no lifecycle tables yet.
+    async fn need_lifecycle(&self) -> StoreResult<()> {
+        if self.has_lifecycle().await? {
+            Ok(())
+        } else {
+            Err(StoreError::Other(
+                "the index has no lifecycle tables yet: run `reel migrate`".into(),
+            ))
         }
     }
 
@@ -367,9 +421,12 @@ impl Index for $name {
     }
 
     async fn find_session(&self, id: &str) -> StoreResult<Option<SessionRecord>> {
-        let row = sqlx::query(
-            "SELECT id, site_id, visitor_id, started_at, last_activity_at, ended_at, raw_bytes FROM sessions WHERE id = $1",
-        )
+        // A tombstoned session is not found: a tracker that names it starts
+        // a new, unlinked session.
+        let row = sqlx::query(&format!(
+            "SELECT id, site_id, visitor_id, started_at, last_activity_at, ended_at, raw_bytes FROM sessions s WHERE id = $1{}",
+            not_tombstoned(self.has_lifecycle().await?)
+        ))
         .bind(id)
         .fetch_optional(&self.pool)
         .await
@@ -390,12 +447,19 @@ impl Index for $name {
     }
 
     async fn open_session(&self, s: &NewSession) -> StoreResult<()> {
-        sqlx::query(
+        // A deleted session's row never comes back (a queued write applied
+        // late, a drained spool).
+        let guard = if self.has_lifecycle().await? {
+            " WHERE NOT EXISTS (SELECT 1 FROM session_tombstones WHERE session_id = $1)"
+        } else {
+            ""
+        };
+        sqlx::query(&format!(
             "INSERT INTO sessions (id, site_id, visitor_id, started_at, last_activity_at, first_url, referrer, \
              user_agent, browser, os, device, screen_w, screen_h, lang, tz) \
-             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-             ON CONFLICT (id) DO NOTHING",
-        )
+             SELECT $1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14{guard} \
+             ON CONFLICT (id) DO NOTHING"
+        ))
         .bind(&s.id)
         .bind(s.site_id)
         .bind(&s.visitor_id)
@@ -430,7 +494,21 @@ impl Index for $name {
 
     async fn commit_segment(&self, seg: &SegmentRecord, d: &SegmentDelta) -> StoreResult<()> {
         let with_ends = self.has_batch_ends().await?;
+        let lifecycle = self.has_lifecycle().await?;
         let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // A deleted session takes no segment (the caller checks again after
+        // the commit, for a delete that raced this transaction).
+        if lifecycle {
+            let gone: Option<String> =
+                sqlx::query_scalar("SELECT session_id FROM session_tombstones WHERE session_id = $1")
+                    .bind(&seg.session_id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+            if gone.is_some() {
+                return Ok(());
+            }
+        }
         let batch_ends = super::format_batch_ends(&seg.batch_ends);
         // On the previous schema (before `reel migrate`), without batch ends.
         let insert = sqlx::query(if with_ends {
@@ -580,10 +658,13 @@ impl Index for $name {
         scope: &Scope,
         session_id: &str,
     ) -> StoreResult<Option<SessionInfo>> {
+        let lifecycle = self.has_lifecycle().await?;
         let mut q: QueryBuilder<$db> = QueryBuilder::new(format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN sites ON sites.id = s.site_id WHERE s.id = "
+            "SELECT {} FROM sessions s JOIN sites ON sites.id = s.site_id WHERE s.id = ",
+            session_columns(lifecycle)
         ));
         q.push_bind(session_id);
+        q.push(not_tombstoned(lifecycle));
         push_scope(&mut q, scope);
         let row = q
             .build()
@@ -640,10 +721,13 @@ impl Index for $name {
         f: &SessionFilter,
     ) -> StoreResult<SessionPage> {
         let limit = f.limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE) as i64;
+        let lifecycle = self.has_lifecycle().await?;
         let mut q: QueryBuilder<$db> = QueryBuilder::new(format!(
-            "SELECT {SESSION_COLUMNS} FROM sessions s JOIN sites ON sites.id = s.site_id WHERE s.site_id = "
+            "SELECT {} FROM sessions s JOIN sites ON sites.id = s.site_id WHERE s.site_id = ",
+            session_columns(lifecycle)
         ));
         q.push_bind(site_id);
+        q.push(not_tombstoned(lifecycle));
         push_scope(&mut q, scope);
         if let Some(from) = f.from {
             q.push(" AND s.started_at >= ").push_bind(from);
@@ -701,6 +785,304 @@ impl Index for $name {
             sessions,
             next_cursor,
         })
+    }
+
+    async fn tombstone(&self, t: &Tombstone) -> StoreResult<()> {
+        self.need_lifecycle().await?;
+        sqlx::query(
+            "INSERT INTO session_tombstones (session_id, site_id, deleted_at, reason, erasure_id) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (session_id) DO NOTHING",
+        )
+        .bind(&t.session_id)
+        .bind(t.site_id)
+        .bind(t.deleted_at)
+        .bind(t.reason.as_str())
+        .bind(t.erasure_id.clone())
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+    }
+
+    async fn is_tombstoned(&self, session_id: &str) -> StoreResult<bool> {
+        if !self.has_lifecycle().await? {
+            return Ok(false);
+        }
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT session_id FROM session_tombstones WHERE session_id = $1")
+                .bind(session_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        Ok(found.is_some())
+    }
+
+    async fn tombstone_objects(&self, session_id: &str, objects: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE session_tombstones SET objects = $2 WHERE session_id = $1 AND objects < $2",
+        )
+        .bind(session_id)
+        .bind(objects)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+    }
+
+    async fn purge_session(&self, session_id: &str) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        for sql in [
+            "DELETE FROM session_pages WHERE session_id = $1",
+            "DELETE FROM segments WHERE session_id = $1",
+            "DELETE FROM sessions WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(session_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn set_pinned(&self, scope: &Scope, session_id: &str, pinned: bool) -> StoreResult<bool> {
+        self.need_lifecycle().await?;
+        let mut q: QueryBuilder<$db> = QueryBuilder::new("UPDATE sessions SET pinned = ");
+        q.push_bind(i64::from(pinned))
+            .push(" WHERE id = ")
+            .push_bind(session_id)
+            .push(" AND NOT EXISTS (SELECT 1 FROM session_tombstones t WHERE t.session_id = sessions.id)")
+            .push(" AND site_id IN (SELECT sites.id FROM sites WHERE 1 = 1");
+        push_scope(&mut q, scope);
+        q.push(")");
+        let n = q
+            .build()
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn sessions_of(&self, site_id: i64, person: &Person, limit: i64) -> StoreResult<Vec<SessionRef>> {
+        let (column, id) = match person {
+            Person::User(u) => ("user_id", u),
+            Person::Visitor(v) => ("visitor_id", v),
+        };
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+            "SELECT id, site_id FROM sessions WHERE site_id = $1 AND {column} = $2 ORDER BY started_at, id LIMIT $3"
+        ))
+        .bind(site_id)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, site_id)| SessionRef { id, site_id })
+            .collect())
+    }
+
+    async fn expired_sessions(&self, now: i64, limit: i64) -> StoreResult<Vec<(SessionRef, i64)>> {
+        self.need_lifecycle().await?;
+        // Per site, so that each scan walks (site_id, started_at).
+        let sites: Vec<(i64, i64)> = sqlx::query_as("SELECT id, retention_days FROM sites ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let mut out: Vec<(SessionRef, i64)> = Vec::new();
+        let leftovers: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT s.id, s.site_id, t.deleted_at FROM sessions s JOIN session_tombstones t ON t.session_id = s.id \
+             ORDER BY t.deleted_at LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        out.extend(leftovers.into_iter().map(|(id, site_id, at)| (SessionRef { id, site_id }, at)));
+        for (site_id, days) in sites {
+            let left = limit - out.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            let cutoff = now - days * reel_protocol::site::DAY_MS;
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT id, started_at FROM sessions WHERE site_id = $1 AND started_at < $2 AND pinned = 0 \
+                 ORDER BY started_at, id LIMIT $3",
+            )
+            .bind(site_id)
+            .bind(cutoff)
+            .bind(left)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+            out.extend(rows.into_iter().map(|(id, at)| (SessionRef { id, site_id }, at + days * reel_protocol::site::DAY_MS)));
+        }
+        Ok(out)
+    }
+
+    async fn create_erasure(&self, org_id: i64, site_id: i64, person: &Person) -> StoreResult<String> {
+        self.need_lifecycle().await?;
+        let id = format!("er_{}", reel_actors::sessions::new_id(20));
+        let (user, visitor) = match person {
+            Person::User(u) => (Some(u.clone()), None),
+            Person::Visitor(v) => (None, Some(v.clone())),
+        };
+        sqlx::query(
+            "INSERT INTO erasures (id, org_id, site_id, user_id, visitor_id, state, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&id)
+        .bind(org_id)
+        .bind(site_id)
+        .bind(user)
+        .bind(visitor)
+        .bind(ErasureState::Pending.as_str())
+        .bind(reel_actors::now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(id)
+    }
+
+    async fn erasure(&self, org_id: i64, id: &str) -> StoreResult<Option<ErasureReceipt>> {
+        self.need_lifecycle().await?;
+        let row: Option<(String, Option<i64>)> =
+            sqlx::query_as("SELECT state, finished_at FROM erasures WHERE id = $1 AND org_id = $2")
+                .bind(id)
+                .bind(org_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+        let Some((state, finished_at)) = row else {
+            return Ok(None);
+        };
+        let (sessions, objects): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(objects), 0) AS BIGINT) FROM session_tombstones WHERE erasure_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(Some(ErasureReceipt {
+            state: if state == ErasureState::Done.as_str() {
+                ErasureState::Done
+            } else {
+                ErasureState::Pending
+            },
+            sessions,
+            objects,
+            finished_at,
+        }))
+    }
+
+    async fn claim_erasure(&self, holder: &str, now: i64, until: i64) -> StoreResult<Option<ErasureJob>> {
+        if !self.has_lifecycle().await? {
+            return Ok(None);
+        }
+        // A job whose lease expired, or this holder's own (it stopped on an
+        // error and is tried again). The inner SELECT may pick a job another
+        // node claims at the same moment: the outer condition, checked again
+        // on the row, lets one win.
+        let row: Option<(String, i64, i64, Option<String>, Option<String>)> = sqlx::query_as(
+            "UPDATE erasures SET lease_holder = $1, lease_expires_at = $2 \
+             WHERE id = (SELECT id FROM erasures WHERE state = $3 \
+             AND (lease_expires_at < $4 OR lease_holder = $1) ORDER BY created_at, id LIMIT 1) \
+             AND state = $3 AND (lease_expires_at < $4 OR lease_holder = $1) \
+             RETURNING id, org_id, site_id, user_id, visitor_id",
+        )
+        .bind(holder)
+        .bind(until)
+        .bind(ErasureState::Pending.as_str())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        let Some((id, org_id, site_id, user, visitor)) = row else {
+            return Ok(None);
+        };
+        let person = match (user, visitor) {
+            (Some(u), _) => Person::User(u),
+            (None, Some(v)) => Person::Visitor(v),
+            (None, None) => return Err(StoreError::Other(format!("erasure {id} names no person"))),
+        };
+        let receipt = self
+            .erasure(org_id, &id)
+            .await?
+            .ok_or_else(|| StoreError::Other(format!("erasure {id} vanished")))?;
+        Ok(Some(ErasureJob {
+            id,
+            org_id,
+            site_id,
+            person,
+            receipt,
+        }))
+    }
+
+    async fn renew_erasure(&self, id: &str, holder: &str, until: i64) -> StoreResult<bool> {
+        let n = sqlx::query("UPDATE erasures SET lease_expires_at = $3 WHERE id = $1 AND lease_holder = $2")
+            .bind(id)
+            .bind(holder)
+            .bind(until)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn finish_erasure(&self, id: &str, now: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE erasures SET state = $2, finished_at = $3 WHERE id = $1 AND state <> $2")
+            .bind(id)
+            .bind(ErasureState::Done.as_str())
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
+    }
+
+    async fn take_lease(&self, name: &str, holder: &str, now: i64, until: i64) -> StoreResult<bool> {
+        self.need_lifecycle().await?;
+        let n = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn site_usage(&self, scope: &Scope, site_id: i64) -> StoreResult<Option<SiteUsage>> {
+        if self.site_by_id(scope, site_id).await?.is_none() {
+            return Ok(None);
+        }
+        let lifecycle = self.has_lifecycle().await?;
+        let (sessions, raw_bytes, stored_bytes, oldest): (i64, i64, i64, Option<i64>) =
+            sqlx::query_as(&format!(
+                "SELECT COUNT(*), CAST(COALESCE(SUM(s.raw_bytes), 0) AS BIGINT), \
+                 CAST(COALESCE(SUM(s.stored_bytes), 0) AS BIGINT), MIN(s.started_at) \
+                 FROM sessions s WHERE s.site_id = $1{}",
+                not_tombstoned(lifecycle)
+            ))
+            .bind(site_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(Some(SiteUsage {
+            sessions,
+            raw_bytes,
+            stored_bytes,
+            oldest_started_at: oldest,
+        }))
     }
 
     async fn maintenance(&self) -> StoreResult<Maintenance> {

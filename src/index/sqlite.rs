@@ -18,6 +18,8 @@ pub struct SqliteIndex {
     pool: SqlitePool,
     /// Does `segments.batch_ends` exist? (See [`super::sql`].)
     batch_ends: super::ColumnProbe,
+    /// Do the lifecycle tables exist (tombstones, pins)? (See [`super::sql`].)
+    lifecycle: super::ColumnProbe,
 }
 
 impl SqliteIndex {
@@ -44,6 +46,7 @@ impl SqliteIndex {
         Ok(SqliteIndex {
             pool,
             batch_ends: super::ColumnProbe::default(),
+            lifecycle: super::ColumnProbe::default(),
         })
     }
 

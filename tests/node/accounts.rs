@@ -17,6 +17,7 @@ use crate::support::*;
 struct World {
     app: TestNode,
     site_b: i64,
+    key_b: String,
     session_a: String,
     session_b: String,
 }
@@ -48,7 +49,7 @@ async fn world(app: TestNode) -> World {
         .unwrap();
     index.close().await;
     let session_a = record_on(&app, &app.site_key.clone(), "va").await;
-    let session_b = record_on(&app, &key_b, "vb").await;
+    let session_b = record_on(&app, &key_b.clone(), "vb").await;
     for s in [&session_a, &session_b] {
         app.wait_session(s, "the session stored", |v| v["segments"] == 1)
             .await;
@@ -56,6 +57,7 @@ async fn world(app: TestNode) -> World {
     World {
         app,
         site_b,
+        key_b,
         session_a,
         session_b,
     }
@@ -100,6 +102,8 @@ enum Need {
     /// Viewer and above, no site.
     Read,
     Admin,
+    /// Member and above; site b (notes, pins).
+    AnnotateB,
     /// Nobody (the operator's switch): 403 for every role.
     Operator,
 }
@@ -115,6 +119,7 @@ fn expected(need: Need, who: Who) -> u16 {
     match need {
         Need::Operator => 403,
         Need::Admin if role < Role::Admin => 403,
+        Need::AnnotateB if role < Role::Member => 403,
         Need::ReadA if who == Who::Limited => 404,
         _ => 200,
     }
@@ -210,12 +215,25 @@ async fn every_route_answers_every_role_as_the_protocol_says() {
             )
             .await;
         assert_eq!(s, 200, "{tok}");
+        // A recording of site b to delete.
+        let doomed = record_on(app, &w.key_b, &format!("doomed-{who:?}")).await;
         victims.push((
             user,
             inv["id"].as_i64().unwrap(),
             tok["id"].as_i64().unwrap(),
+            doomed,
         ));
     }
+    let (s, erasure) = app
+        .send_with(
+            Method::POST,
+            &format!("/api/v1/sites/{b}/erase"),
+            &owner,
+            Some(json!({"visitor_id": "nobody"})),
+        )
+        .await;
+    assert_eq!(s, 202, "{erasure}");
+    let erasure = erasure["id"].as_str().unwrap().to_string();
     let viewer_id = app
         .node
         .state
@@ -229,8 +247,50 @@ async fn every_route_answers_every_role_as_the_protocol_says() {
     let (sa, sb) = (&w.session_a, &w.session_b);
     type Route = (Method, String, Option<Value>, Need);
     let routes = |i: usize| -> Vec<Route> {
-        let (victim, inv, tok) = victims[i];
+        let (victim, inv, tok, doomed) = victims[i].clone();
         vec![
+            (
+                Method::GET,
+                format!("/api/v1/sites/{a}/usage"),
+                None,
+                Need::ReadA,
+            ),
+            (
+                Method::GET,
+                format!("/api/v1/sites/{b}/usage"),
+                None,
+                Need::ReadB,
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/sessions/{sb}/pin"),
+                None,
+                Need::AnnotateB,
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/sessions/{sb}/pin"),
+                None,
+                Need::AnnotateB,
+            ),
+            (
+                Method::POST,
+                format!("/api/v1/sites/{b}/erase"),
+                Some(json!({"user_id": format!("nobody-{i}")})),
+                Need::Admin,
+            ),
+            (
+                Method::GET,
+                format!("/api/v1/erasures/{erasure}"),
+                None,
+                Need::Admin,
+            ),
+            (
+                Method::DELETE,
+                format!("/api/v1/sessions/{doomed}"),
+                None,
+                Need::Admin,
+            ),
             (Method::GET, "/api/v1/me".into(), None, Need::Read),
             (Method::GET, "/api/v1/sites".into(), None, Need::Read),
             (

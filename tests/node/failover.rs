@@ -16,10 +16,11 @@ use reel_actors::outbox::Outbox;
 use reel_actors::segment::{self, TabBuffer};
 use reel_actors::stats::{BatchStats, SegmentDelta};
 use reel_actors::traits::{
-    BlobStore, Index, Maintenance, NewSession, Scope, SegmentRecord, SessionRecord, SiteRecord,
-    SiteUpdate, SpoolBatch, StoreResult,
+    BlobStore, ErasureJob, Index, Maintenance, NewSession, Scope, SegmentRecord, SessionRecord,
+    SessionRef, SiteRecord, SiteUpdate, SiteUsage, SpoolBatch, StoreResult, Tombstone,
 };
 use reel_protocol::api::{SessionFilter, SessionInfo, SessionPage};
+use reel_protocol::lifecycle::{ErasureReceipt, Person};
 use serde_json::Value;
 
 use crate::support::*;
@@ -28,10 +29,15 @@ use crate::support::*;
 const EVENTS_PER_BATCH: u64 = 3;
 
 /// The index both writers share, whose `segments` (the stored-ranges
-/// check) returns what it read only once both writers have read.
+/// check) returns what it read only once both writers have read; and which
+/// can delete the session right after each segment commit.
 struct RacingIndex {
     inner: Arc<dyn Index>,
     both_checked: tokio::sync::Barrier,
+    /// Deletes the session (its tombstone) right after each segment
+    /// commit: a delete that lands between a writer's commit and its
+    /// second look at the tombstone.
+    delete_after_commit: bool,
 }
 
 #[async_trait]
@@ -83,7 +89,19 @@ impl Index for RacingIndex {
         self.inner.tab_next_seq(session_id, tab_id).await
     }
     async fn commit_segment(&self, seg: &SegmentRecord, delta: &SegmentDelta) -> StoreResult<()> {
-        self.inner.commit_segment(seg, delta).await
+        self.inner.commit_segment(seg, delta).await?;
+        if self.delete_after_commit {
+            self.inner
+                .tombstone(&Tombstone {
+                    session_id: seg.session_id.clone(),
+                    site_id: 0,
+                    deleted_at: reel_actors::now_ms(),
+                    reason: reel_actors::traits::DeleteReason::Deleted,
+                    erasure_id: None,
+                })
+                .await?;
+        }
+        Ok(())
     }
     async fn identify(
         &self,
@@ -98,6 +116,69 @@ impl Index for RacingIndex {
     }
     async fn maintenance(&self) -> StoreResult<Maintenance> {
         self.inner.maintenance().await
+    }
+    async fn tombstone(&self, t: &Tombstone) -> StoreResult<()> {
+        self.inner.tombstone(t).await
+    }
+    async fn is_tombstoned(&self, session_id: &str) -> StoreResult<bool> {
+        self.inner.is_tombstoned(session_id).await
+    }
+    async fn tombstone_objects(&self, session_id: &str, objects: i64) -> StoreResult<()> {
+        self.inner.tombstone_objects(session_id, objects).await
+    }
+    async fn purge_session(&self, session_id: &str) -> StoreResult<()> {
+        self.inner.purge_session(session_id).await
+    }
+    async fn set_pinned(&self, scope: &Scope, session_id: &str, pinned: bool) -> StoreResult<bool> {
+        self.inner.set_pinned(scope, session_id, pinned).await
+    }
+    async fn sessions_of(
+        &self,
+        site_id: i64,
+        person: &Person,
+        limit: i64,
+    ) -> StoreResult<Vec<SessionRef>> {
+        self.inner.sessions_of(site_id, person, limit).await
+    }
+    async fn expired_sessions(&self, now: i64, limit: i64) -> StoreResult<Vec<(SessionRef, i64)>> {
+        self.inner.expired_sessions(now, limit).await
+    }
+    async fn create_erasure(
+        &self,
+        org_id: i64,
+        site_id: i64,
+        person: &Person,
+    ) -> StoreResult<String> {
+        self.inner.create_erasure(org_id, site_id, person).await
+    }
+    async fn erasure(&self, org_id: i64, id: &str) -> StoreResult<Option<ErasureReceipt>> {
+        self.inner.erasure(org_id, id).await
+    }
+    async fn claim_erasure(
+        &self,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<Option<ErasureJob>> {
+        self.inner.claim_erasure(holder, now, until).await
+    }
+    async fn renew_erasure(&self, id: &str, holder: &str, until: i64) -> StoreResult<bool> {
+        self.inner.renew_erasure(id, holder, until).await
+    }
+    async fn finish_erasure(&self, id: &str, now: i64) -> StoreResult<()> {
+        self.inner.finish_erasure(id, now).await
+    }
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<bool> {
+        self.inner.take_lease(name, holder, now, until).await
+    }
+    async fn site_usage(&self, scope: &Scope, site_id: i64) -> StoreResult<Option<SiteUsage>> {
+        self.inner.site_usage(scope, site_id).await
     }
     async fn set_maintenance(&self, enabled: bool, message: &str) -> StoreResult<Maintenance> {
         self.inner.set_maintenance(enabled, message).await
@@ -156,9 +237,9 @@ fn batch(site_id: i64, session: &str, tab: &str, seq: u64) -> SpoolBatch {
 }
 
 /// One node's writer: its own spool and outbox on the shared storage.
-fn writer(
+pub fn writer(
     blob: &Arc<dyn BlobStore>,
-    index: &Arc<RacingIndex>,
+    index: Arc<dyn Index>,
     dir: &Path,
 ) -> (Arc<Outbox>, Arc<FileSpool>) {
     let (spool, _) = FileSpool::open(
@@ -173,7 +254,7 @@ fn writer(
     (
         Outbox::start(
             blob.clone(),
-            index.clone(),
+            index,
             spool.clone(),
             Arc::new(reel::dead_letters::DirDeadLetters::open(&dir.join("dead"), 1 << 20).unwrap()),
         ),
@@ -182,7 +263,7 @@ fn writer(
 }
 
 /// The segment of `seqs` of `tab` as `node` commits it.
-fn pending(
+pub fn pending(
     site_id: i64,
     session: &str,
     tab: &str,
@@ -249,10 +330,11 @@ async fn overlapping_segments_of_two_nodes_replay_each_batch_once_and_overwrite_
     let racing = Arc::new(RacingIndex {
         inner: index.clone(),
         both_checked: tokio::sync::Barrier::new(2),
+        delete_after_commit: false,
     });
     let spools = tempfile::tempdir().unwrap();
-    let (a, _spool_a) = writer(&blob, &racing, &spools.path().join("a"));
-    let (b, _spool_b) = writer(&blob, &racing, &spools.path().join("b"));
+    let (a, _spool_a) = writer(&blob, racing.clone(), &spools.path().join("a"));
+    let (b, _spool_b) = writer(&blob, racing.clone(), &spools.path().join("b"));
     let site = app.site_id;
     // Tab t1: node A holds 30..=39, node B (the tracker failed over with
     // acks lost in flight) 35..=59. Tab t2: both start at 30.
@@ -321,4 +403,48 @@ async fn overlapping_segments_of_two_nodes_replay_each_batch_once_and_overwrite_
         let of_tab: Vec<_> = merged.iter().filter(|b| b.0 == tab).cloned().collect();
         assert_eq!(of_tab, once(tab), "merged, tab {tab}");
     }
+}
+
+#[actix_web::test]
+async fn a_delete_that_lands_just_after_a_commit_leaves_no_row_and_no_object() {
+    let app = spawn_app().await;
+    let mut config = test_config(app.dir.path());
+    app.storage.apply(&mut config);
+    let index = open_index(&config).await.unwrap().into_dyn();
+    let blob = open_blob_store(&config).await.unwrap();
+    let session = "deleted-mid-commit";
+    index
+        .open_session(&NewSession {
+            id: session.into(),
+            site_id: app.site_id,
+            visitor_id: "v".into(),
+            started_at: reel_actors::now_ms(),
+            ..NewSession::default()
+        })
+        .await
+        .unwrap();
+    let racing = Arc::new(RacingIndex {
+        inner: index.clone(),
+        both_checked: tokio::sync::Barrier::new(1),
+        delete_after_commit: true,
+    });
+    let spool_dir = tempfile::tempdir().unwrap();
+    let (outbox, _spool) = writer(&blob, racing, spool_dir.path());
+    let seg = pending(app.site_id, session, "tab", 0..=4, "node-a");
+    let key = seg.record.blob_key.clone();
+    segment::commit(seg, &outbox, None).await;
+    // The writer saw the tombstone after its commit and took back what it
+    // wrote: the object, the segment row, the session row.
+    assert!(index.segments(session).await.unwrap().is_empty());
+    assert!(index.find_session(session).await.unwrap().is_none());
+    assert!(matches!(
+        blob.get(&key).await,
+        Err(reel_actors::traits::StoreError::NotFound)
+    ));
+    assert_eq!(
+        app.get(&format!("/api/v1/sessions/{session}"))
+            .await
+            .status(),
+        404
+    );
 }

@@ -10,6 +10,7 @@ mod disk_full;
 mod failover;
 mod ingest;
 mod lifecycle;
+mod lifecycle_erase;
 mod overload;
 mod process;
 mod sites;

@@ -10,9 +10,11 @@ use reel::app::{open_blob_store, open_index};
 use reel::config::Config;
 use reel_actors::stats::SegmentDelta;
 use reel_actors::traits::{
-    BlobStore, Index, NewSession, Scope, SegmentRecord, StoreError, UNSTAMPED_IDENTIFIED_AT,
+    BlobStore, DeleteReason, Index, NewSession, Scope, SegmentRecord, StoreError, Tombstone,
+    UNSTAMPED_IDENTIFIED_AT,
 };
 use reel_protocol::api::SessionFilter;
+use reel_protocol::lifecycle::{ErasureState, Person};
 
 use crate::support::*;
 
@@ -239,6 +241,138 @@ async fn contract(b: Backend) {
         blob.get("1/x/missing").await,
         Err(StoreError::NotFound)
     ));
+    lifecycle_contract(&b).await;
+}
+
+/// Deletion (PROTOCOL.md §6): blob deletes in batches, tombstones that
+/// every write honours, leases that one holder gets.
+async fn lifecycle_contract(b: &Backend) {
+    let (index, blob, site, org) = (&b.index, &b.blob, b.site_id, b.org_id);
+    // More keys than one DeleteObjects request takes, and a missing one.
+    let n = reel::s3::DELETE_BATCH + 5;
+    let keys: Vec<String> = (0..n).map(|i| format!("{site}/d/del/tab/{i:05}")).collect();
+    for k in &keys {
+        blob.put(k, Bytes::from_static(b"x")).await.unwrap();
+    }
+    blob.put("keep/me", Bytes::from_static(b"kept"))
+        .await
+        .unwrap();
+    let mut with_missing = keys.clone();
+    with_missing.push("never/written".into());
+    blob.delete(&with_missing).await.unwrap();
+    for k in [&keys[0], &keys[reel::s3::DELETE_BATCH], &keys[n - 1]] {
+        assert!(
+            matches!(blob.get(k).await, Err(StoreError::NotFound)),
+            "{k}"
+        );
+    }
+    assert_eq!(&blob.get("keep/me").await.unwrap()[..], b"kept");
+    // Deleting again is no error.
+    blob.delete(&keys[..3]).await.unwrap();
+
+    // A tombstoned session: no row comes back, no segment is committed.
+    index
+        .open_session(&new_session("gone", site, 10, "https://shop.example/"))
+        .await
+        .unwrap();
+    let (seg, delta) = segment("gone", 0, 4);
+    index.commit_segment(&seg, &delta).await.unwrap();
+    assert!(!index.is_tombstoned("gone").await.unwrap());
+    index
+        .tombstone(&Tombstone {
+            session_id: "gone".into(),
+            site_id: site,
+            deleted_at: 20,
+            reason: DeleteReason::Deleted,
+            erasure_id: None,
+        })
+        .await
+        .unwrap();
+    assert!(index.is_tombstoned("gone").await.unwrap());
+    let scope = Scope::org(org);
+    assert!(index.session_info(&scope, "gone").await.unwrap().is_none());
+    assert!(index.find_session("gone").await.unwrap().is_none());
+    index.purge_session("gone").await.unwrap();
+    assert!(index.segments("gone").await.unwrap().is_empty());
+    index
+        .open_session(&new_session("gone", site, 10, "https://shop.example/"))
+        .await
+        .unwrap();
+    let (late, delta) = segment("gone", 5, 9);
+    index.commit_segment(&late, &delta).await.unwrap();
+    assert!(index.segments("gone").await.unwrap().is_empty());
+    let usage = index.site_usage(&scope, site).await.unwrap().unwrap();
+    let listed = index
+        .list_sessions(&scope, site, &SessionFilter::default())
+        .await
+        .unwrap();
+    assert!(!listed.sessions.iter().any(|s| s.id == "gone"));
+    assert_eq!(usage.sessions, listed.sessions.len() as i64);
+
+    // Pins, in scope only.
+    let pinned_id = &listed.sessions[0].id;
+    assert!(index.set_pinned(&scope, pinned_id, true).await.unwrap());
+    assert!(!index
+        .set_pinned(&Scope::org(org + 1000), pinned_id, true)
+        .await
+        .unwrap());
+    assert!(!index.set_pinned(&scope, "gone", true).await.unwrap());
+    assert!(
+        index
+            .session_info(&scope, pinned_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .pinned
+    );
+
+    // A lease: one holder until it expires or is let go.
+    assert!(index.take_lease("l", "a", 100, 200).await.unwrap());
+    assert!(!index.take_lease("l", "b", 150, 250).await.unwrap());
+    assert!(index.take_lease("l", "a", 150, 300).await.unwrap());
+    assert!(index.take_lease("l", "b", 301, 400).await.unwrap());
+
+    // An erasure job: claimed by one node until its lease expires.
+    let person = Person::Visitor("nobody".into());
+    let id = index.create_erasure(org, site, &person).await.unwrap();
+    let now = reel_actors::now_ms();
+    let job = index
+        .claim_erasure("a", now, now + 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((job.id.as_str(), &job.person), (id.as_str(), &person));
+    assert!(index
+        .claim_erasure("b", now, now + 60_000)
+        .await
+        .unwrap()
+        .is_none());
+    // Its holder takes it again (it stopped on an error and tries again).
+    assert!(index
+        .claim_erasure("a", now, now + 60_000)
+        .await
+        .unwrap()
+        .is_some());
+    // Expired: another node takes it over.
+    let later = now + 60_001;
+    let job = index
+        .claim_erasure("b", later, later + 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.id, id);
+    assert!(!index.renew_erasure(&id, "a", later).await.unwrap());
+    index.finish_erasure(&id, later).await.unwrap();
+    let receipt = index.erasure(org, &id).await.unwrap().unwrap();
+    assert_eq!(receipt.state, ErasureState::Done);
+    assert_eq!((receipt.sessions, receipt.objects), (0, 0));
+    assert_eq!(receipt.finished_at, Some(later));
+    assert!(index.erasure(org + 1000, &id).await.unwrap().is_none());
+    assert!(index
+        .claim_erasure("c", later * 2, later * 2)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 mod adapters;
 mod downtime;
+mod erasure;
 mod migration;
 mod services;
 #[path = "../support/mod.rs"]

@@ -113,6 +113,54 @@ impl TestStorage {
         }
     }
 
+    /// Every blob object's key of a node whose data dir is `dir`, sorted:
+    /// the files under its blob directory, or the bucket's listing.
+    pub async fn objects(&self, dir: &std::path::Path) -> Vec<String> {
+        let mut keys = Vec::new();
+        match &self.bucket {
+            Some(bucket) => {
+                // The S3-compatible test server answers unsigned listings.
+                let mut token: Option<String> = None;
+                loop {
+                    let mut url = format!("{}/{bucket}?list-type=2", self.endpoint);
+                    if let Some(t) = &token {
+                        url.push_str(&format!("&continuation-token={t}"));
+                    }
+                    let res = reqwest::get(&url).await.unwrap();
+                    if res.status() == 404 {
+                        break;
+                    }
+                    let xml = res.text().await.unwrap();
+                    keys.extend(xml_values(&xml, "Key"));
+                    token = xml_values(&xml, "NextContinuationToken").into_iter().next();
+                    if token.is_none() {
+                        break;
+                    }
+                }
+            }
+            None => {
+                let root = dir.join("blobs");
+                let mut stack = vec![root.clone()];
+                while let Some(d) = stack.pop() {
+                    let Ok(entries) = std::fs::read_dir(&d) else {
+                        continue;
+                    };
+                    for e in entries.flatten() {
+                        let path = e.path();
+                        if path.is_dir() {
+                            stack.push(path);
+                        } else {
+                            let key = path.strip_prefix(&root).unwrap();
+                            keys.push(key.to_string_lossy().into_owned());
+                        }
+                    }
+                }
+            }
+        }
+        keys.sort();
+        keys
+    }
+
     /// Points `config` at this storage.
     pub fn apply(&self, config: &mut Config) {
         if let Some(url) = &self.database_url {
@@ -138,6 +186,15 @@ impl TestStorage {
         }
         env
     }
+}
+
+/// The texts of every `<tag>` element of `xml` (enough for S3 listings).
+fn xml_values(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    xml.split(&open)
+        .skip(1)
+        .filter_map(|rest| rest.split_once(&close).map(|(v, _)| v.to_owned()))
+        .collect()
 }
 
 impl Drop for TestStorage {

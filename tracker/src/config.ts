@@ -6,12 +6,17 @@ export interface Config {
   site: string;
   /** ws: or wss: URL of `/v1/ingest`. */
   endpoint: string;
+  /**
+   * The site honours Do-Not-Track (`data-honor-dnt` on the snippet): known
+   * before any connection, so that such a browser sends nothing at all.
+   */
+  honorDnt?: boolean;
 }
 
 /** The parts of a <script> element read here. */
 export interface ScriptTag {
   src: string;
-  dataset: { site?: string };
+  dataset: { site?: string; honorDnt?: string };
 }
 
 export const INGEST_PATH = "/v1/ingest";
@@ -30,11 +35,11 @@ export function endpointFromScript(src: string): string | null {
 export function readConfig(global: unknown, script: ScriptTag | null): Config | null {
   const c = (global as { __reelConfig?: Partial<Config> } | null)?.__reelConfig;
   if (c && typeof c.site === "string" && c.site && typeof c.endpoint === "string" && c.endpoint) {
-    return { site: c.site, endpoint: c.endpoint };
+    return { site: c.site, endpoint: c.endpoint, honorDnt: c.honorDnt === true };
   }
   const site = script?.dataset?.site;
   const endpoint = script ? endpointFromScript(script.src) : null;
-  return site && endpoint ? { site, endpoint } : null;
+  return site && endpoint ? { site, endpoint, honorDnt: script?.dataset?.honorDnt !== undefined } : null;
 }
 
 /** The ingest URL: `endpoint?site=...&visitor=...` (PROTOCOL.md §1). */

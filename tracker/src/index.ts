@@ -8,6 +8,7 @@ import { gzipper } from "./gzip";
 import { randomId } from "./ids";
 import { serverOrigin } from "./network";
 import { rrwebRecorder } from "./recorder";
+import { KEYS } from "./session";
 import { webKV } from "./storage";
 import { sessionUrl, trackPayload, type TrackProps } from "./track";
 import { Client, type Env } from "./transport";
@@ -17,13 +18,17 @@ interface ReelApi {
   track(name: string, props?: TrackProps): void;
   /** The dashboard page of this session, null until the session is known. */
   sessionUrl(): string | null;
+  /** Stops recording this browser (remembered in localStorage). */
+  optOut(): void;
+  /** Undoes `optOut`. */
+  optIn(): void;
 }
 
 type QueuedCall = [string, ...unknown[]];
 
 declare global {
   interface Window {
-    __reelConfig?: { site: string; endpoint: string };
+    __reelConfig?: { site: string; endpoint: string; honorDnt?: boolean };
     reel?: Partial<ReelApi> & { q?: QueuedCall[]; __reel?: true };
   }
 }
@@ -63,6 +68,11 @@ function main(): void {
       tz: timeZone(),
     }),
     warn: (m) => console.warn(m),
+    privacySignal: () => {
+      const n = navigator as Navigator & { globalPrivacyControl?: boolean };
+      const dnt = n.doNotTrack ?? (w as unknown as { doNotTrack?: string }).doNotTrack;
+      return dnt === "1" || dnt === "yes" || n.globalPrivacyControl === true;
+    },
   };
   const recorder = rrwebRecorder((e) => client.event(e), serverOrigin(config.endpoint));
   const client = new Client(config, env, recorder);
@@ -77,7 +87,14 @@ function main(): void {
     identify: (userId: string, traits?: Record<string, string>) => client.identify(userId, traits),
     track,
     sessionUrl: () => sessionUrl(config.endpoint, client.session),
+    optOut: () => client.optOut(),
+    optIn: () => client.optIn(),
   };
+  // An opt-out queued before the bundle ran applies before anything is sent.
+  for (const call of queued) {
+    if (Array.isArray(call) && call[0] === "optOut") env.local.set(KEYS.optOut, "1");
+    if (Array.isArray(call) && call[0] === "optIn") env.local.remove(KEYS.optOut);
+  }
   client.init();
   for (const call of queued) {
     if (!Array.isArray(call)) continue;

@@ -6,6 +6,7 @@
 //   localStorage   reel.visitor   visitor id
 //   localStorage   reel.session   {"id", "lastActivity", "sampled"}
 //   localStorage   reel.settings  the last settings a server sent
+//   localStorage   reel.optout    "1": reel.optOut() was called on this browser
 //   sessionStorage reel.tab       tab id
 //   sessionStorage reel.live      "1" while a page of this tab runs (duplicate-tab guard)
 //   sessionStorage reel.pending   the resend buffer (see buffer.ts)
@@ -20,6 +21,7 @@ export const KEYS = {
   tab: "reel.tab",
   live: "reel.live",
   pending: "reel.pending",
+  optOut: "reel.optout",
 } as const;
 
 /** A session ends after this long without a batch (PROTOCOL.md defaults). */

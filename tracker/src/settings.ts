@@ -17,6 +17,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   capture_network: true,
   redact_params: [...DEFAULT_REDACT_PARAMS],
   network_body_urls: [],
+  honor_dnt: false,
 };
 
 /** Bounds that keep a wrong value from turning the tracker into a busy loop. */
@@ -48,6 +49,7 @@ export function readSettings(raw: unknown): Settings {
   bool("maintenance");
   bool("capture_console");
   bool("capture_network");
+  bool("honor_dnt");
   if (typeof r.block_selector === "string") s.block_selector = r.block_selector;
   const strings = (v: unknown): string[] | null =>
     Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : null;

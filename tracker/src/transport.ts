@@ -68,6 +68,8 @@ export interface Env {
   gzip: Gzip | null;
   pageInfo(): PageInfo;
   warn(message: string): void;
+  /** Does the browser send Do-Not-Track or Global Privacy Control? */
+  privacySignal(): boolean;
 }
 
 const OPEN = 1;
@@ -141,9 +143,46 @@ export class Client {
     this.pacer = new Pacer(env.now());
   }
 
+  /**
+   * Must this browser not be recorded (PROTOCOL.md §6)? It opted out, or it
+   * sends Do-Not-Track or Global Privacy Control to a site that honours them
+   * (as the snippet says, or the last settings the server sent).
+   */
+  private unrecorded(): boolean {
+    if (this.env.local.get(KEYS.optOut) === "1") return true;
+    return (this.config.honorDnt === true || this.settings.honor_dnt) && this.env.privacySignal();
+  }
+
+  /** Stops recording for this page load and drops what is unsent. */
+  private stopUnrecorded(): void {
+    this.teardown();
+    this.env.session.remove(KEYS.pending);
+    this.halted = true;
+  }
+
+  /** `reel.optOut()`: this browser is not recorded any more (remembered); what is unsent is dropped. */
+  optOut(): void {
+    this.env.local.set(KEYS.optOut, "1");
+    if (this.sessionId) forgetSession(this.env.local, this.sessionId);
+    this.sessionId = null;
+    this.stopUnrecorded();
+  }
+
+  /** `reel.optIn()`: undoes `optOut`; recording starts again on this page. */
+  optIn(): void {
+    const was = this.env.local.get(KEYS.optOut) === "1";
+    this.env.local.remove(KEYS.optOut);
+    if (was) this.init();
+  }
+
   /** A page load (or a page restored from the back-forward cache): claim the tab and connect. */
   init(): void {
     this.teardown();
+    if (this.unrecorded()) {
+      // Nothing is sent, not even hello.
+      this.stopUnrecorded();
+      return;
+    }
     this.halted = this.suspect = this.overflow = false;
     this.attempt = this.strikes = this.oversizeDrops = 0;
     this.visitor = visitorId(this.env.local, this.env.newId);
@@ -449,6 +488,8 @@ export class Client {
     this.welcomeTimer = null;
     this.attempt = 0;
     this.applySettings(raw);
+    // The site honours Do-Not-Track, which the tracker learns only now.
+    if (this.unrecorded()) return this.stopUnrecorded();
     const local = this.env.local;
     let snapshot = false;
     if (session !== this.sessionId || this.buffer.session !== session) {
@@ -498,6 +539,7 @@ export class Client {
 
   private onSettings(conn: Conn, raw: unknown): void {
     this.applySettings(raw);
+    if (this.unrecorded()) return this.stopUnrecorded();
     if (this.settings.maintenance) return this.pauseForMaintenance();
     // Sampling is decided once per session: a new rate applies to sessions
     // that start later, but 0 stops recording this one too (the site wants none).

@@ -6,11 +6,15 @@ import { DEFAULT_SETTINGS, readSettings } from "../src/settings";
 describe("config", () => {
   it("comes from window.__reelConfig set by the loader", () => {
     const w = { __reelConfig: { site: "K1", endpoint: "wss://reel.example/v1/ingest" } };
-    expect(readConfig(w, null)).toEqual({ site: "K1", endpoint: "wss://reel.example/v1/ingest" });
+    expect(readConfig(w, null)).toEqual({ site: "K1", endpoint: "wss://reel.example/v1/ingest", honorDnt: false });
+    const honoring = { __reelConfig: { ...w.__reelConfig, honorDnt: true } };
+    expect(readConfig(honoring, null)?.honorDnt).toBe(true);
   });
   it("falls back to the bundle's own script tag", () => {
     const tag = { src: "https://reel.example/t/tracker.abc123.js", dataset: { site: "K2" } };
-    expect(readConfig({}, tag)).toEqual({ site: "K2", endpoint: "wss://reel.example/v1/ingest" });
+    expect(readConfig({}, tag)).toEqual({ site: "K2", endpoint: "wss://reel.example/v1/ingest", honorDnt: false });
+    const honoring = { ...tag, dataset: { site: "K2", honorDnt: "" } };
+    expect(readConfig({}, honoring)?.honorDnt).toBe(true);
     expect(endpointFromScript("http://localhost:8080/t/tracker.js")).toBe("ws://localhost:8080/v1/ingest");
     expect(readConfig({}, { src: "https://reel.example/t/tracker.js", dataset: {} })).toBe(null);
     expect(readConfig({}, null)).toBe(null);

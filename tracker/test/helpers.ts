@@ -102,6 +102,10 @@ export interface HarnessOptions {
   session?: ReturnType<typeof memoryKV>;
   gzip?: Env["gzip"];
   random?: () => number;
+  /** The browser sends Do-Not-Track or Global Privacy Control. */
+  dnt?: boolean;
+  /** The snippet says the site honours it. */
+  honorDnt?: boolean;
 }
 
 /** A page load: a client over (possibly shared) storages, initialised. */
@@ -129,9 +133,14 @@ export function page(opts: HarnessOptions = {}): Harness {
       tz: "Europe/Paris",
     }),
     warn: (m) => warnings.push(m),
+    privacySignal: () => opts.dnt === true,
   };
   const recorder = new FakeRecorder();
-  const client = new Client({ site: "site_key", endpoint: "ws://reel.test/v1/ingest" }, env, recorder);
+  const client = new Client(
+    { site: "site_key", endpoint: "ws://reel.test/v1/ingest", honorDnt: opts.honorDnt },
+    env,
+    recorder,
+  );
   recorder.client = client;
   client.init();
   return {

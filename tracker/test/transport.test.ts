@@ -494,3 +494,61 @@ describe("limits", () => {
     expect(p.sockets).toHaveLength(2);
   });
 });
+
+describe("opting out and Do-Not-Track (PROTOCOL.md §6)", () => {
+  it("an opted-out browser sends nothing, not even hello, on later pages", () => {
+    const p = page();
+    p.ws.open();
+    p.ws.welcome("S1", 0);
+    p.recorder.emit(3);
+    p.client.optOut();
+    expect(p.ws.closedWith).not.toBeNull();
+    expect(p.recorder.recording).toBe(false);
+    // What was unsent is dropped.
+    expect(p.env.session.get(KEYS.pending)).toBeNull();
+    expect(p.env.local.get(KEYS.optOut)).toBe("1");
+    const next = page({ local: p.env.local as ReturnType<typeof memoryKV> });
+    expect(next.sockets).toHaveLength(0);
+    next.recorder.emit(5);
+    vi.advanceTimersByTime(60_000);
+    expect(next.sockets).toHaveLength(0);
+  });
+
+  it("opting in again records from the same page on", () => {
+    const local = memoryKV();
+    local.set(KEYS.optOut, "1");
+    const p = page({ local });
+    expect(p.sockets).toHaveLength(0);
+    p.client.optIn();
+    expect(local.get(KEYS.optOut)).toBeNull();
+    expect(p.sockets).toHaveLength(1);
+    p.ws.open();
+    expect(p.ws.messages()[0].t).toBe("hello");
+    // Opting in when not opted out changes nothing.
+    p.client.optIn();
+    expect(p.sockets).toHaveLength(1);
+  });
+
+  it("a DNT/GPC browser on a site whose snippet honours it sends nothing", () => {
+    const p = page({ dnt: true, honorDnt: true });
+    expect(p.sockets).toHaveLength(0);
+    p.recorder.emit(2);
+    vi.advanceTimersByTime(60_000);
+    expect(p.sockets).toHaveLength(0);
+    // Without the signal, the same site is recorded.
+    expect(page({ honorDnt: true }).sockets).toHaveLength(1);
+    // With the signal, a site that does not honour it is recorded.
+    expect(page({ dnt: true }).sockets).toHaveLength(1);
+  });
+
+  it("honor_dnt learnt from the server stops this page and keeps later ones silent", () => {
+    const p = page({ dnt: true });
+    p.ws.open();
+    p.ws.welcome("S1", 0, { honor_dnt: true });
+    expect(p.recorder.recording).toBe(false);
+    expect(p.ws.closedWith).not.toBeNull();
+    expect(p.ws.batches()).toHaveLength(0);
+    const next = page({ dnt: true, local: p.env.local as ReturnType<typeof memoryKV> });
+    expect(next.sockets).toHaveLength(0);
+  });
+});

@@ -204,6 +204,11 @@ const server = createServer((req, res) => {
   } else if (url.pathname === "/api/fail") {
     req.resume();
     res.writeHead(500, { "content-type": "text/plain", "content-length": "4" }).end("boom");
+  } else if (url.pathname === "/dnt.html") {
+    // A site that honours Do-Not-Track: its snippet says so.
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(
+      `<!doctype html><title>dnt</title><p>Do not track</p><script async src="http://${host}/t/tracker.js" data-site="${SITE}" data-honor-dnt></script>`,
+    );
   } else if (/^\/demo\/[a-z]+\.html$/.test(url.pathname)) {
     const html = readFileSync(new URL("." + url.pathname, ROOT), "utf8").replace(
       "<!-- REEL_SNIPPET -->",
@@ -405,6 +410,42 @@ try {
   const after = capEvents().slice(from);
   check(after.some((e) => e.type === 5 && e.data.tag === "track") && !after.some((e) => e.type === 6), "with capture_console and capture_network off, nothing of type 6 is recorded");
   await cap.close();
+  // Do-Not-Track / Global Privacy Control on a site that honours it, and
+  // an opted-out browser: no WebSocket is opened at all.
+  const bundleRan = (p) => p.waitForFunction(() => window.reel && window.reel.__reel === true);
+  const gpc = await browser.newContext();
+  await gpc.addInitScript(() => Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true }));
+  const gpcPage = await gpc.newPage();
+  let gpcSockets = 0;
+  gpcPage.on("websocket", () => gpcSockets++);
+  await gpcPage.goto(`${base}/dnt.html`);
+  await bundleRan(gpcPage);
+  check(gpcSockets === 0, "a GPC browser opens no WebSocket on a site that honours it");
+  await gpc.close();
+
+  const optedOut = await browser.newContext();
+  await optedOut.addInitScript(() => {
+    if (!sessionStorage.getItem("reel.test.seeded")) {
+      localStorage.setItem("reel.optout", "1");
+      sessionStorage.setItem("reel.test.seeded", "1");
+    }
+  });
+  const optPage = await optedOut.newPage();
+  let optSockets = 0;
+  optPage.on("websocket", () => optSockets++);
+  await optPage.goto(`${base}/direct.html`);
+  await bundleRan(optPage);
+  check(optSockets === 0, "an opted-out browser opens no WebSocket");
+  const hellosBefore = received.filter((r) => r.m.t === "hello").length;
+  await optPage.evaluate(() => window.reel.optIn());
+  await until(() => received.filter((r) => r.m.t === "hello").length === hellosBefore + 1, "a hello after optIn");
+  check(optSockets === 1, "optIn connects from the same page");
+  await optPage.evaluate(() => window.reel.optOut());
+  check(await optPage.evaluate(() => localStorage.getItem("reel.optout")) === "1", "optOut is remembered in localStorage");
+  await optPage.reload();
+  await bundleRan(optPage);
+  check(optSockets === 1, "after optOut a new page load opens no WebSocket");
+  await optedOut.close();
 } finally {
   await browser.close();
   server.close();
