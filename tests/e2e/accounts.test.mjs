@@ -3,13 +3,15 @@
 // context, finds a customer's session by user id and replays it; the owner
 // then sees that replay (`replay_viewed`, by the member) in the audit log.
 // A viewer cannot open the admin pages. Screenshots of every screen go to
-// docs/screenshots/ (the dashboard guide shows them).
+// target/e2e-screenshots/, or with REEL_DOCS_SHOTS=1 to docs/screenshots/
+// (the dashboard guide shows them), so that a test run leaves the tree clean.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 
 import {
   ROOT,
+  SHOTS,
   api,
   findAndReplay,
   freePort,
@@ -22,7 +24,7 @@ import {
   waitFor,
 } from "./harness.mjs";
 
-const DOCS_SHOTS = join(ROOT, "docs/screenshots");
+const DOCS_SHOTS = process.env.REEL_DOCS_SHOTS ? join(ROOT, "docs/screenshots") : SHOTS;
 const shot = (page, name, options = {}) => page.screenshot({ path: join(DOCS_SHOTS, `${name}.png`), ...options });
 
 let browser;
