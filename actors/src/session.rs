@@ -638,6 +638,7 @@ impl Handler<NotDurable> for SessionActor {
         let buffered = tab.buffer.first_seq.is_some_and(|first| first <= msg.seq);
         if buffered && !shared {
             let dropped = tab.buffer.rewind(msg.seq);
+            tab.charge.set(tab.buffer.ndjson.capacity() as u64);
             let tickets: Vec<_> = dropped.iter().filter_map(|b| b.ticket).collect();
             let bytes: u64 = dropped.iter().map(|b| b.stats.raw_bytes).sum();
             self.deps.spool.release(&tickets);
