@@ -341,29 +341,8 @@ async fn an_erasure_a_killed_node_left_half_way_is_resumed_and_touches_no_one_el
     let api = Api::new(node.base(), &token);
     // The person: two ended sessions and a live one whose batches are only
     // in the spool; someone else: one ended session.
-    let mut ended = Vec::new();
-    for visitor in ["vp", "vp", "vo"] {
-        let (mut t, s) = Tracker::open(&node.ingest_url(&key, visitor), visitor).await;
-        t.batch_acked(
-            0,
-            &[ev::meta(T0, "https://shop.example/"), ev::click(T0 + 1, 1)],
-        )
-        .await;
-        t.end(0).await;
-        ended.push(s);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for s in &ended {
-        while api.json(&format!("/api/v1/sessions/{s}")).await["segments"] != 1 {
-            assert!(Instant::now() < deadline, "no segment of {s}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-    let (mut live, live_session) = Tracker::open(&node.ingest_url(&key, "vp"), "vp").await;
-    for seq in 0..3 {
-        live.batch_acked(seq, &[ev::click(T0 + seq as i64, 1)])
-            .await;
-    }
+    let (ended, _live, live_session) =
+        ended_and_live(&node, &api, &key, &["vp", "vp", "vo"], "vp").await;
     node.sigkill();
     drop(node);
     let (p1, p2, other) = (&ended[0], &ended[1], &ended[2]);

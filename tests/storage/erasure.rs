@@ -67,30 +67,10 @@ async fn an_erasure_killed_mid_job_and_starved_of_s3_finishes_and_touches_no_one
     };
     let mut node = serve("1");
     let api = Api::new(node.base(), &token);
-    let mut ended = Vec::new();
-    for visitor in ["vp", "vp", "vo"] {
-        let (mut t, s) = Tracker::open(&node.ingest_url(&key, visitor), visitor).await;
-        t.batch_acked(
-            0,
-            &[ev::meta(T0, "https://shop.example/"), ev::click(T0 + 1, 1)],
-        )
-        .await;
-        t.end(0).await;
-        ended.push(s);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for s in &ended {
-        while api.json(&format!("/api/v1/sessions/{s}")).await["segments"] != 1 {
-            assert!(Instant::now() < deadline, "no segment of {s}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-    // Live, its batches only in the spool (and its buffer).
-    let (mut live, live_session) = Tracker::open(&node.ingest_url(&key, "vp"), "vp").await;
-    for seq in 0..3 {
-        live.batch_acked(seq, &[ev::click(T0 + seq as i64, 1)])
-            .await;
-    }
+    // Ended sessions of the person (vp) and of someone else (vo); a live
+    // one of the person, its batches only in the spool (and its buffer).
+    let (ended, live, live_session) =
+        ended_and_live(&node, &api, &key, &["vp", "vp", "vo"], "vp").await;
     let (p1, p2, other) = (&ended[0], &ended[1], &ended[2]);
     let before = storage.objects(dir.path()).await;
     assert_eq!(of(&before, p1).len() + of(&before, p2).len(), 2);

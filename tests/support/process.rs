@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::http::Api;
 use super::storage::TestStorage;
+use super::tracker::{ev, Tracker, T0};
 
 /// The `REEL_LOG` of a child: `info` when `TEST_LOG` is set, else `warn`.
 fn child_log() -> &'static str {
@@ -339,4 +341,43 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         }
     }
     ports
+}
+
+/// Recordings of people on `node` (site `key`), as the erasure tests start
+/// from: one ended session per visitor in `ended`, each waited for until its
+/// segment is stored, then a live session of `live` whose three batches are
+/// acked but only in the spool. Returns the ended sessions in order, the
+/// live tracker and its session.
+pub async fn ended_and_live(
+    node: &Proc,
+    api: &Api,
+    key: &str,
+    ended: &[&str],
+    live: &str,
+) -> (Vec<String>, Tracker, String) {
+    let mut sessions = Vec::new();
+    for visitor in ended {
+        let (mut t, s) = Tracker::open(&node.ingest_url(key, visitor), visitor).await;
+        t.batch_acked(
+            0,
+            &[ev::meta(T0, "https://shop.example/"), ev::click(T0 + 1, 1)],
+        )
+        .await;
+        t.end(0).await;
+        sessions.push(s);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for s in &sessions {
+        while api.json(&format!("/api/v1/sessions/{s}")).await["segments"] != 1 {
+            assert!(Instant::now() < deadline, "no segment of {s}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    let (mut tracker, session) = Tracker::open(&node.ingest_url(key, live), live).await;
+    for seq in 0..3 {
+        tracker
+            .batch_acked(seq, &[ev::click(T0 + seq as i64, 1)])
+            .await;
+    }
+    (sessions, tracker, session)
 }
