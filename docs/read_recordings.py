@@ -63,7 +63,9 @@ def events(root, session, index=None):
         read = read_through.get(tab)
         if read is not None and last is not None and last <= read:
             continue  # every batch of it was read already
-        with open(path, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as r:
+        # Objects are several zstd frames (one per batch in a hot segment,
+        # several per compacted tab): read across frames, not just the first.
+        with open(path, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True) as r:
             data = r.read()
         start = 0
         if read is not None and first <= read and len(ends) == last - first + 1:

@@ -9,8 +9,9 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use reel_actors::bus::InProcessBus;
-use reel_actors::live::InMemoryPresence;
+use reel_actors::metric_names;
 use reel_actors::outbox::Outbox;
+use reel_actors::presence::InMemoryPresence;
 use reel_actors::recovery::{DrainState, Progress};
 use reel_actors::traits::{BlobStore, Bus, Index, PresenceStore};
 use reel_actors::{Sessions, SessionsConfig};
@@ -26,6 +27,11 @@ use crate::http::{self, AppState, ConnCounts, Phase};
 use crate::index::SqlIndex;
 use crate::redis::{RedisBus, RedisPresence};
 use crate::spool::{self, FileSpool, SpoolOptions};
+
+/// A node id for a node configured without one.
+pub fn new_node_id() -> String {
+    format!("node-{}", reel_actors::sessions::new_id(8))
+}
 
 /// How often the node ends sessions that no node holds any more.
 pub const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
@@ -53,7 +59,7 @@ pub async fn open_blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStor
         multipart_threshold: s3.multipart_threshold,
         part_size: s3.part_size,
         presign_ttl: s3.presign_ttl_s.map(Duration::from_secs),
-        credentials: None,
+        credentials: config.s3_credentials(),
     })
     .await
     .context("configuring S3")?;
@@ -69,9 +75,20 @@ pub async fn open_blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStor
 /// A running node.
 pub struct Node {
     pub addr: SocketAddr,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served alone, when
+    /// `admin_listen` is set.
+    pub admin_addr: Option<SocketAddr>,
     pub state: web::Data<AppState>,
     handle: ServerHandle,
+    /// The admin listener's server (it runs on its own task).
+    admin_handle: Option<ServerHandle>,
     server: Option<actix_web::dev::Server>,
+    /// The node's background loops (recovery, sweeps, compaction, what it
+    /// follows in the index), stopped at the end of [`Node::shutdown`]
+    /// while the runtime still runs: dropped with the runtime instead, a
+    /// loop waiting on the index would drop its database connection
+    /// outside it (a panic at every exit, a Sentry event).
+    background: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Node {
@@ -81,13 +98,12 @@ impl Node {
         let config = Arc::new(config);
         // Install the recorder before anything records.
         crate::telemetry::prometheus();
-        metrics::gauge!("reel_open_connections").set(0.0);
-        metrics::gauge!("reel_live_sessions").set(0.0);
-        metrics::gauge!("reel_maintenance").set(0.0);
-        let node_id = config
-            .node_id
-            .clone()
-            .unwrap_or_else(|| format!("node-{}", reel_actors::sessions::new_id(8)));
+        crate::telemetry::describe_metrics();
+        metrics::gauge!(metric_names::OPEN_CONNECTIONS).set(0.0);
+        metrics::gauge!(metric_names::LIVE_SESSIONS).set(0.0);
+        metrics::gauge!(metric_names::MAINTENANCE).set(0.0);
+        let node_id = config.node_id.clone().unwrap_or_else(new_node_id);
+        crate::telemetry::set_node(&node_id);
         let sql = open_index(&config).await?;
         if config.migrate_on_start {
             sql.migrate().await.context("migrating the index")?;
@@ -101,10 +117,14 @@ impl Node {
         } else {
             None
         };
-        let (index, accounts): (Arc<dyn Index>, _) = sql.into_parts();
+        let (index, accounts, compaction, flag_store) = sql.into_all_parts();
+        // Timed, so that a request knows what it spent in them (http::timing).
+        // The flag store is read by the flags' poll only, never by a request.
+        let (index, accounts, compaction): (Arc<dyn Index>, _, _) =
+            crate::timed::index_parts((index, accounts, compaction));
         // The dummy hash of unknown emails, built off the runtime's threads.
         tokio::task::spawn_blocking(crate::accounts::password::warm_up);
-        let blob = open_blob_store(&config).await?;
+        let blob = crate::timed::blob_store(open_blob_store(&config).await?);
 
         // Everything acked before a crash reaches storage: the outbox
         // writes an earlier run left (in order), then its batches.
@@ -144,10 +164,14 @@ impl Node {
                         .context("connecting to Redis (presence)")?,
                 ),
             ),
-            None => (
-                Arc::new(InProcessBus::default()),
-                Arc::new(InMemoryPresence::default()),
-            ),
+            None => {
+                // The in-process bus cannot be down.
+                metrics::gauge!(metric_names::BUS_UP).set(1.0);
+                (
+                    Arc::new(InProcessBus::default()),
+                    Arc::new(InMemoryPresence::default()),
+                )
+            }
         };
         let sessions = Sessions::new(
             outbox.clone(),
@@ -163,8 +187,21 @@ impl Node {
                 max_buffered_bytes: config.segments.max_buffered_bytes,
                 sweep_interval: config.sweep_interval(),
                 node_id: node_id.clone(),
+                live_dir: Some(config.live_dir()),
             },
         );
+        // Tails of sessions that ended elsewhere (a failover) or while the
+        // node was down go; a restored session's tail stays.
+        let (live_dir, stale) = (
+            config.live_dir(),
+            Duration::from_millis(config.limits.inactivity_timeout_ms),
+        );
+        tokio::task::spawn_blocking(move || {
+            let removed = reel_actors::live_tail::sweep(&live_dir, stale);
+            if removed > 0 {
+                tracing::info!(removed, "stale live tails removed");
+            }
+        });
         sessions.serve_watches();
         sessions.serve_deletes();
         // The operator's switch as it is now, so that a node starting during
@@ -183,6 +220,9 @@ impl Node {
                     Default::default()
                 }
             };
+        // The flag rules as they are now, so that the first trackers are
+        // told them; unreadable: defaults until the follower reads them.
+        let flags = watch::Sender::new(Arc::new(crate::flags::at_start(flag_store.as_ref()).await));
         let admission = Admission::new(&config.ingest, sessions.memory().clone());
         let lifecycle = reel_actors::lifecycle::Lifecycle {
             index: index.clone(),
@@ -212,6 +252,9 @@ impl Node {
             ),
             lifecycle,
             lifecycle_wake: Default::default(),
+            compaction: compaction.clone(),
+            flags,
+            flag_store,
         });
 
         crate::maintenance::apply(&state, &switch);
@@ -219,21 +262,37 @@ impl Node {
         let listener = TcpListener::bind(&config.listen)
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let admin = match &config.admin_listen {
+            Some(admin_listen) => Some(start_admin(admin_listen, &state)?),
+            None => None,
+        };
+        let split = admin.is_some();
         let app_state = state.clone();
         let dashboard_dir = config.web.dashboard_dir.clone();
+        // Without a build (already a WARN at start) `/app/` answers 404:
+        // `Files` on a missing directory would log an ERROR per worker,
+        // each a Sentry event with no fault behind it.
+        let has_dashboard = dashboard_dir.is_dir();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap(from_fn(http::failures::report))
                 .wrap(from_fn(http::headers::security_headers))
                 .wrap(from_fn(http::route_metrics))
-                .configure(http::routes)
-                .service(
-                    web::scope("/app")
-                        .wrap(from_fn(http::web::cache_headers))
-                        .service(
-                            actix_files::Files::new("", &dashboard_dir).index_file("index.html"),
-                        ),
-                )
+                .wrap(from_fn(http::timing::profile))
+                .configure(|cfg| http::routes(cfg, split))
+                .configure(|cfg| {
+                    if has_dashboard {
+                        cfg.service(
+                            web::scope("/app")
+                                .wrap(from_fn(http::web::cache_headers))
+                                .service(
+                                    actix_files::Files::new("", &dashboard_dir)
+                                        .index_file("index.html"),
+                                ),
+                        );
+                    }
+                })
         })
         .disable_signals()
         // Acks are small and latency-bound: never hold one back for Nagle.
@@ -245,14 +304,15 @@ impl Node {
         let server = server.listen(listener)?.run();
         let handle = server.handle();
 
-        actix_web::rt::spawn(recover_in_background(
+        let mut background = Vec::new();
+        background.push(actix_web::rt::spawn(recover_in_background(
             state.clone(),
             recovered,
             spool_dir,
             recovery,
-        ));
+        )));
         let sweep_state = state.clone();
-        actix_web::rt::spawn(async move {
+        background.push(actix_web::rt::spawn(async move {
             let mut every = tokio::time::interval(ORPHAN_SWEEP_INTERVAL);
             every.tick().await;
             loop {
@@ -260,18 +320,51 @@ impl Node {
                 let live = sweep_state.sessions.live_ids();
                 end_orphans(&sweep_state.index, &sweep_state.config, &live).await;
             }
-        });
-        actix_web::rt::spawn(state.lifecycle.clone().run(state.lifecycle_wake.clone()));
-        actix_web::rt::spawn(watch_spool(state.clone()));
-        actix_web::rt::spawn(watch_disk(spool));
-        actix_web::rt::spawn(crate::maintenance::follow(state.clone()));
-        actix_web::rt::spawn(crate::site_follow::follow(state.clone()));
-        tracing::info!(%addr, node = %state.node_id, "reel listening");
+        }));
+        background.push(actix_web::rt::spawn(
+            state.lifecycle.clone().run(state.lifecycle_wake.clone()),
+        ));
+        if config.compaction.enabled {
+            let pool = crate::idle_pool::IdlePool::start(config.compaction.threads)
+                .context("starting the compaction threads")?;
+            let live_of = state.clone();
+            let compactor = Arc::new(
+                reel_actors::compactor::Compactor::new(
+                    state.index.clone(),
+                    compaction,
+                    state.blob.clone(),
+                    Arc::new(pool),
+                    config.compaction.compactor(),
+                    state.node_id.clone(),
+                    Arc::new(move || live_of.sessions.live_ids()),
+                )
+                .with_flags(reel_actors::compactor::FlagGate {
+                    rules: state.flags.subscribe(),
+                    store: state.flag_store.clone(),
+                }),
+            );
+            background.push(actix_web::rt::spawn(compactor.run()));
+        }
+        background.push(actix_web::rt::spawn(watch_spool(state.clone())));
+        background.push(actix_web::rt::spawn(watch_disk(spool)));
+        background.push(actix_web::rt::spawn(watch_ready(state.clone())));
+        background.push(actix_web::rt::spawn(crate::maintenance::follow(
+            state.clone(),
+        )));
+        background.push(actix_web::rt::spawn(crate::site_follow::follow(
+            state.clone(),
+        )));
+        background.push(actix_web::rt::spawn(crate::flags::follow(state.clone())));
+        let (admin_addr, admin_handle) = admin.unzip();
+        tracing::info!(%addr, admin_addr = ?admin_addr, node = %state.node_id, "reel listening");
         Ok(Node {
             addr,
+            admin_addr,
             state,
             handle,
+            admin_handle,
             server: Some(server),
+            background: std::sync::Mutex::new(background),
         })
     }
 
@@ -300,8 +393,52 @@ impl Node {
             tracing::error!("shutdown deadline passed before every session was flushed; the spool keeps the rest");
         }
         self.handle.stop(true).await;
+        // Last: probes see 503 from /readyz until the node is gone.
+        if let Some(admin) = &self.admin_handle {
+            admin.stop(true).await;
+        }
+        let background = self
+            .background
+            .lock()
+            .map(|mut tasks| std::mem::take(&mut *tasks))
+            .unwrap_or_default();
+        for task in &background {
+            task.abort();
+        }
+        for task in background {
+            let _ = task.await;
+        }
         tracing::info!("stopped");
     }
+}
+
+/// Worker threads of the admin listener: probes and scrapes are few.
+const ADMIN_WORKERS: usize = 1;
+
+/// Binds `listen` and serves the health and metrics routes there alone, on
+/// their own task, with the node's state; its address and handle.
+fn start_admin(
+    listen: &str,
+    state: &web::Data<AppState>,
+) -> anyhow::Result<(SocketAddr, ServerHandle)> {
+    let listener =
+        TcpListener::bind(listen).with_context(|| format!("binding {listen} (admin_listen)"))?;
+    let addr = listener.local_addr()?;
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .wrap(from_fn(http::route_metrics))
+            .configure(http::admin_routes)
+    })
+    .disable_signals()
+    .workers(ADMIN_WORKERS)
+    .shutdown_timeout(1)
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Ok((addr, handle))
 }
 
 /// Brings what an earlier run left in the spool to storage while the node
@@ -367,6 +504,20 @@ async fn watch_disk(spool: Arc<FileSpool>) {
     }
 }
 
+/// How often the node runs its readiness check for `reel_ready`, whether
+/// or not anyone asks `/readyz`.
+pub const READY_WATCH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Runs the `/readyz` check every [`READY_WATCH_INTERVAL`]: the check sets
+/// `reel_ready`, which the node-not-ready alert reads.
+async fn watch_ready(state: web::Data<AppState>) {
+    let mut every = tokio::time::interval(READY_WATCH_INTERVAL);
+    loop {
+        every.tick().await;
+        http::readyz(state.clone()).await;
+    }
+}
+
 /// How often the node checks its spool's fill.
 pub const SPOOL_WATCH_INTERVAL: Duration = Duration::from_secs(5);
 /// While the spool stays above its warning level, the ERROR repeats this often.
@@ -383,7 +534,7 @@ async fn watch_spool(state: web::Data<AppState>) {
     loop {
         every.tick().await;
         let bytes = state.spool.bytes() as f64;
-        metrics::gauge!("reel_spool_fill_ratio").set(bytes / max);
+        metrics::gauge!(metric_names::SPOOL_FILL_RATIO).set(bytes / max);
         if bytes >= warn_at {
             if last_warned.is_none_or(|t| t.elapsed() >= SPOOL_WARN_REPEAT) {
                 last_warned = Some(std::time::Instant::now());

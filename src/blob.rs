@@ -66,6 +66,18 @@ impl BlobStore for LocalBlobStore {
         tokio::fs::read(path).await.map(Bytes::from).map_err(io_err)
     }
 
+    async fn get_from(&self, key: &str, offset: u64) -> StoreResult<Bytes> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let path = self.path(key)?;
+        let mut f = tokio::fs::File::open(path).await.map_err(io_err)?;
+        f.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(io_err)?;
+        let mut out = Vec::new();
+        f.read_to_end(&mut out).await.map_err(io_err)?;
+        Ok(Bytes::from(out))
+    }
+
     async fn delete(&self, keys: &[String]) -> StoreResult<()> {
         let paths = keys
             .iter()

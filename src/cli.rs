@@ -13,6 +13,7 @@ use crate::index::{SqlIndex, DEFAULT_ORG};
 use crate::redis::RedisBus;
 use reel_actors::traits::{topics, Bus, BusMessage, Maintenance};
 use reel_protocol::accounts::{Password, Role, MAX_TOKEN_DAYS};
+use reel_protocol::flags::{Flag, FlagInfo, FlagRule, FlagScope};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -59,6 +60,12 @@ pub enum Command {
     Maintenance {
         #[command(subcommand)]
         command: MaintenanceCommand,
+    },
+    /// Feature flags (docs/operations.md, "Feature flags"): the operator's
+    /// rules, for every node of this database (each follows within 5 s).
+    Flag {
+        #[command(subcommand)]
+        command: FlagCommand,
     },
     /// Writes storage refused for their content, kept on this node's disk
     /// (docs/operations.md, "Writes storage refuses").
@@ -119,6 +126,51 @@ pub enum MaintenanceCommand {
     Off,
     /// Prints the switch.
     Status,
+}
+
+/// Where a flag rule applies: `--org ID`, `--site ID`, or neither (the
+/// global setting).
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct FlagScopeArgs {
+    /// An organisation's override.
+    #[arg(long, conflicts_with = "site")]
+    pub org: Option<i64>,
+    /// A site's override (wins over its organisation's).
+    #[arg(long)]
+    pub site: Option<i64>,
+}
+
+impl FlagScopeArgs {
+    fn scope(self) -> FlagScope {
+        match (self.org, self.site) {
+            (_, Some(site)) => FlagScope::Site(site),
+            (Some(org), None) => FlagScope::Org(org),
+            (None, None) => FlagScope::Global,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FlagCommand {
+    /// Sets a flag's rule: `on`, `off` or a percentage of sessions (`25`
+    /// or `25%`, stable per session). Prints the flag as `list` does.
+    Set {
+        /// The flag's name (`reel flag list` shows them).
+        name: String,
+        #[command(flatten)]
+        scope: FlagScopeArgs,
+        /// `on`, `off` or a percentage from 0 to 100.
+        #[arg(allow_hyphen_values = true)]
+        rule: String,
+    },
+    /// Removes a rule (the next scope's, or the default, decides again).
+    Clear {
+        name: String,
+        #[command(flatten)]
+        scope: FlagScopeArgs,
+    },
+    /// Prints every flag as JSON: its default, description and rules.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,7 +250,11 @@ pub enum UserCommand {
 
 /// Runs a command to completion.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    let mut config = Config::load(cli.config.as_deref())?;
+    if matches!(cli.command, Command::Serve { .. }) {
+        // Known before telemetry starts: traces name the node.
+        config.node_id.get_or_insert_with(crate::app::new_node_id);
+    }
     let _telemetry = crate::telemetry::init(&config);
     match cli.command {
         Command::Serve { demo } => {
@@ -241,6 +297,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Maintenance { command } => maintenance(&config, command).await,
+        Command::Flag { command } => flag(&config, command).await,
         Command::DeadLetters { command } => dead_letters(&config, command).await,
         Command::Retention {
             command: RetentionCommand::Run,
@@ -480,20 +537,108 @@ async fn announce(redis_url: &str, switch: &Maintenance) {
         on: switch.enabled,
         message: switch.message.clone(),
     };
+    hint(redis_url, topics::MAINTENANCE, msg, "maintenance").await;
+}
+
+/// Publishes `msg` on `topic` of the Redis bus, a hint nodes follow at
+/// once; when that fails, they follow the index within 5 s anyway.
+async fn hint(redis_url: &str, topic: &str, msg: BusMessage, what: &str) {
     let sent = tokio::time::timeout(ANNOUNCE_TIMEOUT, async {
         let bus = RedisBus::connect(redis_url, "cli").await?;
-        bus.publish(topics::MAINTENANCE, msg).await?;
+        bus.publish(topic, msg).await?;
         anyhow::Ok(())
     })
     .await;
     match sent {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "maintenance not announced on the bus; nodes follow the index within 5 s")
+            tracing::warn!(error = %e, what, "not announced on the bus; nodes follow the index within 5 s")
         }
         Err(_) => tracing::warn!(
-            "maintenance not announced on the bus in time; nodes follow the index within 5 s"
+            what,
+            "not announced on the bus in time; nodes follow the index within 5 s"
         ),
+    }
+}
+
+/// The flag named `name`, or an error that lists the known ones.
+fn known_flag(name: &str) -> anyhow::Result<Flag> {
+    Flag::parse(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "unknown flag {name:?}; the flags are: {}",
+            Flag::known_names()
+        )
+    })
+}
+
+/// `reel flag set|clear|list`: writes (or reads) the rules in the index,
+/// which every node polls; with a Redis bus configured, also tells the
+/// nodes at once.
+async fn flag(config: &Config, command: FlagCommand) -> anyhow::Result<()> {
+    // Arguments are checked before anything is opened.
+    let change = match &command {
+        FlagCommand::Set { name, scope, rule } => Some((
+            known_flag(name)?,
+            scope.scope(),
+            Some(FlagRule::parse(rule)?),
+        )),
+        FlagCommand::Clear { name, scope } => Some((known_flag(name)?, scope.scope(), None)),
+        FlagCommand::List => None,
+    };
+    let index = open_index(config).await?;
+    index.migrate().await?;
+    if let Some((flag, scope, rule)) = change {
+        if !index.flags().scope_exists(scope).await? {
+            anyhow::bail!("no {}", scope_name(scope));
+        }
+        match rule {
+            Some(rule) => {
+                index
+                    .flags()
+                    .set_flag_rule(flag, scope, rule, reel_actors::now_ms())
+                    .await?
+            }
+            None => {
+                if !index.flags().clear_flag_rule(flag, scope).await? {
+                    anyhow::bail!("{flag} has no {} rule to clear", scope_name(scope));
+                }
+            }
+        }
+        if let Some(url) = &config.redis_url {
+            hint(
+                url.expose(),
+                topics::FLAGS,
+                BusMessage::FlagsChanged,
+                "flags",
+            )
+            .await;
+        }
+    }
+    let rules = index.flags().flag_rules().await?;
+    let only = change.map(|(f, _, _)| f);
+    let infos: Vec<FlagInfo> = Flag::ALL
+        .iter()
+        .filter(|f| only.is_none_or(|o| o == **f))
+        .map(|&f| FlagInfo {
+            name: f,
+            default: f.default_on(),
+            description: f.description().to_owned(),
+            rules: rules.iter().filter(|r| r.flag == f).copied().collect(),
+        })
+        .collect();
+    match only {
+        Some(_) => println!("{}", serde_json::to_string(&infos[0])?),
+        None => println!("{}", serde_json::json!({ "flags": infos })),
+    }
+    Ok(())
+}
+
+/// `global`, `org 3`, `site 7`.
+fn scope_name(scope: FlagScope) -> String {
+    match scope {
+        FlagScope::Global => "global".to_owned(),
+        FlagScope::Org(id) => format!("org {id}"),
+        FlagScope::Site(id) => format!("site {id}"),
     }
 }
 
@@ -509,6 +654,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let mut node = Node::start(config).await?;
     println!("reel listening on http://{}", node.addr);
+    if let Some(admin) = node.admin_addr {
+        println!("reel admin listening on http://{admin}");
+    }
     if let Some((email, password)) = owner {
         println!("demo shop:  http://{}/demo/", node.addr);
         println!("dashboard:  http://{}/app/", node.addr);

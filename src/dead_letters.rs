@@ -88,7 +88,7 @@ impl DirDeadLetters {
                 blob,
             } => (
                 serde_json::json!({"Segment": {"record": record, "delta": delta}}),
-                Some(blob.as_slice()),
+                Some(&blob[..]),
             ),
             op => (
                 serde_json::to_value(op).map_err(|e| StoreError::Other(e.to_string()))?,
@@ -264,7 +264,7 @@ mod tests {
                 batch_ends: vec![25, 50, 75, 100],
             },
             delta: SegmentDelta::default(),
-            blob: vec![0x28, 0xb5, 0x2f, 0xfd, 0],
+            blob: vec![0x28, 0xb5, 0x2f, 0xfd, 0].into(),
         }
     }
 

@@ -5,8 +5,10 @@ fn main() -> std::process::ExitCode {
     match actix_web::rt::System::new().block_on(reel::cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "reel stopped");
-            eprintln!("reel: {e:#}");
+            // A client's error may echo the URL it was given, password and all.
+            let e = reel::secrets::redact(&format!("{e:#}"));
+            tracing::error!(error = %e, "reel stopped");
+            eprintln!("reel: {e}");
             std::process::ExitCode::FAILURE
         }
     }

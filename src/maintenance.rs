@@ -13,9 +13,10 @@
 use std::time::Duration;
 
 use actix_web::web;
+use reel_actors::metric_names;
 use reel_actors::traits::{topics, BusMessage, Maintenance};
-use tokio::sync::broadcast::{self, error::RecvError};
 
+use crate::follow::{Wake, Waker};
 use crate::http::{AppState, Phase};
 
 /// How often a node reads the switch. With the read's own timeout
@@ -52,7 +53,7 @@ pub fn apply(state: &AppState, switch: &Maintenance) -> bool {
         _ => false,
     });
     if changed {
-        metrics::gauge!("reel_maintenance").set(if on { 1.0 } else { 0.0 });
+        metrics::gauge!(metric_names::MAINTENANCE).set(if on { 1.0 } else { 0.0 });
         if on {
             tracing::warn!(
                 operator_message = message,
@@ -66,53 +67,29 @@ pub fn apply(state: &AppState, switch: &Maintenance) -> bool {
     changed
 }
 
-/// What the bus said.
-enum Heard {
-    /// The operator switched maintenance.
-    Switch(Maintenance),
-    /// Hints were lost (a slow receiver): read the index now.
-    Lost,
-    /// Another message on the topic.
-    Other,
-    /// The topic is gone: stop listening (the poll still follows).
-    Closed,
-}
-
-async fn hear(hints: &mut Option<broadcast::Receiver<BusMessage>>) -> Heard {
-    let Some(rx) = hints else {
-        return std::future::pending().await;
-    };
-    match rx.recv().await {
-        Ok(BusMessage::Maintenance { on, message }) => Heard::Switch(Maintenance {
-            enabled: on,
-            message,
-            updated_at: reel_actors::now_ms(),
-        }),
-        Ok(_) => Heard::Other,
-        Err(RecvError::Lagged(_)) => Heard::Lost,
-        Err(RecvError::Closed) => Heard::Closed,
-    }
-}
-
 /// Follows the switch for as long as the node runs: reads the index every
 /// [`POLL_INTERVAL`], and at once when the bus carries a hint.
 pub async fn follow(state: web::Data<AppState>) {
-    let mut hints = Some(state.sessions.bus().subscribe(topics::MAINTENANCE));
-    let mut every = tokio::time::interval(POLL_INTERVAL);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut waker = Waker::new(
+        state.sessions.bus().as_ref(),
+        topics::MAINTENANCE,
+        POLL_INTERVAL,
+    );
     let mut unreadable = false;
     loop {
-        let hint = tokio::select! {
-            _ = every.tick() => None,
-            heard = hear(&mut hints) => match heard {
-                Heard::Switch(s) => Some(s),
-                Heard::Lost => None,
-                Heard::Other => continue,
-                Heard::Closed => {
-                    hints = None;
-                    continue;
-                }
+        let hint = match waker
+            .next(|m| matches!(m, BusMessage::Maintenance { .. }))
+            .await
+        {
+            Wake::Hint(hint) => match *hint {
+                BusMessage::Maintenance { on, message } => Some(Maintenance {
+                    enabled: on,
+                    message,
+                    updated_at: reel_actors::now_ms(),
+                }),
+                _ => None,
             },
+            Wake::Tick | Wake::Lost => None,
         };
         match tokio::time::timeout(READ_TIMEOUT, state.index.maintenance()).await {
             Ok(Ok(switch)) => {

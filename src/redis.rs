@@ -18,6 +18,7 @@ use dashmap::DashMap;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
+use reel_actors::metric_names;
 use reel_actors::traits::{Bus, BusMessage, PresenceStore, StoreError, StoreResult};
 use reel_protocol::live::Presence;
 use tokio::sync::{broadcast, mpsc};
@@ -40,7 +41,18 @@ pub const RECONNECT_MAX: Duration = Duration::from_secs(5);
 pub const TOPIC_CAPACITY: usize = 1024;
 
 fn unavailable(e: redis::RedisError) -> StoreError {
-    StoreError::Unavailable(format!("redis: {e}"))
+    StoreError::Unavailable(describe("redis", &e))
+}
+
+/// `what: e`, without the user information (the password) of any URL in
+/// it: this text reaches logs and `/readyz`.
+fn describe(what: &str, e: &dyn std::fmt::Display) -> String {
+    crate::secrets::redact(&format!("{what}: {e}"))
+}
+
+/// A client of `url`; an error never holds the URL's password.
+fn client(url: &str) -> anyhow::Result<redis::Client> {
+    redis::Client::open(url).map_err(|e| anyhow::anyhow!(describe("redis URL", &e)))
 }
 
 /// The Redis connection of commands: reconnects by itself.
@@ -50,7 +62,10 @@ async fn manager(client: &redis::Client) -> anyhow::Result<ConnectionManager> {
         .set_response_timeout(Some(RESPONSE_TIMEOUT))
         .set_number_of_retries(2)
         .set_max_delay(RECONNECT_MAX);
-    Ok(client.get_connection_manager_with_config(config).await?)
+    client
+        .get_connection_manager_with_config(config)
+        .await
+        .map_err(|e| anyhow::anyhow!(describe("redis", &e)))
 }
 
 /// What the subscriber task is asked to do.
@@ -73,7 +88,7 @@ pub struct RedisBus {
 impl RedisBus {
     /// Connects to `url` and starts the subscriber of node `node`.
     pub async fn connect(url: &str, node: &str) -> anyhow::Result<RedisBus> {
-        let client = redis::Client::open(url)?;
+        let client = client(url)?;
         let publisher = manager(&client).await?;
         let topics: Arc<DashMap<String, broadcast::Sender<BusMessage>>> = Arc::default();
         let state = Arc::new(Mutex::new(Err("connecting".to_string())));
@@ -87,7 +102,7 @@ impl RedisBus {
             nonce: AtomicU64::new(0),
         };
         tokio::spawn(sub.run(rx));
-        metrics::gauge!("reel_bus_up").set(0.0);
+        metrics::gauge!(metric_names::BUS_UP).set(0.0);
         Ok(RedisBus {
             publisher,
             topics,
@@ -105,7 +120,7 @@ impl Bus for RedisBus {
             .publish(format!("{PREFIX}{topic}"), encode_bus(&msg))
             .await
             .map_err(unavailable)?;
-        metrics::counter!("reel_bus_published_total").increment(1);
+        metrics::counter!(metric_names::BUS_PUBLISHED_TOTAL).increment(1);
         Ok(())
     }
 
@@ -155,7 +170,7 @@ impl Subscriber {
             }
         }
         *state = s;
-        metrics::gauge!("reel_bus_up").set(if up { 1.0 } else { 0.0 });
+        metrics::gauge!(metric_names::BUS_UP).set(if up { 1.0 } else { 0.0 });
     }
 
     /// Connects, subscribes, delivers; reconnects whenever that fails or
@@ -167,7 +182,7 @@ impl Subscriber {
             if cmds.is_closed() {
                 return;
             }
-            metrics::counter!("reel_bus_reconnects_total").increment(1);
+            metrics::counter!(metric_names::BUS_RECONNECTS_TOTAL).increment(1);
             self.set_state(Err(why));
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(RECONNECT_MAX);
@@ -182,7 +197,7 @@ impl Subscriber {
         let pubsub =
             match tokio::time::timeout(RESPONSE_TIMEOUT, self.client.get_async_pubsub()).await {
                 Ok(Ok(p)) => p,
-                Ok(Err(e)) => return format!("redis: {e}"),
+                Ok(Err(e)) => return describe("redis", &e),
                 Err(_) => return "redis: connect timed out".into(),
             };
         let (mut sink, mut stream) = pubsub.split();
@@ -194,7 +209,7 @@ impl Subscriber {
         channels.push(self.probe.clone());
         for ch in &channels {
             if let Err(e) = sink.subscribe(ch).await {
-                return format!("redis subscribe: {e}");
+                return describe("redis subscribe", &e);
             }
         }
         self.set_state(Ok(()));
@@ -217,7 +232,7 @@ impl Subscriber {
                             }
                         }
                         Err(e) => {
-                            metrics::counter!("reel_bus_undecodable_total").increment(1);
+                            metrics::counter!(metric_names::BUS_UNDECODABLE_TOTAL).increment(1);
                             tracing::warn!(topic, error = %e, "bus message dropped");
                         }
                     }
@@ -225,7 +240,7 @@ impl Subscriber {
                 cmd = cmds.recv() => {
                     let Some(SubCmd::Subscribe(topic)) = cmd else { return "node stopping".into() };
                     if let Err(e) = sink.subscribe(format!("{PREFIX}{topic}")).await {
-                        return format!("redis subscribe: {e}");
+                        return describe("redis subscribe", &e);
                     }
                 }
                 _ = every.tick() => {
@@ -264,7 +279,7 @@ pub struct RedisPresence {
 
 impl RedisPresence {
     pub async fn connect(url: &str) -> anyhow::Result<RedisPresence> {
-        let client = redis::Client::open(url)?;
+        let client = client(url)?;
         Ok(RedisPresence {
             conn: manager(&client).await?,
         })

@@ -30,6 +30,7 @@ use aws_sdk_s3::Client;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use bytes::Bytes;
 use futures_util::stream::{self, Stream, StreamExt as _, TryStreamExt as _};
+use reel_actors::metric_names;
 use reel_actors::traits::{BlobStore, StoreError, StoreResult};
 
 /// The region when none is configured.
@@ -104,7 +105,7 @@ impl S3Options {
     }
 }
 
-/// A static access key. Its `Debug` never prints the secret.
+/// A static access key. Its `Debug` prints neither part.
 #[derive(Clone)]
 pub struct S3Credentials {
     pub access_key_id: String,
@@ -114,7 +115,7 @@ pub struct S3Credentials {
 impl fmt::Debug for S3Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("S3Credentials")
-            .field("access_key_id", &self.access_key_id)
+            .field("access_key_id", &"[redacted]")
             .field("secret_access_key", &"[redacted]")
             .finish()
     }
@@ -292,11 +293,17 @@ impl S3BlobStore {
     }
 
     async fn get_object(&self, key: &str) -> StoreResult<ByteStream> {
+        self.get_object_from(key, 0).await
+    }
+
+    /// The object at `key` from byte `offset` on (a `Range` GET past 0).
+    async fn get_object_from(&self, key: &str, offset: u64) -> StoreResult<ByteStream> {
         observe("get_object", key, async {
             self.client
                 .get_object()
                 .bucket(&self.bucket)
                 .key(key)
+                .set_range((offset > 0).then(|| format!("bytes={offset}-")))
                 .send()
                 .await
                 .map(|out| out.body)
@@ -470,6 +477,14 @@ impl BlobStore for S3BlobStore {
             .map_err(|e| body_error(key, e))
     }
 
+    async fn get_from(&self, key: &str, offset: u64) -> StoreResult<Bytes> {
+        let body = self.get_object_from(key, offset).await?;
+        body.collect()
+            .await
+            .map(|b| b.into_bytes())
+            .map_err(|e| body_error(key, e))
+    }
+
     async fn delete(&self, keys: &[String]) -> StoreResult<()> {
         for chunk in keys.chunks(DELETE_BATCH) {
             self.delete_objects(chunk).await?;
@@ -514,8 +529,9 @@ async fn observe<T>(
         Err(StoreError::Refused(_)) => "refused",
         Err(StoreError::Other(_)) => "error",
     };
-    metrics::counter!("reel_s3_requests_total", "op" => op, "outcome" => outcome).increment(1);
-    metrics::histogram!("reel_s3_request_seconds", "op" => op)
+    metrics::counter!(metric_names::S3_REQUESTS_TOTAL, "op" => op, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!(metric_names::S3_REQUEST_SECONDS, "op" => op)
         .record(started.elapsed().as_secs_f64());
     if let Err(e @ (StoreError::Unavailable(_) | StoreError::Refused(_) | StoreError::Other(_))) =
         &result
@@ -557,7 +573,8 @@ where
         ),
         _ => error_chain(&err),
     };
-    let message = format!("s3 {op} {key:?}: {detail}");
+    // The endpoint may be a URL with user information.
+    let message = crate::secrets::redact(&format!("s3 {op} {key:?}: {detail}"));
     match &err {
         SdkError::TimeoutError(_) => StoreError::Unavailable(message),
         SdkError::DispatchFailure(f) if f.is_io() || f.is_timeout() => {
@@ -612,10 +629,10 @@ fn classify(status: Option<u16>, code: Option<&str>, message: String) -> StoreEr
 
 /// A body that broke off while it was read: the connection, most likely.
 fn body_error(key: &str, err: ByteStreamError) -> StoreError {
-    StoreError::Unavailable(format!(
+    StoreError::Unavailable(crate::secrets::redact(&format!(
         "s3 get_object {key:?}: reading the body: {}",
         error_chain(&err)
-    ))
+    )))
 }
 
 /// `err` and its sources, `: `-separated (the SDK's own display of an error
@@ -877,5 +894,6 @@ mod tests {
         };
         let printed = format!("{c:?}");
         assert!(!printed.contains("wJalrXUtnFEMI"), "{printed}");
+        assert!(!printed.contains("AKIDEXAMPLE"), "{printed}");
     }
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use actix_web::web;
 use reel_actors::traits::{topics, BusMessage};
-use tokio::sync::broadcast::error::RecvError;
 
+use crate::follow::Waker;
 use crate::http::AppState;
 
 /// How often a node reads the sites changed lately. With the read's own
@@ -31,28 +31,12 @@ pub const CHANGE_WINDOW: Duration = Duration::from_secs(300);
 
 /// Follows admins' changes for as long as the node runs.
 pub async fn follow(state: web::Data<AppState>) {
-    let mut hints = Some(state.sessions.bus().subscribe(topics::SITES));
-    let mut every = tokio::time::interval(POLL_INTERVAL);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut waker = Waker::new(state.sessions.bus().as_ref(), topics::SITES, POLL_INTERVAL);
     let mut unreadable = false;
     loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            heard = async {
-                match &mut hints {
-                    Some(rx) => rx.recv().await,
-                    None => std::future::pending().await,
-                }
-            } => match heard {
-                // A hint, or hints were lost: read now.
-                Ok(BusMessage::SiteChanged { .. }) | Err(RecvError::Lagged(_)) => {}
-                Ok(_) => continue,
-                Err(RecvError::Closed) => {
-                    hints = None;
-                    continue;
-                }
-            },
-        }
+        waker
+            .next(|m| matches!(m, BusMessage::SiteChanged { .. }))
+            .await;
         let since = reel_actors::now_ms() - CHANGE_WINDOW.as_millis() as i64;
         match tokio::time::timeout(READ_TIMEOUT, state.index.sites_changed_since(since)).await {
             Ok(Ok(sites)) => {

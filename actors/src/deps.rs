@@ -26,6 +26,9 @@ pub struct SessionsConfig {
     pub sweep_interval: Duration,
     /// This node's id, as shown in presence.
     pub node_id: String,
+    /// Where the tabs' live tails are kept ([`crate::live_tail`]); `None`:
+    /// none are kept, and a joining viewer waits for a fresh snapshot.
+    pub live_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SessionsConfig {
@@ -37,6 +40,7 @@ impl Default for SessionsConfig {
             max_buffered_bytes: 512 * 1024 * 1024,
             sweep_interval: Duration::from_secs(5),
             node_id: "node".into(),
+            live_dir: None,
         }
     }
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
+use crate::metric_names;
 use crate::traits::{OutboxOp, StoreResult};
 
 /// The newest identify of a session not yet handed to storage.
@@ -63,7 +64,7 @@ impl IdentifyWriter {
     pub fn put(&self, op: OutboxOp) {
         let replaced = lock(&self.slot).replace(op).is_some();
         if replaced {
-            metrics::counter!("reel_identify_replaced_total").increment(1);
+            metrics::counter!(metric_names::IDENTIFY_REPLACED_TOTAL).increment(1);
         }
         // Full: a wake is pending, and the task reads the slot after it.
         let _ = self.wake.try_send(());

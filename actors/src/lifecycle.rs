@@ -19,6 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::metric_names;
 use crate::traits::{
     topics, BlobStore, Bus, BusMessage, DeleteReason, ErasureJob, Index, SessionRef, StoreResult,
     Tombstone,
@@ -89,9 +90,9 @@ impl Lifecycle {
             attempt += 1;
             match self.remove(&session.id).await {
                 Ok(objects) => {
-                    metrics::counter!("reel_sessions_deleted_total", "reason" => reason.as_str())
+                    metrics::counter!(metric_names::SESSIONS_DELETED_TOTAL, "reason" => reason.as_str())
                         .increment(1);
-                    metrics::counter!("reel_blob_objects_deleted_total").increment(objects);
+                    metrics::counter!(metric_names::BLOB_OBJECTS_DELETED_TOTAL).increment(objects);
                     tracing::info!(session_id = %session.id, reason = reason.as_str(), objects, "session deleted");
                     return Ok(objects);
                 }
@@ -153,7 +154,7 @@ impl Lifecycle {
             }
         }
         self.index.finish_erasure(&job.id, crate::now_ms()).await?;
-        metrics::counter!("reel_erasures_done_total").increment(1);
+        metrics::counter!(metric_names::ERASURES_DONE_TOTAL).increment(1);
         tracing::info!(erasure_id = %job.id, site_id = job.site_id, sessions = done.sessions, objects = done.objects, "erasure done");
         Ok(done)
     }
@@ -198,7 +199,7 @@ impl Lifecycle {
                 .map(|(_, expired_at)| now - expired_at)
                 .max()
                 .unwrap_or(0);
-            metrics::gauge!("reel_retention_lag_seconds").set(lag.max(0) as f64 / 1000.0);
+            metrics::gauge!(metric_names::RETENTION_LAG_SECONDS).set(lag.max(0) as f64 / 1000.0);
             if page.is_empty() {
                 break;
             }
@@ -207,7 +208,7 @@ impl Lifecycle {
                     .delete_session(s, DeleteReason::Retention, None)
                     .await?;
                 done.sessions += 1;
-                metrics::counter!("reel_retention_sessions_deleted_total").increment(1);
+                metrics::counter!(metric_names::RETENTION_SESSIONS_DELETED_TOTAL).increment(1);
             }
             let now_real = crate::now_ms();
             if !self
@@ -223,7 +224,7 @@ impl Lifecycle {
         self.index
             .take_lease(RETENTION_LEASE, &self.node_id, end, end)
             .await?;
-        metrics::gauge!("reel_retention_last_pass_timestamp_seconds")
+        metrics::gauge!(metric_names::RETENTION_LAST_PASS_TIMESTAMP_SECONDS)
             .set(crate::now_ms() as f64 / 1000.0);
         if done.sessions > 0 {
             tracing::info!(

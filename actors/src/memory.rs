@@ -1,20 +1,23 @@
 //! The node-wide bound on batches held in memory once they are durable:
-//! the tabs' segment buffers and the segments waiting for compression.
+//! the tabs' segment buffers and the segments being written. Both hold
+//! compressed bytes (each batch's zstd frame, made by its connection,
+//! [`crate::segment::frame`]): what is charged is what memory holds.
 //!
-//! Each tab's buffer may grow to `segments.max_bytes` (4 MiB) before it
-//! becomes a segment, so a thousand busy tabs could hold gigabytes. This
-//! budget (`segments.max_buffered_bytes`) keeps the sum bounded:
+//! Each tab's buffer may grow to `segments.max_bytes` (4 MiB raw) before it
+//! becomes a segment, so a thousand busy tabs could still hold hundreds of
+//! megabytes. This budget (`segments.max_buffered_bytes`) keeps the sum
+//! bounded:
 //!
 //! - when the buffers alone pass its *soft* mark (three quarters), a tab
 //!   whose buffer is larger than the fair share (the buffers' bytes over
 //!   the buffers holding bytes) becomes a segment at once (or at its
 //!   session's next sweep, should no batch arrive);
-//! - at the bound (buffers and segments waiting for compression together),
-//!   ingest connections stop reading their sockets until compression frees
+//! - at the bound (buffers and segments being written together), ingest
+//!   connections stop reading their sockets until written segments free
 //!   bytes (TCP pushes back on the trackers), and new connections are
 //!   refused (503 `unavailable`).
 //!
-//! Segments waiting for compression do not count towards the soft mark: a
+//! Segments being written do not count towards the soft mark: a
 //! slow commit path must slow the input down, not cut the buffers into ever
 //! smaller segments (more segments are more commits, a longer queue, and
 //! still less room for buffers).
@@ -25,6 +28,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::metric_names;
 use tokio::sync::Notify;
 
 /// A buffer smaller than this is never committed early: segments stay
@@ -59,8 +63,8 @@ impl fmt::Debug for BufferMemory {
 impl BufferMemory {
     pub fn new(max_bytes: u64) -> Arc<BufferMemory> {
         let max = max_bytes.max(1);
-        metrics::gauge!("reel_segment_buffer_bytes").set(0.0);
-        metrics::gauge!("reel_segment_buffer_max_bytes").set(max as f64);
+        metrics::gauge!(metric_names::SEGMENT_BUFFER_BYTES).set(0.0);
+        metrics::gauge!(metric_names::SEGMENT_BUFFER_MAX_BYTES).set(max as f64);
         Arc::new(BufferMemory {
             used: AtomicU64::new(0),
             buffered: AtomicU64::new(0),
@@ -130,7 +134,7 @@ impl BufferMemory {
             self.buffered.fetch_add(bytes, Ordering::AcqRel);
         }
         let used = self.used.fetch_add(bytes, Ordering::AcqRel) + bytes;
-        metrics::gauge!("reel_segment_buffer_bytes").set(used as f64);
+        metrics::gauge!(metric_names::SEGMENT_BUFFER_BYTES).set(used as f64);
     }
 
     fn sub(&self, bytes: u64, buffered: bool) {
@@ -138,20 +142,20 @@ impl BufferMemory {
             self.buffered.fetch_sub(bytes, Ordering::AcqRel);
         }
         let used = self.used.fetch_sub(bytes, Ordering::AcqRel) - bytes;
-        metrics::gauge!("reel_segment_buffer_bytes").set(used as f64);
+        metrics::gauge!(metric_names::SEGMENT_BUFFER_BYTES).set(used as f64);
         if used < self.max {
             self.freed.notify_waiters();
         }
     }
 }
 
-/// Bytes one buffer (or one segment being compressed) holds against the
+/// Bytes one buffer (or one segment being written) holds against the
 /// budget; given back when dropped. The default charges no budget.
 #[derive(Default)]
 pub struct Charge {
     memory: Option<Arc<BufferMemory>>,
     bytes: u64,
-    /// The bytes left their buffer: a segment waiting for compression.
+    /// The bytes left their buffer: a segment being written.
     committing: bool,
 }
 
@@ -186,7 +190,7 @@ impl Charge {
     }
 
     /// The buffer became a segment: its bytes stay charged until it is
-    /// compressed, but no longer count as buffered.
+    /// written, but no longer count as buffered.
     pub fn into_committing(mut self) -> Charge {
         if let (Some(memory), false) = (&self.memory, self.committing) {
             if self.bytes > 0 {
@@ -232,7 +236,7 @@ mod tests {
     }
 
     #[test]
-    fn segments_being_compressed_count_towards_the_bound_not_the_soft_mark() {
+    fn segments_being_written_count_towards_the_bound_not_the_soft_mark() {
         let m = BufferMemory::new(1_000_000);
         let mut buffer = m.charge();
         buffer.set(800_000);

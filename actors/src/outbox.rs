@@ -28,10 +28,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::mpsc;
 
+use crate::metric_names;
 use crate::retry::{retry, retry_unless_refused, REFUSED_ATTEMPTS, RETRY_BACKOFF_MIN};
 use crate::traits::{
     BlobStore, DeadLetter, DeadLetters, Index, NewSession, OutboxOp, Spool, SpoolTicket,
@@ -110,7 +110,7 @@ impl Outbox {
             per_session: DashMap::new(),
             opening: DashMap::new(),
         });
-        metrics::gauge!("reel_outbox_queued").set(0.0);
+        metrics::gauge!(metric_names::OUTBOX_QUEUED).set(0.0);
         for rx in receivers {
             // The lane holds a weak handle: it ends when the node drops the outbox.
             tokio::spawn(lane(Arc::downgrade(&outbox), rx));
@@ -199,7 +199,7 @@ impl Outbox {
             attempts,
             at: crate::now_ms(),
         };
-        metrics::counter!("reel_dead_letters_total", "op" => op.kind()).increment(1);
+        metrics::counter!(metric_names::DEAD_LETTERS_TOTAL, "op" => op.kind()).increment(1);
         match self.dead.put(&letter).await {
             Ok(at) => tracing::error!(
                 session_id = %op.session_id(),
@@ -230,8 +230,8 @@ impl Outbox {
         }
         *self.per_session.entry(session.clone()).or_insert(0) += 1;
         let n = self.queued.fetch_add(1, Ordering::AcqRel) + 1;
-        metrics::gauge!("reel_outbox_queued").set(n as f64);
-        metrics::counter!("reel_outbox_queued_total", "op" => op.kind()).increment(1);
+        metrics::gauge!(metric_names::OUTBOX_QUEUED).set(n as f64);
+        metrics::counter!(metric_names::OUTBOX_QUEUED_TOTAL, "op" => op.kind()).increment(1);
         let lane = lane_of(&session);
         // A lane ends only when the outbox is dropped.
         let _ = self.lanes[lane].send(Queued {
@@ -262,8 +262,8 @@ impl Outbox {
             self.opening.remove(&q.session);
         }
         let n = self.queued.fetch_sub(1, Ordering::AcqRel) - 1;
-        metrics::gauge!("reel_outbox_queued").set(n as f64);
-        metrics::counter!("reel_outbox_applied_total", "op" => q.kind).increment(1);
+        metrics::gauge!(metric_names::OUTBOX_QUEUED).set(n as f64);
+        metrics::counter!(metric_names::OUTBOX_APPLIED_TOTAL, "op" => q.kind).increment(1);
         if n == 0 {
             tracing::info!("outbox drained: storage is taking writes again");
         }
@@ -275,14 +275,22 @@ impl Outbox {
 ///
 /// A deleted session's writes are skipped (its tombstone is checked first,
 /// and again after a row or object is written, for a delete that raced the
-/// write: what the write left is then removed): a queued write, a drained
-/// spool or another node's late commit never brings it back. A skipped
+/// write: what the write left is then removed; a skipped segment also
+/// removes the object an earlier, failed attempt may have left): a queued
+/// write, a drained spool or another node's late commit never brings it
+/// back. A skipped
 /// write counts as applied, so that its spool records are released.
 pub async fn apply(blob: &dyn BlobStore, index: &dyn Index, op: &OutboxOp) -> StoreResult<()> {
     let session = op.session_id();
     if matches!(op, OutboxOp::OpenSession(_) | OutboxOp::Segment { .. })
         && index.is_tombstoned(session).await?
     {
+        if let OutboxOp::Segment { record, .. } = op {
+            // An earlier attempt of this write may have put the object and
+            // failed after (its index commit): it goes too (a no-op when
+            // there is none).
+            blob.delete(std::slice::from_ref(&record.blob_key)).await?;
+        }
         skipped(op);
         return Ok(());
     }
@@ -301,8 +309,7 @@ pub async fn apply(blob: &dyn BlobStore, index: &dyn Index, op: &OutboxOp) -> St
             blob: data,
         } => {
             // Blob first: an index row never names a missing object.
-            blob.put(&record.blob_key, Bytes::copy_from_slice(data))
-                .await?;
+            blob.put(&record.blob_key, data.clone()).await?;
             let committed = index.commit_segment(record, delta).await;
             if index.is_tombstoned(session).await? {
                 // Deleted meanwhile: whatever this commit left goes too.
@@ -341,7 +348,8 @@ pub async fn apply(blob: &dyn BlobStore, index: &dyn Index, op: &OutboxOp) -> St
 
 /// Counts and logs a write of a deleted session that was not applied.
 fn skipped(op: &OutboxOp) {
-    metrics::counter!("reel_tombstoned_writes_skipped_total", "op" => op.kind()).increment(1);
+    metrics::counter!(metric_names::TOMBSTONED_WRITES_SKIPPED_TOTAL, "op" => op.kind())
+        .increment(1);
     tracing::info!(session_id = %op.session_id(), op = op.kind(), "write of a deleted session skipped");
 }
 

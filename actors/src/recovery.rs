@@ -166,19 +166,21 @@ pub async fn drain(
             .filter(|s| s.tab_id == key.1)
             .map(|s| (s.first_seq, s.last_seq))
             .collect();
+        let before = group.len();
+        group.retain(|b| {
+            !committed
+                .iter()
+                .any(|&(first, last)| (first..=last).contains(&b.seq))
+        });
+        report.already_committed += (before - group.len()) as u64;
+        // Each batch's frame, as a live batch's is made by its connection.
+        let (group, frames) = segment::frames(group).await?;
         let mut next: Option<u64> = None;
         let mut buf = TabBuffer::default();
         let now = std::time::Instant::now();
         let mut site: Option<(i64, i64)> = None;
-        for b in group {
+        for (b, frame) in group.into_iter().zip(frames) {
             site = Some((b.site_id, b.session_started_at));
-            if committed
-                .iter()
-                .any(|&(first, last)| (first..=last).contains(&b.seq))
-            {
-                report.already_committed += 1;
-                continue;
-            }
             if next.is_some_and(|n| b.seq != n) && !buf.is_empty() {
                 // A hole (the tab continued on another node): cut here.
                 if let Some(seg) =
@@ -189,8 +191,8 @@ pub async fn drain(
                 }
             }
             next = Some(b.seq + 1);
-            buf.push(&b, None, now);
-            if buf.ndjson.len() as u64 >= segment_max_bytes {
+            buf.push(&b, &frame, None, now);
+            if buf.raw_len as u64 >= segment_max_bytes {
                 if let Some(seg) =
                     buf.take(b.site_id, b.session_started_at, &key.0, &key.1, node_id)
                 {

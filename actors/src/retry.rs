@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::metric_names;
 use crate::traits::StoreError;
 
 /// How often a write storage refuses for its content is tried before it
@@ -30,7 +31,7 @@ where
             Ok(v) => return v,
             Err(e) => {
                 attempt += 1;
-                metrics::counter!("reel_storage_retries_total", "op" => what).increment(1);
+                metrics::counter!(metric_names::STORAGE_RETRIES_TOTAL, "op" => what).increment(1);
                 if attempt == 1 {
                     tracing::warn!(key, error = %e, "{what} failed, retrying");
                 } else if attempt.is_multiple_of(10) {

@@ -3,7 +3,7 @@
 //! batches to the spool (the ack waits for that), buffers them per tab,
 //! keeps the session's counters and commits segments.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,12 +13,15 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::deps::Deps;
 use crate::identify::IdentifyWriter;
-use crate::live::{LiveTail, PRESENCE_GRACE, PRESENCE_HEARTBEAT, PRESENCE_TTL, WATCH_LEASE};
+use crate::live::Live;
 use crate::memory::Charge;
+use crate::metric_names;
+use crate::presence::SessionPresence;
 use crate::ratelimit::TokenBucket;
 use crate::registry::Registry;
 use crate::retry::retry;
 use crate::segment::{self, TabBuffer};
+use crate::signals::{SessionSignals, SignalEvent, TabSignals};
 use crate::stats::BatchStats;
 use crate::traits::{topics, BusMessage, Durable, OutboxOp, SpoolBatch, StoreError};
 use reel_protocol::live::Presence;
@@ -28,22 +31,16 @@ use reel_protocol::live::Presence;
 /// by the node's ingest budget (`ingest.max_inflight_bytes`): a connection
 /// reserves a batch's bytes before sending it here.
 pub const MAILBOX_CAPACITY: usize = 256;
-/// Live event messages (one batch each, at most a frame) waiting for the
-/// bus; when full, the batch is not published and the tab's trackers are
-/// asked for a fresh snapshot, from which watchers pick up again.
-pub const LIVE_QUEUE: usize = 64;
 /// Control messages waiting for one connection; when full, the newest is
 /// dropped (they are advisory: snapshot requests, settings).
 pub const CONTROL_CAPACITY: usize = 16;
-/// Presence writes waiting for the store and bus; when full, one is
-/// dropped (the next heartbeat writes the current state again).
-pub const PRESENCE_QUEUE: usize = 16;
 
-/// What a session tells one of its connections.
+/// What a session tells one of its connections. Small (the message is
+/// boxed): each connection's channel preallocates a block of slots.
 #[derive(Debug, Clone)]
 pub enum Control {
     /// Send this message.
-    Send(ServerMessage),
+    Send(Box<ServerMessage>),
     /// Send `error` with this code, then close with its close code.
     Close(ErrorCode, String),
 }
@@ -111,7 +108,12 @@ pub struct Batch {
     /// Size of the message on the wire, for the byte rate limit.
     pub wire_bytes: u64,
     pub ndjson: Vec<u8>,
+    /// `ndjson` as one zstd frame ([`segment::frame`]), compressed by the
+    /// connection: the tab's buffer keeps this, not `ndjson`.
+    pub frame: Vec<u8>,
     pub stats: BatchStats,
+    /// The events that matter to the signals ([`crate::signals::events`]).
+    pub signals: Vec<SignalEvent>,
     /// Where a live tail restarts in `ndjson` (the batch holds a full
     /// snapshot); see [`crate::live::snapshot_from`].
     pub snapshot_from: Option<usize>,
@@ -204,19 +206,16 @@ struct TabState {
     in_flight: usize,
     /// `end` callers waiting for the in-flight segments.
     waiters: Vec<oneshot::Sender<()>>,
-    /// The latest Meta and full snapshot and the events after them.
-    tail: LiveTail,
     /// A batch whose spool append failed is in a segment being committed:
     /// the next attach waits for the tab's commits, so that `next_seq`
     /// never passes a batch that is not durable.
     settle: bool,
-}
-
-/// A presence write, applied in order by the session's presence task.
-/// The presence is boxed: it is the larger variant by far.
-enum PresenceOp {
-    Put(Box<Presence>, Option<BusMessage>),
-    Remove(BusMessage),
+    /// The tab's signal detector (rage run, pending clicks).
+    signals: TabSignals,
+    /// The detector as it was before each batch of the buffer, by seq: a
+    /// rewind (`Handler<NotDurable>`) restores it, so that the resent
+    /// batches are counted once.
+    signals_before: VecDeque<(u64, TabSignals)>,
 }
 
 /// A live session.
@@ -243,25 +242,14 @@ pub struct SessionActor {
     messages_bucket: TokenBucket,
     /// Set once the session is ending: no new connection attaches.
     ending: bool,
-    /// The session as presence shows it.
-    presence: Presence,
-    /// It is in presence now.
-    presence_shown: bool,
-    /// Changed since last published.
-    presence_dirty: bool,
-    /// Last refresh of the presence entry.
-    presence_refreshed: Option<Instant>,
-    /// Since when no connection is open.
-    alone_since: Option<Instant>,
-    /// Presence writes, in order. Bounded by [`PRESENCE_QUEUE`]: when full,
-    /// an update is dropped (the next heartbeat repeats it).
-    presence_tx: Option<mpsc::Sender<PresenceOp>>,
-    /// Events are published to watchers until then.
-    watched_until: Option<Instant>,
-    /// Live events for the bus, in order; started by the first. Bounded by
-    /// [`LIVE_QUEUE`]: when full, a batch is dropped for watchers and a
-    /// snapshot asked for.
-    live_tx: Option<mpsc::Sender<BusMessage>>,
+    /// The session's signals across its tabs; its presence shows their
+    /// live counts.
+    signals: SessionSignals,
+    /// The session in presence ([`crate::presence`]).
+    presence: SessionPresence,
+    /// The watch lease, and the live task that keeps the tabs' tails on
+    /// disk and publishes to the watchers ([`crate::live`]).
+    live: Live,
     /// Writes the newest identify; started by the first one. Bounded: one
     /// waits, a newer one replaces it.
     identify: Option<IdentifyWriter>,
@@ -303,26 +291,25 @@ impl SessionActor {
             tabs: HashMap::new(),
             conns: HashMap::new(),
             ending: false,
-            presence: Presence {
-                session: id.clone(),
-                visitor: visitor.clone(),
-                user_id: None,
-                url: String::new(),
-                title: String::new(),
-                device: String::new(),
-                browser: String::new(),
-                os: String::new(),
-                started_at,
-                last_activity_at,
-                node: deps.config.node_id.clone(),
-            },
-            presence_shown: false,
-            presence_dirty: false,
-            presence_refreshed: None,
-            alone_since: None,
-            presence_tx: None,
-            watched_until: None,
-            live_tx: None,
+            signals: SessionSignals::default(),
+            presence: SessionPresence::new(
+                site_id,
+                Presence {
+                    session: id.clone(),
+                    visitor: visitor.clone(),
+                    user_id: None,
+                    url: String::new(),
+                    title: String::new(),
+                    device: String::new(),
+                    browser: String::new(),
+                    os: String::new(),
+                    started_at,
+                    last_activity_at,
+                    node: deps.config.node_id.clone(),
+                    signals: Default::default(),
+                },
+            ),
+            live: Live::new(id.clone(), deps.config.live_dir.clone()),
             identify: None,
             identified_at: 0,
             id,
@@ -343,32 +330,10 @@ impl Actor for SessionActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
         ctx.run_interval(self.deps.config.sweep_interval, |act, ctx| act.tick(ctx));
-        metrics::gauge!("reel_live_sessions").increment(1.0);
+        metrics::gauge!(metric_names::LIVE_SESSIONS).increment(1.0);
         // Presence writes go out in order, off the actor.
-        let (tx, mut rx) = mpsc::channel::<PresenceOp>(PRESENCE_QUEUE);
-        self.presence_tx = Some(tx);
-        let deps = self.deps.clone();
-        let (site, session) = (self.site_id, self.id.clone());
-        actix::spawn(async move {
-            let topic = topics::presence(site);
-            while let Some(op) = rx.recv().await {
-                let msg = match op {
-                    PresenceOp::Put(p, msg) => {
-                        if let Err(e) = deps.presence.put(site, &p, PRESENCE_TTL).await {
-                            tracing::debug!(session_id = %session, error = %e, "presence write failed");
-                        }
-                        msg
-                    }
-                    PresenceOp::Remove(msg) => {
-                        let _ = deps.presence.remove(site, &session).await;
-                        Some(msg)
-                    }
-                };
-                if let Some(msg) = msg {
-                    let _ = deps.bus.publish(&topic, msg).await;
-                }
-            }
-        });
+        self.presence
+            .start(self.deps.presence.clone(), self.deps.bus.clone());
     }
 
     fn stopping(&mut self, ctx: &mut Context<Self>) -> Running {
@@ -381,7 +346,7 @@ impl Actor for SessionActor {
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        metrics::gauge!("reel_live_sessions").decrement(1.0);
+        metrics::gauge!(metric_names::LIVE_SESSIONS).decrement(1.0);
         self.registry.remove(&self.id);
     }
 }
@@ -419,20 +384,14 @@ impl Handler<Attach> for SessionActor {
         // (a page load racing its predecessor's close) all feed the session.
         self.conns
             .insert(msg.conn_id, (msg.tab.clone(), msg.control.clone()));
-        if self.presence.url != msg.url || self.presence.title != msg.title {
-            self.presence.url = msg.url.clone();
-            self.presence.title = msg.title.clone();
-            self.presence_dirty = true;
-        }
-        if self.presence.device.is_empty() {
-            self.presence.device = msg.device.clone();
-            self.presence.browser = msg.browser.clone();
-            self.presence.os = msg.os.clone();
-        }
+        self.presence.set_page(&msg.url, Some(&msg.title));
+        self.presence.set_device(&msg.device, &msg.browser, &msg.os);
         self.sync_presence();
-        if self.watched() {
+        if self.live.watched() {
             // A watched tab's new page: its first batch will hold a snapshot.
-            let _ = msg.control.try_send(Control::Send(ServerMessage::Snapshot));
+            let _ = msg
+                .control
+                .try_send(Control::Send(Box::new(ServerMessage::Snapshot)));
         }
         let floor = msg.acked.map_or(0, |a| a.saturating_add(1));
         let barrier = self.deps.spool.barrier();
@@ -538,7 +497,7 @@ impl Handler<Batch> for SessionActor {
         if msg.seq < tab.next_seq {
             // A duplicate: it was received before; ack it again once
             // everything received so far is durable.
-            metrics::counter!("reel_duplicate_batches_total").increment(1);
+            metrics::counter!(metric_names::DUPLICATE_BATCHES_TOTAL).increment(1);
             return Ok(BatchAccepted {
                 seq: msg.seq,
                 durable: self.deps.spool.barrier(),
@@ -566,7 +525,19 @@ impl Handler<Batch> for SessionActor {
             ));
         }
         let received_at = crate::now_ms();
-        let batch = SpoolBatch {
+        // unwrap: looked up above, and nothing removed it since.
+        let tab = self.tabs.get_mut(&msg.tab).unwrap();
+        let mut stats = msg.stats;
+        tab.signals_before.push_back((msg.seq, tab.signals.clone()));
+        stats.signals = self.signals.batch(
+            &mut tab.signals,
+            &msg.signals,
+            stats.last_ts,
+            stats.console_errors,
+            &msg.ndjson,
+        );
+        self.show_signals();
+        let mut batch = SpoolBatch {
             site_id: self.site_id,
             session_id: self.id.clone(),
             session_started_at: self.started_at,
@@ -574,35 +545,31 @@ impl Handler<Batch> for SessionActor {
             seq: msg.seq,
             received_at,
             ndjson: msg.ndjson,
-            stats: msg.stats,
+            stats,
         };
         let (ticket, durable) = self.deps.spool.append(&batch);
         // unwrap: looked up above, and nothing removed it since.
         let tab = self.tabs.get_mut(&msg.tab).unwrap();
         tab.next_seq += 1;
-        tab.buffer.push(&batch, Some(ticket), now);
-        tab.charge.set(tab.buffer.ndjson.capacity() as u64);
-        tab.tail.push(&batch.ndjson, msg.snapshot_from);
-        let len = tab.buffer.ndjson.len() as u64;
+        tab.buffer.push(&batch, &msg.frame, Some(ticket), now);
+        tab.charge.set(tab.buffer.held_bytes());
+        let len = tab.buffer.raw_len as u64;
         let early = self.deps.memory.should_flush(tab.charge.bytes());
         if early {
-            metrics::counter!("reel_segments_flushed_early_total").increment(1);
+            metrics::counter!(metric_names::SEGMENTS_FLUSHED_EARLY_TOTAL).increment(1);
         }
         let full = early || len >= self.deps.config.segment_max_bytes;
         if let Some((url, _)) = batch.stats.urls.last() {
-            if *url != self.presence.url {
-                self.presence.url = url.clone();
-                self.presence_dirty = true;
-            }
+            self.presence.set_page(url, None);
         }
-        if self.watched() {
-            self.publish_live(&msg.tab, batch.ndjson.clone());
-        }
+        // The batch's bytes go on to its tail (and the watchers).
+        let ndjson = std::mem::take(&mut batch.ndjson);
+        self.live_batch(&msg.tab, msg.seq, ndjson, msg.snapshot_from);
         self.raw_bytes = new_total;
         self.last_activity_at = self.last_activity_at.max(received_at);
-        metrics::counter!("reel_batches_total").increment(1);
-        metrics::counter!("reel_events_total").increment(batch.stats.events);
-        metrics::counter!("reel_event_bytes_total").increment(batch.stats.raw_bytes);
+        metrics::counter!(metric_names::BATCHES_TOTAL).increment(1);
+        metrics::counter!(metric_names::EVENTS_TOTAL).increment(batch.stats.events);
+        metrics::counter!(metric_names::EVENT_BYTES_TOTAL).increment(batch.stats.raw_bytes);
         if full {
             self.flush_tab(&msg.tab, ctx);
         }
@@ -638,11 +605,23 @@ impl Handler<NotDurable> for SessionActor {
         let buffered = tab.buffer.first_seq.is_some_and(|first| first <= msg.seq);
         if buffered && !shared {
             let dropped = tab.buffer.rewind(msg.seq);
-            tab.charge.set(tab.buffer.ndjson.capacity() as u64);
+            tab.charge.set(tab.buffer.held_bytes());
             let tickets: Vec<_> = dropped.iter().filter_map(|b| b.ticket).collect();
             let bytes: u64 = dropped.iter().map(|b| b.stats.raw_bytes).sum();
             self.deps.spool.release(&tickets);
             tab.next_seq = msg.seq;
+            // The detector goes back to before the first dropped batch.
+            if let Some(pos) = tab
+                .signals_before
+                .iter()
+                .position(|(seq, _)| *seq >= msg.seq)
+            {
+                if let Some((_, before)) = tab.signals_before.drain(pos..).next() {
+                    tab.signals = before;
+                }
+            }
+            self.signals.forget(dropped.iter().map(|b| &b.stats));
+            self.show_signals();
             self.raw_bytes = self.raw_bytes.saturating_sub(bytes);
             tracing::warn!(session_id = %self.id, tab = %msg.tab, seq = msg.seq, dropped = dropped.len(), "batches not made durable are forgotten; the tracker resends them");
         } else {
@@ -661,10 +640,8 @@ impl Handler<Identify> for SessionActor {
 
     fn handle(&mut self, msg: Identify, _: &mut Context<Self>) -> Self::Result {
         self.charge(msg.wire_bytes, Instant::now())?;
-        metrics::counter!("reel_identifies_total").increment(1);
-        if self.presence.user_id.as_deref() != Some(msg.user_id.as_str()) {
-            self.presence.user_id = Some(msg.user_id.clone());
-            self.presence_dirty = true;
+        metrics::counter!(metric_names::IDENTIFIES_TOTAL).increment(1);
+        if self.presence.set_user(&msg.user_id) {
             self.sync_presence();
         }
         self.identified_at = crate::now_ms().max(self.identified_at + 1);
@@ -713,22 +690,27 @@ impl Handler<Watch> for SessionActor {
         if self.ending {
             return;
         }
-        let fresh = msg.fresh || !self.watched();
-        self.watched_until = Some(Instant::now() + WATCH_LEASE);
-        if !fresh {
+        if !self.live.renew(msg.fresh) {
             return;
         }
-        metrics::counter!("reel_watches_started_total").increment(1);
-        let tails: Vec<(String, Vec<u8>)> = self
+        metrics::counter!(metric_names::WATCHES_STARTED_TOTAL).increment(1);
+        // Each tab from its tail on disk; a tab the node has no tail of
+        // (none yet, or lost: a restart, a dropped batch) asks its trackers.
+        let tabs: Vec<(String, Option<u64>)> = self
             .tabs
             .iter()
-            .filter_map(|(tab, state)| Some((tab.clone(), state.tail.catch_up()?.to_vec())))
+            .map(|(tab, state)| (tab.clone(), state.next_seq.checked_sub(1)))
             .collect();
-        for (tab, tail) in tails {
-            self.publish_live(&tab, tail);
+        for (tab, through) in tabs {
+            let missing = self.ask_snapshot(&tab);
+            self.live
+                .catch_up(&self.deps.bus, &tab, through, Box::new(missing));
         }
-        for (_, tx) in self.conns.values() {
-            let _ = tx.try_send(Control::Send(ServerMessage::Snapshot));
+        // Connections whose tab is still attaching have nothing yet.
+        for (tab, tx) in self.conns.values() {
+            if !self.tabs.contains_key(tab) {
+                let _ = tx.try_send(Control::Send(Box::new(ServerMessage::Snapshot)));
+            }
         }
     }
 }
@@ -776,61 +758,16 @@ impl Handler<Committed> for SessionActor {
 // ---- the session's work, shared by the handlers ----
 
 impl SessionActor {
-    fn presence_op(&mut self, op: PresenceOp) {
-        if let Some(tx) = &self.presence_tx {
-            if tx.try_send(op).is_err() {
-                metrics::counter!("reel_presence_dropped_total").increment(1);
-            }
-        }
+    /// Brings presence up to date ([`SessionPresence::sync`]).
+    fn sync_presence(&mut self) {
+        let connected = !self.conns.is_empty();
+        self.presence
+            .sync(connected, self.ending, self.last_activity_at);
     }
 
-    /// Brings presence up to date: shown while a connection is open (and
-    /// for [`PRESENCE_GRACE`] after the last closes), refreshed every
-    /// [`PRESENCE_HEARTBEAT`], updates published when something changed.
-    fn sync_presence(&mut self) {
-        let now = Instant::now();
-        let site = self.site_id;
-        if self.conns.is_empty() && !self.ending {
-            let since = *self.alone_since.get_or_insert(now);
-            if self.presence_shown && now.duration_since(since) >= PRESENCE_GRACE {
-                self.presence_shown = false;
-                let leave = BusMessage::PresenceLeave {
-                    site,
-                    session: self.id.clone(),
-                };
-                self.presence_op(PresenceOp::Remove(leave));
-            }
-            return;
-        }
-        self.alone_since = None;
-        if self.ending {
-            return;
-        }
-        self.presence.last_activity_at = self.last_activity_at;
-        if !self.presence_shown {
-            self.presence_shown = true;
-            self.presence_dirty = false;
-            self.presence_refreshed = Some(now);
-            let p = self.presence.clone();
-            let join = BusMessage::PresenceJoin {
-                site,
-                presence: p.clone(),
-            };
-            self.presence_op(PresenceOp::Put(Box::new(p), Some(join)));
-        } else if self.presence_dirty
-            || self
-                .presence_refreshed
-                .is_none_or(|t| now.duration_since(t) >= PRESENCE_HEARTBEAT)
-        {
-            self.presence_dirty = false;
-            self.presence_refreshed = Some(now);
-            let p = self.presence.clone();
-            let update = BusMessage::PresenceUpdate {
-                site,
-                presence: p.clone(),
-            };
-            self.presence_op(PresenceOp::Put(Box::new(p), Some(update)));
-        }
+    /// Shows the live signals in presence from the next sync on.
+    fn show_signals(&mut self) {
+        self.presence.show_signals(self.signals.live);
     }
 
     /// Takes one message of `wire_bytes` from the session's rate limits.
@@ -854,37 +791,30 @@ impl SessionActor {
         Ok(())
     }
 
-    /// Is someone watching?
-    fn watched(&self) -> bool {
-        self.watched_until.is_some_and(|t| t > Instant::now())
+    /// Hands batch `seq` of `tab` to the live task: to its tail and, when
+    /// watched, to the watchers. When it was dropped for the watchers (the
+    /// bus is behind), the tab's trackers are asked for a snapshot, from
+    /// which the watchers pick up again.
+    fn live_batch(&mut self, tab: &str, seq: u64, ndjson: Vec<u8>, snapshot_from: Option<usize>) {
+        if !self
+            .live
+            .batch(&self.deps.bus, tab, seq, ndjson, snapshot_from)
+        {
+            self.ask_snapshot(tab)();
+        }
     }
 
-    /// Publishes events of `tab` to the session's watchers, in order,
-    /// through a bounded queue ([`LIVE_QUEUE`]).
-    fn publish_live(&mut self, tab: &str, ndjson: Vec<u8>) {
-        let msg = BusMessage::LiveEvents {
-            session: self.id.clone(),
-            tab: tab.to_owned(),
-            ndjson,
-        };
-        let tx = self.live_tx.get_or_insert_with(|| {
-            let (tx, mut rx) = mpsc::channel::<BusMessage>(LIVE_QUEUE);
-            let deps = self.deps.clone();
-            let topic = topics::live(&self.id);
-            actix::spawn(async move {
-                while let Some(msg) = rx.recv().await {
-                    let _ = deps.bus.publish(&topic, msg).await;
-                }
-            });
-            tx
-        });
-        if tx.try_send(msg).is_err() {
-            metrics::counter!("reel_live_dropped_total").increment(1);
-            tracing::debug!(session_id = %self.id, tab, "live events dropped: the bus is behind; a snapshot is asked for");
-            for (conn_tab, control) in self.conns.values() {
-                if conn_tab == tab {
-                    let _ = control.try_send(Control::Send(ServerMessage::Snapshot));
-                }
+    /// Asks `tab`'s connections, as they are now, for a fresh snapshot.
+    fn ask_snapshot(&self, tab: &str) -> impl FnOnce() + Send + 'static {
+        let controls: Vec<mpsc::Sender<Control>> = self
+            .conns
+            .values()
+            .filter(|(t, _)| t == tab)
+            .map(|(_, c)| c.clone())
+            .collect();
+        move || {
+            for c in controls {
+                let _ = c.try_send(Control::Send(Box::new(ServerMessage::Snapshot)));
             }
         }
     }
@@ -903,7 +833,9 @@ impl SessionActor {
         ) else {
             return;
         };
-        // The bytes stay charged until the segment is compressed.
+        // Its batches can no longer be rewound.
+        tab.signals_before.clear();
+        // The bytes stay charged until the segment is written.
         seg.memory =
             std::mem::replace(&mut tab.charge, self.deps.memory.charge()).into_committing();
         tab.in_flight += 1;
@@ -925,6 +857,14 @@ impl SessionActor {
     ) -> impl std::future::Future<Output = ()> + 'static {
         let tabs: Vec<String> = self.tabs.keys().cloned().collect();
         for tab in &tabs {
+            // Nothing more comes: the tab's pending clicks are dead, counted
+            // with its last segment (lost when it has none left to commit).
+            if let Some(t) = self.tabs.get_mut(tab) {
+                let dead = t.signals.finish();
+                if !t.buffer.is_empty() {
+                    t.buffer.delta.signals.dead_clicks += dead;
+                }
+            }
             self.flush_tab(tab, ctx);
         }
         let waits: Vec<_> = tabs.iter().map(|t| self.wait_tab(t)).collect();
@@ -959,12 +899,9 @@ impl SessionActor {
             let _ = tx.try_send(Control::Close(code, why.to_owned()));
         }
         // Leave presence now, behind any presence write already queued.
-        self.presence_shown = false;
-        let leave = BusMessage::PresenceLeave {
-            site: self.site_id,
-            session: self.id.clone(),
-        };
-        self.presence_op(PresenceOp::Remove(leave));
+        self.presence.leave();
+        // The tails go once the live task is done with what came before.
+        self.live.end(&self.deps.bus);
         let flushed = self.flush_all(ctx);
         let deps = self.deps.clone();
         let id = self.id.clone();
@@ -993,9 +930,7 @@ impl SessionActor {
             return;
         }
         self.sync_presence();
-        if self.watched_until.is_some() && !self.watched() {
-            self.watched_until = None;
-        }
+        self.live.expire();
         let cfg = &self.deps.config;
         let now = crate::now_ms();
         if now - self.last_activity_at >= cfg.limits.inactivity_timeout_ms as i64 {
@@ -1030,7 +965,7 @@ impl SessionActor {
                 }
                 let early = memory.should_flush(t.charge.bytes());
                 if early {
-                    metrics::counter!("reel_segments_flushed_early_total").increment(1);
+                    metrics::counter!(metric_names::SEGMENTS_FLUSHED_EARLY_TOTAL).increment(1);
                 }
                 early
             })

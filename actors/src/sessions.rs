@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::deps::Deps;
 pub use crate::deps::SessionsConfig;
 use crate::memory::BufferMemory;
+use crate::metric_names;
 use crate::outbox::Outbox;
 use crate::registry::Registry;
 use crate::session::{Attach, AttachError, Control, FlushAll, Refusal, SessionActor};
@@ -177,7 +178,7 @@ impl Sessions {
             .write(&OutboxOp::OpenSession(new.clone()))
             .await
             .map_err(internal)?;
-        metrics::counter!("reel_sessions_started_total").increment(1);
+        metrics::counter!(metric_names::SESSIONS_STARTED_TOTAL).increment(1);
         let actor = SessionActor::new(
             self.deps.clone(),
             self.registry.clone(),

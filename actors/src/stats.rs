@@ -21,6 +21,10 @@ pub struct BatchStats {
     pub last_ts: i64,
     /// First and last user input in the batch, and the active time between.
     pub input: Option<InputSpan>,
+    /// What the batch adds to the session's signals: set by the session
+    /// actor's detector ([`crate::signals`]), which sees the tab's batches
+    /// in order.
+    pub signals: SignalDelta,
 }
 
 /// User input within a run of events.
@@ -54,6 +58,9 @@ impl BatchStats {
         headers: impl IntoIterator<Item = (&'a EventHeader, usize)>,
     ) -> BatchStats {
         let mut s = BatchStats::default();
+        // The tracker marks a re-recorded page (RESNAPSHOT_TAG) just before
+        // its Meta, in the same batch: that Meta is not a page load.
+        let mut rerecord = false;
         for (h, len) in headers {
             if s.events == 0 {
                 s.first_ts = h.timestamp;
@@ -64,7 +71,11 @@ impl BatchStats {
             s.raw_bytes += len as u64 + 1;
             s.first_ts = s.first_ts.min(h.timestamp);
             s.last_ts = s.last_ts.max(h.timestamp);
+            if h.is_resnapshot() {
+                rerecord = true;
+            }
             match h.kind() {
+                EventKind::PageLoad if std::mem::take(&mut rerecord) => {}
                 EventKind::PageLoad => {
                     s.page_loads += 1;
                     if let Some(url) = h.href() {
@@ -107,6 +118,41 @@ pub struct SegmentDelta {
     pub urls: Vec<(String, i64)>,
     /// When the node received the segment's last batch (ms, server clock).
     pub last_activity_at: i64,
+    /// What the segment adds to the session's signals (PROTOCOL.md §7).
+    pub signals: SignalDelta,
+}
+
+/// What a segment adds to its session's signals (PROTOCOL.md §7), bounded
+/// by the limits of `reel_protocol::signals`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalDelta {
+    pub failed_requests: u64,
+    pub rage_clicks: u64,
+    pub dead_clicks: u64,
+    /// `reel.track` names first seen in this segment.
+    pub track_events: Vec<String>,
+    /// Console error and `error` event texts first seen in this segment.
+    pub error_texts: Vec<String>,
+}
+
+impl SignalDelta {
+    /// Adds a later part: counts add up, names and texts not seen yet are
+    /// appended.
+    pub fn add(&mut self, more: &SignalDelta) {
+        self.failed_requests += more.failed_requests;
+        self.rage_clicks += more.rage_clicks;
+        self.dead_clicks += more.dead_clicks;
+        for name in &more.track_events {
+            if !self.track_events.contains(name) {
+                self.track_events.push(name.clone());
+            }
+        }
+        for text in &more.error_texts {
+            if !self.error_texts.contains(text) {
+                self.error_texts.push(text.clone());
+            }
+        }
+    }
 }
 
 impl SegmentDelta {
@@ -119,6 +165,7 @@ impl SegmentDelta {
         self.clicks += b.clicks;
         self.keypresses += b.keypresses;
         self.console_errors += b.console_errors;
+        self.signals.add(&b.signals);
         for (url, ts) in &b.urls {
             if !self.urls.iter().any(|(u, _)| u == url) {
                 self.urls.push((url.clone(), *ts));
@@ -161,6 +208,28 @@ mod tests {
         assert_eq!(s.keypresses, 2);
         assert_eq!((s.first_ts, s.last_ts), (1000, 14500));
         assert_eq!(s.input.unwrap().active_ms, 1000 + 1500);
+    }
+
+    #[test]
+    fn a_re_recorded_page_is_not_a_page_load() {
+        // A page, a live viewer's snapshot of it (marked), another page.
+        let events = [
+            h(r#"{"type":4,"timestamp":1000,"data":{"href":"https://a/1"}}"#),
+            h(r#"{"type":2,"timestamp":1001,"data":{}}"#),
+            h(r#"{"type":5,"timestamp":1500,"data":{"tag":"reel/resnapshot","payload":{}}}"#),
+            h(r#"{"type":4,"timestamp":1500,"data":{"href":"https://a/1?tab=2"}}"#),
+            h(r#"{"type":2,"timestamp":1500,"data":{}}"#),
+            h(r#"{"type":4,"timestamp":2000,"data":{"href":"https://a/2"}}"#),
+        ];
+        let s = BatchStats::from_headers(events.iter().map(|e| (e, 10)));
+        assert_eq!(s.page_loads, 2);
+        assert_eq!(
+            s.urls,
+            vec![
+                ("https://a/1".to_string(), 1000),
+                ("https://a/2".to_string(), 2000)
+            ]
+        );
     }
 
     #[test]

@@ -49,6 +49,13 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn put(&self, key: &str, data: Bytes) -> StoreResult<()>;
     /// Reads the object at `key`.
     async fn get(&self, key: &str) -> StoreResult<Bytes>;
+    /// Reads the object at `key` from byte `offset` to its end (a seek into
+    /// a compacted object, see [`crate::compacted`]). Stores that can read
+    /// a range (a file, an S3 `Range` GET) override this.
+    async fn get_from(&self, key: &str, offset: u64) -> StoreResult<Bytes> {
+        let all = self.get(key).await?;
+        Ok(all.slice((offset as usize).min(all.len())..))
+    }
     /// Deletes the objects at `keys`; a key with no object is no error (a
     /// delete that is repeated after a crash changes nothing). S3 sends
     /// them in `DeleteObjects` requests of up to 1,000 keys.
@@ -116,6 +123,83 @@ pub struct SegmentRecord {
     /// `i` ends batch `first_seq + i`. Empty when unknown (segments stored
     /// before reel recorded them).
     pub batch_ends: Vec<u64>,
+}
+
+/// One zstd frame of a compacted object (its range index, see
+/// [`crate::compacted`]): the frame can be decompressed on its own, so a
+/// reader that wants the batches from `first_seq` (or the time `first_ts`)
+/// on starts reading the object at `offset`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    /// Its place in the object, from 0.
+    pub frame: u32,
+    /// The first batch in it.
+    pub first_seq: u64,
+    /// The timestamp of its first event (ms).
+    pub first_ts: i64,
+    /// Where it starts in the object, and its length (compressed bytes).
+    pub offset: u64,
+    pub length: u64,
+    /// Where it starts in the decompressed object.
+    pub raw_offset: u64,
+    /// Does its first batch hold a full snapshot (a player can start here)?
+    pub snapshot: bool,
+}
+
+/// What replacing a tab's segments by its compacted object came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Swapped {
+    /// Done: the old objects are doomed (deleted after the readers' grace).
+    Done,
+    /// The tab's rows are no longer those it was compacted from (a late
+    /// segment, another compactor), the session was deleted, or the new
+    /// object's doom expired: nothing changed (the new object stays doomed).
+    Abandoned,
+}
+
+/// The index's side of cold compaction (docs/storage.md, "Cold
+/// compaction"): which sessions wait for it, the swap of a tab's segment
+/// rows for its compacted row in one transaction, and the doomed objects
+/// (written to the blob store but referenced by no row, or no longer):
+/// every object is doomed before it could become garbage, so a crash at
+/// any point leaves nothing that nothing will delete.
+#[async_trait]
+pub trait CompactionIndex: Send + Sync + 'static {
+    /// Up to `limit` sessions with a segment not compacted yet whose last
+    /// activity is before `quiet_before`, or that ended before
+    /// `ended_before` (ms); oldest activity first.
+    async fn compaction_candidates(
+        &self,
+        ended_before: i64,
+        quiet_before: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<String>>;
+    /// Dooms `key` of `session`: deleted once `delete_after` (ms) passed,
+    /// unless a swap takes it first.
+    async fn doom(&self, session_id: &str, key: &str, delete_after: i64) -> StoreResult<()>;
+    /// In one transaction: when the tab's segment rows are exactly `old`
+    /// (same keys and seqs), the session is not tombstoned and `new`'s key
+    /// is doomed with a `delete_after` of at least `fresh_after`, deletes
+    /// those rows, inserts `new` with `frames`, undooms `new`'s key and
+    /// dooms the old keys until `old_delete_after`.
+    async fn swap_compacted(
+        &self,
+        old: &[SegmentRecord],
+        new: &SegmentRecord,
+        frames: &[FrameRecord],
+        fresh_after: i64,
+        old_delete_after: i64,
+    ) -> StoreResult<Swapped>;
+    /// Records that the compactor is done with the session, when it holds
+    /// `rows` segment rows (else a late segment came: it is left to the
+    /// next pass). A later segment makes it a candidate again.
+    async fn mark_compacted(&self, session_id: &str, rows: i64, now: i64) -> StoreResult<()>;
+    /// The range index of a compacted object (empty for other segments).
+    async fn frames(&self, blob_key: &str) -> StoreResult<Vec<FrameRecord>>;
+    /// Up to `limit` doomed keys due at `now`.
+    async fn due_doomed(&self, now: i64, limit: i64) -> StoreResult<Vec<String>>;
+    /// Forgets doomed keys whose objects were deleted.
+    async fn forget_doomed(&self, keys: &[String]) -> StoreResult<()>;
 }
 
 /// A site, as ingest needs it.
@@ -238,6 +322,18 @@ pub struct ErasureJob {
 /// A site's totals (PROTOCOL.md §6).
 pub type SiteUsage = reel_protocol::lifecycle::SiteUsage;
 
+/// What adding a note to a session came to (PROTOCOL.md §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoteAdded {
+    /// Stored, as listed from now on.
+    Added(reel_protocol::notes::Note),
+    /// The session already holds its most notes.
+    Full,
+    /// No session the scope reaches (none, another organisation's or
+    /// site's, or tombstoned).
+    NotFound,
+}
+
 /// The session index: organisations, sites, sessions, segments. (Accounts
 /// and tokens are the server's, behind its own trait.)
 #[async_trait]
@@ -302,7 +398,8 @@ pub trait Index: Send + Sync + 'static {
     ) -> StoreResult<u64>;
 
     // Reading, for the replay API.
-    /// The session's row, when `scope` reaches its site.
+    /// The session's row, when `scope` reaches its site. Its `live` is
+    /// `false`: the caller sets it from presence.
     async fn session_info(
         &self,
         scope: &Scope,
@@ -310,11 +407,16 @@ pub trait Index: Send + Sync + 'static {
     ) -> StoreResult<Option<SessionInfo>>;
     async fn segments(&self, session_id: &str) -> StoreResult<Vec<SegmentRecord>>;
     /// The site's sessions, when `scope` reaches the site (else none).
+    /// `live`: the site's sessions a tracker is connected to now (from
+    /// presence), which `filter.live` selects or leaves out; the index
+    /// does not know presence, so each row's `live` is `false` and the
+    /// caller sets it.
     async fn list_sessions(
         &self,
         scope: &Scope,
         site_id: i64,
         filter: &SessionFilter,
+        live: &[String],
     ) -> StoreResult<SessionPage>;
 
     // The data lifecycle (PROTOCOL.md §6). Until the schema has it (a
@@ -328,7 +430,7 @@ pub trait Index: Send + Sync + 'static {
     /// deleted (the largest count seen wins: a repeated delete counts the
     /// same objects again).
     async fn tombstone_objects(&self, session_id: &str, objects: i64) -> StoreResult<()>;
-    /// Removes a session's rows: its pages, segments and row.
+    /// Removes a session's rows: its notes, pages, segments and row.
     async fn purge_session(&self, session_id: &str) -> StoreResult<()>;
     /// Pins or unpins a session `scope` reaches; false when there is none.
     async fn set_pinned(&self, scope: &Scope, session_id: &str, pinned: bool) -> StoreResult<bool>;
@@ -378,6 +480,27 @@ pub trait Index: Send + Sync + 'static {
     /// A site's totals, when `scope` reaches it.
     async fn site_usage(&self, scope: &Scope, site_id: i64) -> StoreResult<Option<SiteUsage>>;
 
+    // Notes (PROTOCOL.md §7). Until the schema has them (a node older than
+    // `reel migrate`), both fail; deleting a session works without them.
+    /// Adds a checked note by `author` at `created_at` (ms) to a session
+    /// `scope` reaches that is not tombstoned, unless it holds `max` notes.
+    async fn add_note(
+        &self,
+        scope: &Scope,
+        session_id: &str,
+        note: &reel_protocol::notes::NewNote,
+        author: &str,
+        created_at: i64,
+        max: usize,
+    ) -> StoreResult<NoteAdded>;
+    /// The notes of a session `scope` reaches, by `t` then `id`; `None`
+    /// when there is no such session (or it is tombstoned).
+    async fn notes(
+        &self,
+        scope: &Scope,
+        session_id: &str,
+    ) -> StoreResult<Option<Vec<reel_protocol::notes::Note>>>;
+
     // Node-wide switches of the operator.
     /// The maintenance switch (one row: cheap enough to poll every second).
     async fn maintenance(&self) -> StoreResult<Maintenance>;
@@ -398,7 +521,8 @@ pub enum BusMessage {
     /// Someone watches `session`: its node publishes its events for the
     /// next lease (topic `node:{node}`). Sent again before the lease ends
     /// (`fresh: false`); a new watcher's first request (`fresh: true`) also
-    /// gets each tab's live tail published and a snapshot requested.
+    /// gets each tab's live tail published, read from the node's disk, or,
+    /// for a tab the node has no tail of, a snapshot requested.
     WatchRequest { session: String, fresh: bool },
     /// Events of a watched session (topic `live:{session}`): rrweb events
     /// as NDJSON, exactly as received.
@@ -424,6 +548,10 @@ pub enum BusMessage {
     /// node that misses this still cannot store anything of it.
     /// (Appended last.)
     SessionDeleted { session: String },
+    /// The operator changed a feature flag's rules (topic `flags`). A hint
+    /// to read the rules now: nodes poll the index, which is the truth.
+    /// (Appended last.)
+    FlagsChanged,
 }
 
 /// Topic names of the bus.
@@ -446,6 +574,8 @@ pub mod topics {
     pub const SITES: &str = "sites";
     /// Deleted sessions.
     pub const SESSIONS: &str = "sessions";
+    /// The operator's feature flag rules.
+    pub const FLAGS: &str = "flags";
 }
 
 /// Publish/subscribe between nodes: in-process on one node, Redis in a cluster.
@@ -489,6 +619,21 @@ pub struct SpoolBatch {
     pub stats: BatchStats,
 }
 
+/// A segment's blob as serde bytes, encoded exactly as `serde_bytes`
+/// encodes a `Vec<u8>` (spool records and dead letters keep their format).
+mod blob_bytes {
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(b)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        serde_bytes::ByteBuf::deserialize(d).map(|b| Bytes::from(b.into_vec()))
+    }
+}
+
 /// A write to the index or the blob store that waits in the outbox (on the
 /// node's spool) until storage takes it. Applying one twice changes nothing
 /// the second time.
@@ -500,9 +645,10 @@ pub enum OutboxOp {
     Segment {
         record: SegmentRecord,
         delta: SegmentDelta,
-        /// The zstd-compressed segment.
-        #[serde(with = "serde_bytes")]
-        blob: Vec<u8>,
+        /// The segment object: each batch's zstd frame, concatenated.
+        /// Shared, not copied, on its way to the blob store.
+        #[serde(with = "blob_bytes")]
+        blob: Bytes,
     },
     /// Link a session to a user, as nodes wrote it before identifies were
     /// stamped. Still read from old spools, never written: it is applied

@@ -6,11 +6,16 @@ import { backoffDelay, describeConnection, type ConnectionState } from './live-s
 import type { PageContext } from './page';
 import { initialPresence, presenceWho, reducePresence, resubscribed, sortedPresence, type PresenceState } from './presence';
 import { hashOf, sitePath, watchHash } from './route';
+import { isFlagged, signalBadges } from './signals';
 import type { Presence } from './types';
+import { badgeList } from './widgets';
 
 /**
  * A site's live page: who is on the site now, updated as the server says
- * (PROTOCOL.md §4 `presence`). The list is `presence.ts`'s state; this page
+ * (PROTOCOL.md §4 `presence`). A visitor who is rage-clicking, dead-clicking,
+ * hitting failed requests or console errors is flagged from the `signals`
+ * of their presence entry (§7), which every `presence_update` brings up to
+ * date. The list is `presence.ts`'s state; this page
  * renders it at most once per animation frame and refreshes the relative
  * times every second.
  */
@@ -25,6 +30,7 @@ export function renderLive(ctx: PageContext, siteId: number): void {
   );
 
   const count = h('span', { class: 'live-count', 'data-testid': 'live-count' }, 'Loading…');
+  const trouble = h('span', { class: 'trouble', 'data-testid': 'live-flagged', hidden: true });
   const connection = h('span', { class: 'muted', 'data-testid': 'live-connection', 'data-state': 'connecting' }, 'Connecting…');
   const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'live-error', hidden: true });
   const tbody = h('tbody');
@@ -40,6 +46,7 @@ export function renderLive(ctx: PageContext, siteId: number): void {
         h('th', null, 'User'),
         h('th', null, 'Page'),
         h('th', null, 'Browser and OS'),
+        h('th', null, 'Trouble now'),
         h('th', null, 'Started'),
         h('th', null, 'Last activity'),
         h('th', null, ''),
@@ -54,7 +61,7 @@ export function renderLive(ctx: PageContext, siteId: number): void {
       h('a', { href: hashOf(sitePath(siteId)) }, '← Sessions'),
     ),
     title,
-    h('p', { class: 'live-line' }, h('span', { class: 'badge live' }, 'live'), ' ', count, ' · ', connection),
+    h('p', { class: 'live-line' }, h('span', { class: 'badge live' }, 'live'), ' ', count, ' ', trouble, ' · ', connection),
     error,
     table,
   );
@@ -82,6 +89,10 @@ export function renderLive(ctx: PageContext, siteId: number): void {
     else if (list.length === 0) count.textContent = 'Nobody is on the site right now.';
     else count.textContent = `${list.length} live session${list.length === 1 ? '' : 's'}`;
     count.dataset.count = state.synced ? String(list.length) : '';
+    const flagged = list.filter((p) => isFlagged(p.signals)).length;
+    trouble.hidden = flagged === 0;
+    trouble.textContent = `· ${flagged} having trouble now`;
+    trouble.dataset.count = String(flagged);
   };
   const scheduleRender = () => {
     if (frame === 0) frame = requestAnimationFrame(render);
@@ -157,9 +168,15 @@ export function renderLive(ctx: PageContext, siteId: number): void {
 function presenceRow(p: Presence, siteId: number, now: number): HTMLTableRowElement {
   const who = presenceWho(p);
   const watch = watchHash(p.session, siteId);
+  const badges = signalBadges(p.signals);
   return h(
     'tr',
-    { 'data-testid': 'presence-row', 'data-session-id': p.session },
+    {
+      class: badges.length > 0 ? 'flagged' : null,
+      'data-testid': 'presence-row',
+      'data-session-id': p.session,
+      'data-flagged': badges.length > 0 ? 'true' : 'false',
+    },
     h(
       'td',
       { class: 'ellipsis', title: who.label, 'data-testid': 'presence-user' },
@@ -172,6 +189,7 @@ function presenceRow(p: Presence, siteId: number, now: number): HTMLTableRowElem
       h('div', { class: 'url ellipsis', title: p.url, 'data-testid': 'presence-url' }, p.url),
     ),
     h('td', { class: 'nowrap', title: p.device, 'data-testid': 'presence-client' }, formatClient(p.browser ?? '', p.os ?? '', p.device)),
+    h('td', { class: 'signals', 'data-testid': 'presence-signals' }, badgeList(badges)),
     h('td', { class: 'nowrap' }, formatDateTime(p.started_at)),
     h(
       'td',

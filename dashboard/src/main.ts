@@ -3,6 +3,7 @@ import './style.css';
 import { ApiError, getMe, logout, setUnauthorizedHandler } from './api';
 import { isAdmin } from './access';
 import { renderAudit } from './audit';
+import { flagOn } from './flags';
 import { h, setChildren } from './dom';
 import { renderInvitations } from './invitations';
 import { renderInvite } from './invite';
@@ -175,8 +176,8 @@ function renderPage(ctx: PageContext, route: Route): void {
       renderSessions(ctx, route.siteId, route.query);
       break;
     case 'replay':
-      document.title = `Session ${route.sessionId} · reel`;
-      renderReplay(ctx, route.sessionId, route.query);
+      document.title = 'Session · reel';
+      renderReplay(ctx, route.sessionId, route.query, me!.role, flagOn(me!.flags, 'notes'));
       break;
     case 'live':
       document.title = 'Live · reel';
@@ -184,7 +185,7 @@ function renderPage(ctx: PageContext, route: Route): void {
       break;
     case 'watch':
       document.title = `Live ${route.sessionId} · reel`;
-      renderWatch(ctx, route.sessionId, route.siteId);
+      renderWatch(ctx, route.sessionId, route.siteId, me!.role);
       break;
     case 'members':
       document.title = 'Members · reel';

@@ -1,6 +1,6 @@
 import { EventType, type RRwebEvent } from './types';
 
-export type MarkerKind = 'page' | 'click' | 'error';
+export type MarkerKind = 'page' | 'click' | 'error' | 'note';
 
 /** A point of interest on the replay timeline. */
 export interface Marker {
@@ -19,16 +19,17 @@ const CLICK_TYPES = new Set([2 /* Click */, 4 /* DblClick */, 9 /* TouchEnd */])
 const MAX_LABEL = 200;
 
 /**
- * The marker an event makes, or null. The rules match the server's session
- * counters (protocol `EventHeader::kind`): a Meta event is a page load; a
+ * The marker an event makes, or null. A Meta event is a page load when
+ * `pageLoad` says so (see `PageLoads`: a re-recorded page is not one); a
  * mouse interaction that is a click, double click or tap is a click; a
  * console-plugin event at level "error", or a custom event tagged "error", is
  * an error.
  */
-export function markerOf(event: RRwebEvent): Marker | null {
+export function markerOf(event: RRwebEvent, pageLoad = true): Marker | null {
   const data = asRecord(event.data);
   switch (event.type) {
     case EventType.Meta:
+      if (!pageLoad) return null;
       return { kind: 'page', timestamp: event.timestamp, label: str(data?.href) ?? '' };
     case EventType.IncrementalSnapshot:
       if (data?.source === MOUSE_INTERACTION && CLICK_TYPES.has(data.type as number)) {
@@ -69,7 +70,12 @@ export function extractMarkers(events: readonly RRwebEvent[]): Marker[] {
  */
 function consoleText(args: unknown): string {
   if (!Array.isArray(args)) return 'console error';
-  const parts = args.map((arg) => {
+  return truncate(decodeConsoleArgs(args).join(' ') || 'console error');
+}
+
+/** The console plugin's arguments (each JSON text) as people read them. */
+export function decodeConsoleArgs(args: readonly unknown[]): string[] {
+  return args.map((arg) => {
     if (typeof arg !== 'string') return JSON.stringify(arg);
     try {
       const decoded: unknown = JSON.parse(arg);
@@ -78,10 +84,9 @@ function consoleText(args: unknown): string {
       return arg;
     }
   });
-  return truncate(parts.join(' ') || 'console error');
 }
 
-function customText(payload: unknown): string {
+export function customText(payload: unknown): string {
   if (typeof payload === 'string') return truncate(payload);
   const record = asRecord(payload);
   const message = str(record?.message);
@@ -89,14 +94,14 @@ function customText(payload: unknown): string {
   return payload === undefined ? 'error' : truncate(JSON.stringify(payload) ?? 'error');
 }
 
-function truncate(text: string): string {
-  return text.length > MAX_LABEL ? `${text.slice(0, MAX_LABEL - 1)}…` : text;
+export function truncate(text: string, max = MAX_LABEL): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
-function asRecord(value: unknown): Record<string, unknown> | undefined {
+export function asRecord(value: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
 }
 
-function str(value: unknown): string | undefined {
+export function str(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }

@@ -1,17 +1,37 @@
 import { listSessions, listSites } from './api';
 import { h } from './dom';
 import { errorText } from './errors';
-import { filterFromQuery, filterToQuery, secondsToMs, type ListFilter } from './filters';
+import {
+  DEVICES,
+  EMPTY_FILTER,
+  FLAG_FILTERS,
+  activeFilters,
+  filterFromQuery,
+  filterToQuery,
+  flagFromValue,
+  flagValue,
+  parseTrait,
+  secondsToMs,
+  type FlagFilter,
+  type ListFilter,
+  type TextFilter,
+} from './filters';
 import { formatDateTime, formatDuration, fromDateTimeLocal, toDateTimeLocal, zoneAt } from './format';
 import type { PageContext } from './page';
 import { isAbort } from './page';
 import { hashOf, liveSitePath, sessionPath, sitePath, watchHash } from './route';
+import { sessionBadges } from './signals';
 import type { SessionInfo } from './types';
+import { badgeList } from './widgets';
 
 /**
- * A site's sessions, newest first, with filters. The filters live in the hash
- * query (`#/sites/3?user_id=u1&has_errors=true`) so a filtered list is a link;
- * Apply writes them there and the router renders the page again.
+ * A site's sessions, newest first, with filters: every filter of PROTOCOL.md
+ * §7, combinable. The filters live in the hash query
+ * (`#/sites/3?user_id=u1&has_rage_clicks=true`) so a filtered list is a
+ * link; Apply writes them there and the router renders the page again.
+ * Each row carries badges for its signals (errors, failed requests, rage
+ * and dead clicks, track events), and a live badge with "Watch live" only
+ * while a tracker of the session is connected (`live`, from presence).
  */
 export function renderSessions(ctx: PageContext, siteId: number, query: URLSearchParams): void {
   const filter = filterFromQuery(query);
@@ -44,26 +64,83 @@ export function renderSessions(ctx: PageContext, siteId: number, query: URLSearc
     'data-testid': 'filter-min-duration',
     value: filter.min_duration_ms === null ? '' : String(filter.min_duration_ms / 1000),
   });
-  const url = h('input', { type: 'search', placeholder: '/checkout', 'data-testid': 'filter-url', value: filter.url ?? '' });
+  const text = (name: TextFilter, placeholder: string) =>
+    h('input', { type: 'search', placeholder, 'data-testid': `filter-${name}`, value: filter[name] ?? '' });
+  const url = text('url', '/checkout');
+  // `filter-user` is what the browser tests' harness types into.
   const user = h('input', { type: 'search', placeholder: 'user id', 'data-testid': 'filter-user', value: filter.user_id ?? '' });
-  const errors = h('input', { type: 'checkbox', 'data-testid': 'filter-errors', checked: filter.has_errors === true });
+  const visitor = text('visitor_id', 'visitor id');
+  const track = text('track', 'signup_completed');
+  const errorContains = text('error_contains', 'TypeError');
+  const userTrait = text('trait', 'plan:pro');
+  const browser = text('browser', 'Chrome');
+  const os = text('os', 'Windows 10');
+  const device = h(
+    'select',
+    { 'data-testid': 'filter-device' },
+    h('option', { value: '' }, 'any'),
+    ...DEVICES.map((d) => h('option', { value: d }, d)),
+  );
+  device.value = filter.device ?? '';
+  const flags = Object.fromEntries(
+    FLAG_FILTERS.map((name) => {
+      const [anyLabel, yes, no] = FLAG_WORDS[name];
+      const select = h(
+        'select',
+        { 'data-testid': `filter-${name}` },
+        h('option', { value: '' }, anyLabel),
+        h('option', { value: 'true' }, yes),
+        h('option', { value: 'false' }, no),
+      );
+      select.value = flagValue(filter[name]);
+      return [name, select];
+    }),
+  ) as Record<FlagFilter, HTMLSelectElement>;
 
-  const readForm = (): ListFilter => ({
-    from: fromDateTimeLocal(from.value),
-    to: fromDateTimeLocal(to.value),
-    min_duration_ms: secondsToMs(minDuration.value),
-    url: url.value.trim() || null,
-    user_id: user.value.trim() || null,
-    // Unchecked means "any", not "without errors"; a link may still say
-    // has_errors=false, which is kept as long as the box stays unchecked.
-    has_errors: errors.checked ? true : filter.has_errors === false ? false : null,
-  });
+  const readForm = (): ListFilter => {
+    const next: ListFilter = {
+      ...EMPTY_FILTER,
+      from: fromDateTimeLocal(from.value),
+      to: fromDateTimeLocal(to.value),
+      min_duration_ms: secondsToMs(minDuration.value),
+      url: url.value.trim() || null,
+      user_id: user.value.trim() || null,
+      visitor_id: visitor.value.trim() || null,
+      track: track.value.trim() || null,
+      error_contains: errorContains.value.trim() || null,
+      trait: userTrait.value.trim() || null,
+      browser: browser.value.trim() || null,
+      os: os.value.trim() || null,
+      device: device.value || null,
+    };
+    for (const name of FLAG_FILTERS) next[name] = flagFromValue(flags[name].value);
+    return next;
+  };
 
   const go = (next: ListFilter) => {
     const hash = hashOf(sitePath(siteId), filterToQuery(next));
     if (hash === location.hash) load(null, true);
     else location.hash = hash;
   };
+
+  const traitHint = h('small', { class: 'error', 'data-testid': 'filter-trait-error', hidden: true }, 'Write it as KEY:VALUE, e.g. plan:pro.');
+  const advanced = activeFilters({ ...filter, from: null, to: null, min_duration_ms: null, url: null, user_id: null }) > 0;
+  const more = h(
+    'details',
+    { class: 'more-filters', 'data-testid': 'more-filters', open: advanced },
+    h('summary', null, 'More filters'),
+    h(
+      'div',
+      { class: 'filter-grid' },
+      field('Visitor id', visitor),
+      field('Track event', track),
+      field('Error text contains', errorContains),
+      h('label', { class: 'field' }, h('span', null, 'User trait'), userTrait, traitHint),
+      field('Browser', browser),
+      field('OS', os),
+      field('Device', device),
+    ),
+  );
 
   const form = h(
     'form',
@@ -72,6 +149,13 @@ export function renderSessions(ctx: PageContext, siteId: number, query: URLSearc
       'data-testid': 'filters',
       onsubmit: (event: Event) => {
         event.preventDefault();
+        const t = userTrait.value.trim();
+        traitHint.hidden = t === '' || parseTrait(t) !== null;
+        if (!traitHint.hidden) {
+          more.open = true;
+          userTrait.focus();
+          return;
+        }
         go(readForm());
       },
     },
@@ -80,24 +164,25 @@ export function renderSessions(ctx: PageContext, siteId: number, query: URLSearc
     field('Min duration (s)', minDuration),
     field('URL contains', url),
     field('User id', user),
-    h('label', { class: 'check' }, errors, ' Has errors'),
+    ...FLAG_FILTERS.map((name) => field(FLAG_WORDS[name][3], flags[name])),
+    more,
     h(
       'div',
       { class: 'actions' },
       h('button', { type: 'submit', class: 'primary', 'data-testid': 'apply-filters' }, 'Apply'),
-      h(
-        'button',
-        {
-          type: 'button',
-          'data-testid': 'clear-filters',
-          onclick: () => go({ from: null, to: null, min_duration_ms: null, url: null, user_id: null, has_errors: null }),
-        },
-        'Clear',
-      ),
+      h('button', { type: 'button', 'data-testid': 'clear-filters', onclick: () => go(EMPTY_FILTER) }, 'Clear'),
     ),
   );
 
-  const status = h('p', { class: 'muted', 'data-testid': 'sessions-status' });
+  // What the status reports, for anyone waiting on the list (the browser
+  // tests): `data-state` is loading, done or error, `data-query` the filter
+  // it holds, as it is written in the address.
+  const status = h('p', {
+    class: 'muted',
+    'data-testid': 'sessions-status',
+    'data-state': 'loading',
+    'data-query': filterToQuery(filter).toString(),
+  });
   const tbody = h('tbody');
   const table = h(
     'table',
@@ -114,7 +199,7 @@ export function renderSessions(ctx: PageContext, siteId: number, query: URLSearc
         h('th', null, 'First URL'),
         h('th', { class: 'num' }, 'Pages'),
         h('th', { class: 'num' }, 'Clicks'),
-        h('th', { class: 'num' }, 'Errors'),
+        h('th', null, 'Signals'),
         h('th', null, 'Device / browser'),
       ),
     ),
@@ -147,6 +232,7 @@ export function renderSessions(ctx: PageContext, siteId: number, query: URLSearc
     pager.replaceChildren();
     status.className = 'muted';
     status.textContent = 'Loading sessions…';
+    status.dataset.state = 'loading';
     status.hidden = false;
     listSessions(siteId, filter, cursor, { signal: ctx.signal }).then(
       (page) => {
@@ -159,6 +245,7 @@ export function renderSessions(ctx: PageContext, siteId: number, query: URLSearc
         } else {
           status.textContent = `${shown} session${shown === 1 ? '' : 's'}${page.next_cursor ? ' (more available)' : ''}`;
         }
+        status.dataset.state = 'done';
         if (page.next_cursor !== null) {
           const next = page.next_cursor;
           pager.replaceChildren(
@@ -170,13 +257,23 @@ export function renderSessions(ctx: PageContext, siteId: number, query: URLSearc
         if (isAbort(e) || mine !== generation) return;
         status.className = 'error';
         status.textContent = errorText(e, 'Could not load the sessions');
+        status.dataset.state = 'error';
       },
     );
   };
   load(null, true);
 }
 
-function field(label: string, input: HTMLInputElement): HTMLLabelElement {
+/** Per yes/no filter: the "any" choice, "with", "without", and the field's label. */
+const FLAG_WORDS: Record<FlagFilter, [string, string, string, string]> = {
+  live: ['any', 'live now', 'not live', 'Live'],
+  has_errors: ['any', 'with errors', 'without', 'Errors'],
+  has_failed_requests: ['any', 'with failed requests', 'without', 'Failed requests'],
+  has_rage_clicks: ['any', 'with rage clicks', 'without', 'Rage clicks'],
+  has_dead_clicks: ['any', 'with dead clicks', 'without', 'Dead clicks'],
+};
+
+function field(label: string, input: HTMLInputElement | HTMLSelectElement): HTMLLabelElement {
   return h('label', { class: 'field' }, h('span', null, label), input);
 }
 
@@ -212,7 +309,7 @@ function sessionRow(s: SessionInfo): HTMLTableRowElement {
     h('td', { class: 'ellipsis url', title: s.first_url }, s.first_url),
     h('td', { class: 'num' }, s.page_loads),
     h('td', { class: 'num' }, s.clicks),
-    h('td', { class: s.console_errors > 0 ? 'num has-errors' : 'num' }, s.console_errors),
+    h('td', { class: 'signals', 'data-testid': 'session-signals' }, badgeList(sessionBadges(s))),
     h('td', { class: 'ellipsis' }, device || h('span', { class: 'muted' }, '—')),
   );
 }

@@ -6,17 +6,41 @@ import { formatBytes, formatCount, formatDateTime } from './format';
 import type { PageContext } from './page';
 import { isAbort } from './page';
 import { hashOf, sitePath } from './route';
-import type { SiteDetails, SiteSettings } from './types';
-import { checkName, checkSelector, parseDays, parseOrigins, parseSamplePercent } from './validate';
+import {
+  DEFAULT_REDACT_PARAMS,
+  MAX_NETWORK_BODY_URLS,
+  MAX_REDACT_PARAMS,
+  MAX_REDACT_PATTERNS,
+  NETWORK_BODY_MAX_BYTES,
+  NETWORK_BODY_URL_MAX_BYTES,
+  REDACT_PARAM_MAX_BYTES,
+  REDACT_PATTERN_MAX_BYTES,
+  type SiteDetails,
+  type SiteSettings,
+} from './types';
+import { checkName, checkSelector, parseDays, parseLines, parseOrigins, parseSamplePercent } from './validate';
 import { copyButton, statusLine } from './widgets';
 
 /** What a site records when nobody changed its settings (the tracker's defaults: everything, inputs masked). */
-const DEFAULT_SETTINGS: SiteSettings = { sample_rate: 1, mask_all_inputs: true, mask_text: true, block_selector: '', honor_dnt: false };
+const DEFAULT_SETTINGS: SiteSettings = {
+  sample_rate: 1,
+  mask_all_inputs: true,
+  mask_text: true,
+  block_selector: '',
+  honor_dnt: false,
+  capture_console: true,
+  capture_network: true,
+  redact_params: [...DEFAULT_REDACT_PARAMS],
+  network_body_urls: [],
+  redact_patterns: [],
+};
 
 /**
  * A site's administration (admin): its name, allowed origins, the tracker
- * settings (sampling, masking of inputs and text, elements not recorded)
- * and retention, saved with `PATCH /api/v1/sites/{id}` (connected trackers
+ * settings (sampling, masking of inputs and text, elements not recorded),
+ * what it captures beside the DOM (console, network, which query
+ * parameters and patterns are redacted, whose bodies are kept; PROTOCOL.md
+ * §7) and retention, saved with `PATCH /api/v1/sites/{id}` (connected trackers
  * get new settings within 5 s), and the install snippet to copy.
  */
 export function renderSiteSettings(ctx: PageContext, siteId: number): void {
@@ -61,6 +85,16 @@ function settingsForm(site: SiteDetails): HTMLElement {
   const maskText = h('input', { type: 'checkbox', checked: settings.mask_text, 'data-testid': 'settings-mask-text' });
   const honorDnt = h('input', { type: 'checkbox', checked: settings.honor_dnt, 'data-testid': 'settings-honor-dnt' });
   const block = h('input', { type: 'text', value: settings.block_selector, placeholder: '.private, [data-secret]', size: 30, 'data-testid': 'settings-block' });
+  const captureConsole = h('input', { type: 'checkbox', checked: settings.capture_console, 'data-testid': 'settings-capture-console' });
+  const captureNetwork = h('input', { type: 'checkbox', checked: settings.capture_network, 'data-testid': 'settings-capture-network' });
+  const lines = (list: readonly string[], testid: string, placeholder: string) => {
+    const area = h('textarea', { rows: 4, cols: 40, spellcheck: 'false', 'data-testid': testid, placeholder });
+    area.value = list.join('\n');
+    return area;
+  };
+  const redactParams = lines(settings.redact_params, 'settings-redact-params', 'token\npassword');
+  const bodyUrls = lines(settings.network_body_urls, 'settings-network-body-urls', 'https://api.example.com/cart/*');
+  const redactPatterns = lines(settings.redact_patterns, 'settings-redact-patterns', 'order-\\d{6}');
   const retention = h('input', {
     type: 'number',
     min: 1,
@@ -93,6 +127,19 @@ function settingsForm(site: SiteDetails): HTMLElement {
         if (!selector.ok) return status.error(selector.error);
         const days = parseDays(retention.value, 'Retention');
         if (!days.ok) return status.error(days.error);
+        const params = parseLines(redactParams.value, 'Query parameters to redact', {
+          maxItems: MAX_REDACT_PARAMS,
+          maxBytes: REDACT_PARAM_MAX_BYTES,
+        });
+        if (!params.ok) return status.error(params.error);
+        const urls = parseLines(bodyUrls.value, 'Request bodies recorded for', {
+          maxItems: MAX_NETWORK_BODY_URLS,
+          maxBytes: NETWORK_BODY_URL_MAX_BYTES,
+        });
+        if (!urls.ok) return status.error(urls.error);
+        // The node's regular expressions are not JavaScript's: it checks them.
+        const patterns = parseLines(redactPatterns.value, 'Redaction rules', { maxItems: MAX_REDACT_PATTERNS, maxBytes: REDACT_PATTERN_MAX_BYTES });
+        if (!patterns.ok) return status.error(patterns.error);
         save.disabled = true;
         try {
           await updateSite(site.id, {
@@ -104,10 +151,19 @@ function settingsForm(site: SiteDetails): HTMLElement {
               mask_text: maskText.checked,
               block_selector: selector.value,
               honor_dnt: honorDnt.checked,
+              capture_console: captureConsole.checked,
+              capture_network: captureNetwork.checked,
+              redact_params: params.value,
+              network_body_urls: urls.value,
+              redact_patterns: patterns.value,
             },
             // Blank leaves the retention as it is.
             ...(days.value === null ? {} : { retention_days: days.value }),
           });
+          // The lists as saved: trimmed, without blanks or repeats.
+          redactParams.value = params.value.join('\n');
+          bodyUrls.value = urls.value.join('\n');
+          redactPatterns.value = patterns.value.join('\n');
           status.info('Saved. Connected trackers use the new settings within 5 seconds.');
         } catch (e) {
           status.error(errorText(e, 'Could not save'));
@@ -125,6 +181,24 @@ function settingsForm(site: SiteDetails): HTMLElement {
     check(maskText, 'Mask text', 'emails and long numbers in the page are masked'),
     field('Do not record elements matching', block, 'A CSS selector; such elements show as empty boxes.'),
     check(honorDnt, 'Honour Do-Not-Track', 'browsers sending Do-Not-Track or Global Privacy Control are not recorded; copy the snippet again after changing it'),
+    h('h2', null, 'Capture'),
+    check(captureConsole, 'Record the console', 'console logs and errors, shown beside the replay'),
+    check(captureNetwork, 'Record network requests', 'fetch, XMLHttpRequest and sendBeacon: method, URL, status, timing, sizes'),
+    field(
+      'Query parameters to redact, one per line',
+      redactParams,
+      `Their values in recorded URLs show as [redacted]. At most ${MAX_REDACT_PARAMS} names of ${REDACT_PARAM_MAX_BYTES} bytes; blank: none.`,
+    ),
+    field(
+      'Record request and response bodies for, one URL pattern per line',
+      bodyUrls,
+      `* matches anything; bodies are cut to ${formatBytes(NETWORK_BODY_MAX_BYTES)}. At most ${MAX_NETWORK_BODY_URLS} patterns of ${NETWORK_BODY_URL_MAX_BYTES} bytes; blank: no body is recorded.`,
+    ),
+    field(
+      'Redaction rules, one regular expression per line',
+      redactPatterns,
+      `Text matching one in console lines, errors and requests is stored as [redacted], besides the built-in rules (emails, Bearer and Authorization values, card numbers). At most ${MAX_REDACT_PATTERNS} patterns of ${REDACT_PATTERN_MAX_BYTES} bytes.`,
+    ),
     h('h2', null, 'Retention'),
     field('Keep recordings for (days)', retention, 'Recordings older than this are deleted.'),
     h('div', { class: 'actions' }, save),

@@ -7,27 +7,49 @@ export type {
   EraseRequest,
   ErasureReceipt,
   ErrorBody,
+  Flag,
   Invitation,
   InvitationCreated,
   InvitationList,
   Me,
   Member,
   MemberList,
+  NewNote,
+  Note,
+  NoteList,
   Role,
   TokenCreated,
   TokenInfo,
   TokenList,
   LiveClientMessage,
   LiveServerMessage,
+  LiveSignals,
   Presence,
   SessionFilter,
   SessionInfo,
   SessionPage,
+  Settings,
   SiteInfo,
   SiteList,
   SiteUsage,
 } from '../../protocol/ts/protocol';
-export { MAX_PAGE_SIZE, MIN_PASSWORD_CHARS, SITES_PER_CLIENT } from '../../protocol/ts/protocol';
+export {
+  DEFAULT_REDACT_PARAMS,
+  MAX_NETWORK_BODY_URLS,
+  MAX_NOTE_T_MS,
+  MAX_NOTES_PER_SESSION,
+  MAX_PAGE_SIZE,
+  MAX_REDACT_PARAMS,
+  MAX_REDACT_PATTERNS,
+  MIN_PASSWORD_CHARS,
+  NETWORK_BODY_MAX_BYTES,
+  NETWORK_BODY_URL_MAX_BYTES,
+  NOTE_TEXT_MAX_BYTES,
+  REDACT_PARAM_MAX_BYTES,
+  REDACT_PATTERN_MAX_BYTES,
+  SITES_PER_CLIENT,
+} from '../../protocol/ts/protocol';
+import type { Settings } from '../../protocol/ts/protocol';
 
 /**
  * The few fields of an rrweb event the dashboard reads. Events are otherwise
@@ -50,17 +72,25 @@ export const EventType = {
   Plugin: 6,
 } as const;
 
-/** The tracker settings an admin edits per site (`PATCH /api/v1/sites/{id}` `settings`). */
-export interface SiteSettings {
-  /** Fraction of new sessions to record, 0 to 1. */
-  sample_rate: number;
-  mask_all_inputs: boolean;
-  mask_text: boolean;
-  /** Elements matching this CSS selector are not recorded ('' none). */
-  block_selector: string;
-  /** Browsers sending Do-Not-Track or Global Privacy Control are not recorded. */
-  honor_dnt: boolean;
-}
+/**
+ * The tracker settings an admin edits per site (`PATCH /api/v1/sites/{id}`
+ * `settings`): the generated `Settings` without the node's own (batch and
+ * frame bounds, maintenance).
+
+ */
+export type SiteSettings = Pick<
+  Settings,
+  | 'sample_rate'
+  | 'mask_all_inputs'
+  | 'mask_text'
+  | 'block_selector'
+  | 'honor_dnt'
+  | 'capture_console'
+  | 'capture_network'
+  | 'redact_params'
+  | 'network_body_urls'
+  | 'redact_patterns'
+>;
 
 /** A site as the sites API may describe it to an admin: its settings and retention when given. */
 export interface SiteDetails {

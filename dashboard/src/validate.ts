@@ -95,3 +95,32 @@ export function checkSelector(input: string, parse?: (selector: string) => void)
   }
   return ok(selector);
 }
+
+/**
+ * A list typed one item per line (`redact_params`, `network_body_urls`,
+ * `redact_patterns`): lines trimmed, blank ones skipped, duplicates
+ * dropped. At most `maxItems` items of at most `maxBytes` bytes (UTF-8)
+ * each when given; no control characters. The node checks again (and
+ * says why in its 400).
+ */
+export function parseLines(
+  input: string,
+  what: string,
+  bounds: { maxItems?: number; maxBytes?: number } = {},
+): Checked<string[]> {
+  const out: string[] = [];
+  const encoder = new TextEncoder();
+  for (const line of input.split(/\r?\n/)) {
+    const item = line.trim();
+    if (item === '') continue;
+    if (/\p{Cc}/u.test(item)) return fail(`${what}: "${item}" holds a control character.`);
+    if (bounds.maxBytes !== undefined && encoder.encode(item).length > bounds.maxBytes) {
+      return fail(`${what}: "${item.slice(0, 40)}…" is longer than ${bounds.maxBytes} bytes.`);
+    }
+    if (!out.includes(item)) out.push(item);
+  }
+  if (bounds.maxItems !== undefined && out.length > bounds.maxItems) {
+    return fail(`${what}: at most ${bounds.maxItems}, not ${out.length}.`);
+  }
+  return ok(out);
+}

@@ -3,12 +3,14 @@ import { getSession } from './api';
 import { h } from './dom';
 import { formatAgo } from './format';
 import { LiveFeed, type LiveAction } from './live-feed';
+import { mountNotes } from './notes';
 import { openLiveSocket } from './live-connect';
 import { backoffDelay, describeConnection, type ConnectionState } from './live-socket';
 import type { PageContext } from './page';
 import { playerSize } from './replay';
 import { hashOf, liveSitePath, sessionPath, sitePath } from './route';
-import type { LiveClientMessage, RRwebEvent } from './types';
+import type { LiveClientMessage, Role, RRwebEvent } from './types';
+import { refusalVerdict } from './watch-failure';
 
 /** The event type rrweb-player's API takes. */
 type PlayerEvent = Parameters<Player['addEvent']>[0];
@@ -23,6 +25,7 @@ declare global {
 /** What `watch_ended` reasons mean, for people. */
 const ENDED: Record<string, string> = {
   session_ended: 'The session ended: the visitor left or was idle too long.',
+  not_allowed: 'You may no longer watch this session: your access to its site changed.',
   too_slow: 'The live view fell too far behind the visitor (a slow connection, or this tab was busy), so the server stopped it.',
   node_lost: 'The server node recording this session went away. The session may go on on another node: watch again.',
 };
@@ -31,12 +34,17 @@ export function endedText(reason: string): string {
   return ENDED[reason] ?? `The live view ended (${reason || 'no reason given'}).`;
 }
 
+/** `watch_ended` reasons after which watching again cannot work: the page offers only the replay. */
+const FINAL_ENDINGS = new Set(['session_ended', 'not_allowed']);
+
 /**
  * The live player: watches one session (PROTOCOL.md §4 `watch`) and plays
  * its events in rrweb-player's live mode as they arrive. `live-feed.ts`
- * decides what to do with each message; this page applies it.
+ * decides what to do with each message; this page applies it. A refused
+ * watch is given up or asked again as `watch-failure.ts` says; given up,
+ * the page says why once and offers the replay.
  */
-export function renderWatch(ctx: PageContext, sessionId: string, siteId: number | null): void {
+export function renderWatch(ctx: PageContext, sessionId: string, siteId: number | null, role: Role): void {
   const back = h('a', { href: siteId === null ? '#/sites' : hashOf(liveSitePath(siteId)) }, siteId === null ? '← Sites' : '← Live');
   const replayLink = h('a', { href: hashOf(sessionPath(sessionId)), 'data-testid': 'replay-link' }, 'Replay the recording');
   const status = h('p', { class: 'live-status', 'data-testid': 'live-status', 'data-state': 'connecting', role: 'status' }, 'Connecting…');
@@ -54,7 +62,19 @@ export function renderWatch(ctx: PageContext, sessionId: string, siteId: number 
     ' ',
     rewatchButton,
   );
+  const failedLine = h('span', { 'data-testid': 'watch-failed-text' });
+  const retryButton = h('button', { type: 'button', 'data-testid': 'watch-retry' }, 'Try again');
+  const failed = h(
+    'div',
+    { class: 'notice ended', 'data-testid': 'watch-failed', role: 'alert', hidden: true },
+    failedLine,
+    ' ',
+    h('a', { href: hashOf(sessionPath(sessionId)), class: 'primary', 'data-testid': 'failed-replay' }, 'Replay the recording'),
+    ' ',
+    retryButton,
+  );
   const playerBox = h('div', { class: 'player live-player', 'data-testid': 'live-player' });
+  const notesBox = h('section', { class: 'notes live-notes', 'data-testid': 'notes' });
   const badge = h('span', { class: 'badge live', 'data-testid': 'live-badge' }, 'live');
   ctx.main.replaceChildren(
     h('p', { class: 'crumbs' }, back, ' · ', replayLink),
@@ -64,18 +84,29 @@ export function renderWatch(ctx: PageContext, sessionId: string, siteId: number 
     tabs,
     error,
     ended,
+    failed,
     playerBox,
+    notesBox,
   );
-  if (siteId === null) {
-    // Linked without the site (from a replay, say): find it for the way back.
-    getSession(sessionId, { signal: ctx.signal }).then(
-      (s) => {
+  getSession(sessionId, { signal: ctx.signal }).then(
+    (s) => {
+      if (siteId === null) {
+        // Linked without the site (from a replay, say): the way back.
         back.href = hashOf(sitePath(s.site_id));
         back.textContent = '← Sessions';
-      },
-      () => {},
-    );
-  }
+      }
+      // Notes at the moment being watched: live, that is now, in ms from
+      // the session's start (PROTOCOL.md §7), as the replay places them.
+      void mountNotes(notesBox, {
+        sessionId,
+        now: () => Math.max(0, Date.now() - s.started_at),
+        seek: () => {},
+        onChange: () => {},
+        canWrite: role !== 'viewer',
+      });
+    },
+    () => {},
+  );
 
   const feed = new LiveFeed(sessionId);
   const watch: LiveClientMessage = { t: 'watch', session: sessionId };
@@ -85,6 +116,12 @@ export function renderWatch(ctx: PageContext, sessionId: string, siteId: number 
   let refused: { text: string; retryAt: number | null } | null = null;
   let retryTimer: ReturnType<typeof setTimeout> | null = null;
   let retries = 0;
+  /** The watch was given up (`refusalVerdict`): nothing is asked again until the person does. */
+  let failure: { code: string; text: string } | null = null;
+  /** A player started since this page opened: a `not_live` after a reconnection may mean "not back yet". */
+  let started = false;
+  /** The connection dropped while watching; cleared by the next start. */
+  let recovering = false;
 
   const destroyPlayer = () => {
     if (!player) return;
@@ -190,6 +227,10 @@ export function renderWatch(ctx: PageContext, sessionId: string, siteId: number 
     if (feed.ended !== null) {
       state = 'ended';
       text = 'The live view has ended.';
+    } else if (failure !== null) {
+      // The notice below says why, once.
+      state = 'failed';
+      text = 'Not watching.';
     } else if (connection.state !== 'open') {
       state = connection.state;
       text = describeConnection(connection, now);
@@ -220,6 +261,8 @@ export function renderWatch(ctx: PageContext, sessionId: string, siteId: number 
       switch (action.kind) {
         case 'start':
           startPlayer(action.tab, action.events, action.baseline);
+          started = true;
+          recovering = false;
           retries = 0;
           refused = null;
           error.hidden = true;
@@ -241,22 +284,45 @@ export function renderWatch(ctx: PageContext, sessionId: string, siteId: number 
         case 'ended':
           // The server dropped the watch: do not send it again on reconnect.
           live.socket.unsubscribe(watch);
+          cancelRetry();
           endedLine.textContent = endedText(action.reason);
           ended.dataset.reason = action.reason;
+          rewatchButton.hidden = FINAL_ENDINGS.has(action.reason);
           ended.hidden = false;
           break;
-        case 'error':
-          error.textContent = `The server refused: ${action.message || action.code} (${action.code}).`;
-          error.hidden = false;
-          refused = { text: action.message || action.code, retryAt: null };
-          // Nothing on screen yet: the session may not be live yet (or
-          // again: its node restarted), so ask again later, backing off.
-          if (!feed.playing && feed.ended === null) retryLater();
+        case 'error': {
+          if (feed.ended !== null || failure !== null) break;
+          if (feed.playing) {
+            // The watch is running: the refusal was of something else.
+            error.textContent = `The server refused: ${action.message || action.code} (${action.code}).`;
+            error.hidden = false;
+            break;
+          }
+          const verdict = refusalVerdict(action.code, action.message, retries, recovering);
+          if (verdict.retry) {
+            refused = { text: action.message || action.code, retryAt: null };
+            retryLater();
+          } else {
+            fail(action.code, verdict.text);
+          }
           break;
+        }
       }
     }
     showUrl();
     showStatus();
+  };
+
+  /** Gives the watch up: said once, with the replay; reconnections no longer send it. */
+  const fail = (code: string, text: string) => {
+    cancelRetry();
+    live.socket.unsubscribe(watch);
+    failure = { code, text };
+    refused = null;
+    error.hidden = true;
+    failedLine.textContent = text;
+    failed.dataset.code = code;
+    failed.hidden = false;
   };
 
   const cancelRetry = () => {
@@ -280,8 +346,9 @@ export function renderWatch(ctx: PageContext, sessionId: string, siteId: number 
   };
 
   const live = openLiveSocket({
-    onOpen: () => {
-      // The socket sends the watch again itself.
+    onOpen: (reconnected) => {
+      // The socket sends the watch again itself (unless it was given up).
+      if (reconnected && started) recovering = true;
       cancelRetry();
       feed.rewatch();
       refused = null;
@@ -294,6 +361,15 @@ export function renderWatch(ctx: PageContext, sessionId: string, siteId: number 
     onMessage: (message) => apply(feed.receive(message, Date.now())),
   });
   live.socket.subscribe(watch);
+
+  retryButton.addEventListener('click', () => {
+    failed.hidden = true;
+    failure = null;
+    retries = 0;
+    recovering = false;
+    rewatch();
+    showStatus();
+  });
 
   rewatchButton.addEventListener('click', () => {
     ended.hidden = true;

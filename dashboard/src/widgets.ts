@@ -1,5 +1,6 @@
 import { ROLE_HELP } from './access';
 import { h, setChildren } from './dom';
+import type { Badge } from './signals';
 import type { Role, SiteInfo } from './types';
 
 /**
@@ -112,4 +113,24 @@ export function statusLine(testid: string, text = ''): { el: HTMLElement; info(t
       el.hidden = true;
     },
   };
+}
+
+/**
+ * Signal badges (`signals.ts`): `3 rage clicks`, `1 failed request`, ...;
+ * each carries `data-signal` and `data-count` for tests and styles. A muted
+ * dash when there are none.
+ */
+export function badgeList(badges: readonly Badge[]): HTMLElement {
+  if (badges.length === 0) return h('span', { class: 'muted' }, '—');
+  return h(
+    'span',
+    { class: 'badges' },
+    ...badges.map((b) =>
+      h(
+        'span',
+        { class: `badge signal ${b.kind}`, title: b.title, 'data-testid': 'signal-badge', 'data-signal': b.kind, 'data-count': b.count },
+        b.label,
+      ),
+    ),
+  );
 }

@@ -28,6 +28,7 @@ const presence = (session: string, extra: Partial<Presence> = {}): Presence => (
   started_at: 1000,
   last_activity_at: 2000,
   node: 'n1',
+  signals: { console_errors: 0, failed_requests: 0, rage_clicks: 0, dead_clicks: 0 },
   ...extra,
 });
 

@@ -16,6 +16,7 @@ const p = (session: string, extra: Partial<Presence> = {}): Presence => ({
   started_at: 1_000,
   last_activity_at: 2_000,
   node: 'node-a',
+  signals: { console_errors: 0, failed_requests: 0, rage_clicks: 0, dead_clicks: 0 },
   ...extra,
 });
 

@@ -6,6 +6,7 @@ import {
   checkEmail,
   checkName,
   checkNewPassword,
+  parseLines,
   checkSelector,
   parseDays,
   parseOrigins,
@@ -78,5 +79,27 @@ describe('validate', () => {
     assert.deepEqual(checkSelector('  ', parse), { ok: true, value: '' });
     assert.deepEqual(checkSelector('.secret, #card', parse), { ok: true, value: '.secret, #card' });
     assert.equal(checkSelector('div[[', parse).ok, false);
+  });
+});
+
+describe('parseLines', () => {
+  it('takes one item per line, trimmed, without blanks or duplicates', () => {
+    assert.deepEqual(parseLines(' token \n\npassword\r\ntoken\n', 'x'), { ok: true, value: ['token', 'password'] });
+    assert.deepEqual(parseLines('', 'x'), { ok: true, value: [] });
+  });
+
+  it('refuses more items than allowed, and says how many', () => {
+    const r = parseLines('a\nb\nc', 'Query parameters', { maxItems: 2 });
+    assert.deepEqual(r, { ok: false, error: 'Query parameters: at most 2, not 3.' });
+    assert.equal(parseLines('a\nb', 'x', { maxItems: 2 }).ok, true);
+  });
+
+  it('counts bytes, not characters, against the bound', () => {
+    assert.equal(parseLines('éé', 'x', { maxBytes: 4 }).ok, true);
+    assert.equal(parseLines('ééé', 'x', { maxBytes: 4 }).ok, false);
+  });
+
+  it('refuses control characters', () => {
+    assert.equal(parseLines('a\tb', 'x').ok, false);
   });
 });

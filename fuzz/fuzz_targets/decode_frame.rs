@@ -107,7 +107,7 @@ fn decode(frame: Frame<'_>, limits: &Limits) -> String {
                     assert_eq!(batch.events.len(), batch.headers.len());
                     assert!(batch.events.len() as u64 <= limits.batch_events);
                     for e in &batch.events {
-                        assert!(e.get().len() as u64 <= limits.event_bytes);
+                        assert!(e.len() as u64 <= limits.event_bytes);
                     }
                     for h in &batch.headers {
                         if let Some(href) = h.href() {

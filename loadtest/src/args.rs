@@ -1,6 +1,97 @@
-//! Command-line options.
+//! Command-line options: `reel-loadtest [OPTIONS]` runs trackers against a
+//! node; `reel-loadtest sink` and `reel-loadtest hold` are the other modes.
 
-use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Load tests of reel ingest: trackers (`reel-loadtest [OPTIONS]`), the
+/// reference sink (`sink`), idle connections (`hold`).
+#[derive(Parser, Debug)]
+#[command(
+    name = "reel-loadtest",
+    version,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Without a subcommand: trackers sending batches (see `--help`).
+    #[command(flatten)]
+    pub run: Args,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the reference sink: the thinnest WebSocket server that speaks
+    /// the ingest protocol (welcome, acks at once, pings), no storage.
+    Sink(SinkArgs),
+    /// Hold idle connections (hello, then pings only) and report the
+    /// node's RSS per held session.
+    Hold(HoldArgs),
+}
+
+/// `reel-loadtest sink`.
+#[derive(Parser, Debug, Clone)]
+pub struct SinkArgs {
+    /// Address to listen on (ingest at `ws://ADDR/v1/ingest`).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: SocketAddr,
+
+    /// Worker threads (like the node's `REEL_WORKERS`).
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+}
+
+/// `reel-loadtest hold`.
+#[derive(Parser, Debug, Clone)]
+pub struct HoldArgs {
+    /// Base WebSocket URL of the node; `/v1/ingest` is appended.
+    #[arg(long, default_value = "ws://127.0.0.1:8080")]
+    pub server: String,
+
+    /// Site key, as printed by `reel site create`.
+    #[arg(long, env = "REEL_LOADTEST_SITE")]
+    pub site: String,
+
+    /// Connections to open and hold (one session each).
+    #[arg(long, default_value_t = 1000)]
+    pub clients: usize,
+
+    /// Seconds to hold every connection once all are open.
+    #[arg(long, default_value_t = 30.0)]
+    pub hold: f64,
+
+    /// Connections opening at once.
+    #[arg(long, default_value_t = 200)]
+    pub concurrency: usize,
+
+    /// Loopback source addresses to spread the connections over (0: enough
+    /// for `--conns-per-source` each).
+    #[arg(long, default_value_t = 0)]
+    pub source_ips: usize,
+
+    /// With `--source-ips 0`: connections per source address (under the
+    /// node's `connections_per_ip`, 256 by default).
+    #[arg(long, default_value_t = 200)]
+    pub conns_per_source: usize,
+
+    /// Seconds allowed for TCP connect, upgrade and `welcome`.
+    #[arg(long, default_value_t = 30.0)]
+    pub connect_timeout: f64,
+
+    /// PID of the node on this machine: its RSS before and while holding.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+
+    #[command(flatten)]
+    pub output: Output,
+
+    /// A name for this run, copied into the JSON summary.
+    #[arg(long)]
+    pub label: Option<String>,
+}
 
 /// Simulates concurrent reel trackers against a running node and measures
 /// how long each batch takes to be acked (made durable).
@@ -11,8 +102,14 @@ pub struct Args {
     #[arg(long, default_value = "ws://127.0.0.1:8080")]
     pub server: String,
 
-    /// Site key, as printed by `reel site create`.
-    #[arg(long, env = "REEL_LOADTEST_SITE")]
+    /// Site key, as printed by `reel site create` (required; the sink
+    /// takes any).
+    #[arg(
+        long,
+        env = "REEL_LOADTEST_SITE",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub site: String,
 
     /// Concurrent trackers (one WebSocket, one session, one tab each).
@@ -121,4 +218,61 @@ pub struct Args {
     /// A name for this run, copied into the JSON summary.
     #[arg(long)]
     pub label: Option<String>,
+
+    /// Replay real recordings instead of generated events: a fixture file
+    /// (`NAME.batches.ndjson.zst`) or a directory of them. Client `i`
+    /// replays fixture `i mod n` at its recorded timing (`--speed`), again
+    /// from the start when it ends; `--rate` and the `--*-kb` sizes do not
+    /// apply.
+    #[arg(long)]
+    pub corpus: Option<PathBuf>,
+
+    /// Corpus mode: replay this many times faster than recorded.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+
+    /// After the run against the node, run the same workload against the
+    /// reference sink (started in this process on threads of its own) and
+    /// print both side by side with reel's share of the sink.
+    #[arg(long)]
+    pub compare_sink: bool,
+
+    /// Worker threads of the sink of `--compare-sink`.
+    #[arg(long, default_value_t = 2)]
+    pub sink_threads: usize,
+
+    /// After the run, read every session back through the node's API and
+    /// fail on any acked batch missing or any event stored twice (needs
+    /// `--token`).
+    #[arg(long)]
+    pub verify: bool,
+
+    /// API token for `--verify` (`reel token create --name lt --role viewer`).
+    #[arg(long, env = "REEL_LOADTEST_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// Sessions read back at once by `--verify`.
+    #[arg(long, default_value_t = 8)]
+    pub verify_concurrency: usize,
+
+    #[command(flatten)]
+    pub output: Output,
+}
+
+/// Where a run's results go, besides the text and the last-line JSON.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Output {
+    /// Write the JSON report (the summary with every second) here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+
+    /// Write SVG charts here: a run's `throughput.svg` and `latency.svg`,
+    /// and with `--server-pid` the node's `rss.svg` (a hold writes only
+    /// that one, with its connections over time).
+    #[arg(long)]
+    pub charts: Option<PathBuf>,
+
+    /// No progress bar (it is drawn only on a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
 }

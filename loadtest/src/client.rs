@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,8 +23,10 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::args::Args;
+use crate::corpus::Fixture;
 use crate::rrweb::{EventGen, PAGE_URL, SCREEN_H, SCREEN_W};
 use crate::stats::{ClientReport, Timeline};
+use crate::verify::BatchPrint;
 
 /// How long a client waits for the server's close after sending its own.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -50,6 +53,77 @@ pub struct Ctx {
     pub timeline: Timeline,
     /// Distinguishes this run's visitor ids from earlier runs'.
     pub run_id: String,
+    /// Corpus mode: the recordings the clients replay, round robin.
+    pub corpus: Option<Arc<Vec<Fixture>>>,
+}
+
+/// Where a client's batches come from.
+enum Source<'a> {
+    Generated(EventGen),
+    /// Fixture batches at their recorded offsets (divided by `speed`),
+    /// from `start`; after the last, again from the first.
+    Corpus {
+        fixture: &'a Fixture,
+        speed: f64,
+        start: Instant,
+        /// Index of the next batch.
+        next: usize,
+        /// Recorded milliseconds of the loops already replayed.
+        base_ms: u64,
+    },
+}
+
+/// Pause between the end of a fixture and its next loop, in recorded ms.
+const CORPUS_LOOP_GAP_MS: u64 = 1000;
+
+impl Source<'_> {
+    /// When the next corpus batch is due (`None`: generated, any time).
+    fn due(&self) -> Option<Instant> {
+        match self {
+            Source::Generated(_) => None,
+            Source::Corpus {
+                fixture,
+                speed,
+                start,
+                next,
+                base_ms,
+            } => {
+                let ms = base_ms + fixture.batches[*next].at_ms;
+                Some(*start + Duration::from_secs_f64(ms as f64 / 1000.0 / speed))
+            }
+        }
+    }
+
+    /// The next batch's events (a JSON array).
+    fn next_events(&mut self, args: &Args, full: bool) -> String {
+        match self {
+            Source::Generated(gen) => {
+                let now = now_ms();
+                if full {
+                    gen.first_batch(now, args.snapshot_kb * 1000)
+                } else {
+                    let lo = (args.batch_kb_min * 1000) as u64;
+                    let hi = (args.batch_kb_max.max(args.batch_kb_min) * 1000) as u64;
+                    let target = gen.rng().range(lo, hi) as usize;
+                    gen.incremental_batch(now, target)
+                }
+            }
+            Source::Corpus {
+                fixture,
+                next,
+                base_ms,
+                ..
+            } => {
+                let events = fixture.batches[*next].events.clone();
+                *next += 1;
+                if *next == fixture.batches.len() {
+                    *next = 0;
+                    *base_ms += fixture.duration_ms() + CORPUS_LOOP_GAP_MS;
+                }
+                events
+            }
+        }
+    }
 }
 
 /// A token bucket, to stay under the node's per-session rate limits.
@@ -110,7 +184,7 @@ struct InFlight {
     raw_len: u64,
 }
 
-type Ws = WebSocketStream<TcpStream>;
+pub(crate) type Ws = WebSocketStream<TcpStream>;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -134,7 +208,7 @@ pub async fn run(ctx: Arc<Ctx>, idx: usize) -> ClientReport {
     let tab = format!("tab{idx}");
     let connect_timeout = Duration::from_secs_f64(args.connect_timeout);
     let mut began = Instant::now();
-    let (mut ws, next_seq) = loop {
+    let (mut ws, session_id, next_seq) = loop {
         let opened = tokio::time::timeout(connect_timeout, open(&ctx, idx, &visitor, &tab)).await;
         match opened {
             Ok(Ok(x)) => break x,
@@ -164,16 +238,36 @@ pub async fn run(ctx: Arc<Ctx>, idx: usize) -> ClientReport {
     };
     report.connected = true;
     report.welcome_us = Some(began.elapsed().as_micros() as u64);
-    let mut gen = EventGen::new(args.seed.wrapping_mul(1_000_003).wrapping_add(idx as u64));
-    session(&ctx, &mut ws, &mut gen, next_seq, &mut report).await;
+    report.session = Some(session_id);
+    report.tab = tab;
+    report.first_seq = next_seq;
+    ctx.timeline.connected.fetch_add(1, Ordering::Relaxed);
+    let mut source = match &ctx.corpus {
+        Some(fixtures) => {
+            let fixture = &fixtures[idx % fixtures.len()];
+            report.fixture = Some(fixture.name.clone());
+            Source::Corpus {
+                fixture,
+                speed: args.speed,
+                start: Instant::now(),
+                next: 0,
+                base_ms: 0,
+            }
+        }
+        None => Source::Generated(EventGen::new(
+            args.seed.wrapping_mul(1_000_003).wrapping_add(idx as u64),
+        )),
+    };
+    session(&ctx, &mut ws, &mut source, next_seq, &mut report).await;
+    ctx.timeline.connected.fetch_sub(1, Ordering::Relaxed);
     report
 }
 
 /// Why a connection could not be opened.
-struct Refused {
-    message: String,
+pub(crate) struct Refused {
+    pub(crate) message: String,
     /// A 503's `Retry-After`: the node asks the tracker to come back.
-    retry_after: Option<Duration>,
+    pub(crate) retry_after: Option<Duration>,
 }
 
 impl From<String> for Refused {
@@ -186,41 +280,67 @@ impl From<String> for Refused {
 }
 
 /// TCP connect (from a chosen source address), upgrade, `hello`, `welcome`.
-/// Returns the socket and `welcome.next_seq`.
-async fn open(ctx: &Ctx, idx: usize, visitor: &str, tab: &str) -> Result<(Ws, u64), Refused> {
-    let args = &ctx.args;
-    let socket = match ctx.addr {
+/// Returns the socket, the session and `welcome.next_seq`.
+async fn open(
+    ctx: &Ctx,
+    idx: usize,
+    visitor: &str,
+    tab: &str,
+) -> Result<(Ws, String, u64), Refused> {
+    open_with(
+        ctx.addr,
+        &ctx.base_url,
+        &ctx.args.site,
+        ctx.args.origin.as_deref(),
+        ctx.sources.get(idx % ctx.sources.len().max(1)).copied(),
+        visitor,
+        tab,
+        None,
+    )
+    .await
+}
+
+/// [`open`] for any caller (the hold mode too): `config` replaces the
+/// client's WebSocket settings (a hold keeps small buffers).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn open_with(
+    addr: SocketAddr,
+    base_url: &str,
+    site: &str,
+    origin: Option<&str>,
+    source: Option<IpAddr>,
+    visitor: &str,
+    tab: &str,
+    config: Option<WebSocketConfig>,
+) -> Result<(Ws, String, u64), Refused> {
+    let socket = match addr {
         SocketAddr::V4(_) => TcpSocket::new_v4(),
         SocketAddr::V6(_) => TcpSocket::new_v6(),
     }
     .map_err(|e| format!("socket: {}", e.kind()))?;
-    if !ctx.sources.is_empty() {
-        let src = ctx.sources[idx % ctx.sources.len()];
+    if let Some(src) = source {
         socket
             .bind(SocketAddr::new(src, 0))
             .map_err(|e| format!("bind {src}: {}", e.kind()))?;
     }
     let stream = socket
-        .connect(ctx.addr)
+        .connect(addr)
         .await
         .map_err(|e| format!("connect: {}", e.kind()))?;
     let _ = stream.set_nodelay(true);
-    let url = format!(
-        "{}/v1/ingest?site={}&visitor={visitor}",
-        ctx.base_url, args.site
-    );
+    let url = format!("{base_url}/v1/ingest?site={site}&visitor={visitor}");
     let mut req = url
         .into_client_request()
         .map_err(|e| format!("request: {e}"))?;
-    if let Some(origin) = &args.origin {
+    if let Some(origin) = origin {
         let v = HeaderValue::from_str(origin).map_err(|e| format!("origin: {e}"))?;
         req.headers_mut().insert("origin", v);
     }
-    let config = WebSocketConfig {
+    let config = config.unwrap_or(WebSocketConfig {
         max_message_size: Some(64 << 20),
         max_frame_size: Some(64 << 20),
         ..Default::default()
-    };
+    });
     let (mut ws, _resp) = tokio_tungstenite::client_async_with_config(req, stream, Some(config))
         .await
         .map_err(|e| match e {
@@ -259,7 +379,9 @@ async fn open(ctx: &Ctx, idx: usize, visitor: &str, tab: &str) -> Result<(Ws, u6
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(t))) => match serde_json::from_str::<ServerMessage>(&t) {
-                Ok(ServerMessage::Welcome { next_seq, .. }) => return Ok((ws, next_seq)),
+                Ok(ServerMessage::Welcome {
+                    session, next_seq, ..
+                }) => return Ok((ws, session.into_string(), next_seq)),
                 Ok(ServerMessage::Error { code, message }) => {
                     return Err(format!("error before welcome: {} {message}", code.as_str()).into())
                 }
@@ -290,18 +412,21 @@ fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
-/// Builds batch `seq`: the tab's first batch (or a requested re-snapshot)
-/// is Meta + full snapshot, later ones incremental.
-fn build(args: &Args, gen: &mut EventGen, seq: u64, full: bool) -> Pending {
-    let now = now_ms();
-    let events = if full {
-        gen.first_batch(now, args.snapshot_kb * 1000)
-    } else {
-        let lo = (args.batch_kb_min * 1000) as u64;
-        let hi = (args.batch_kb_max.max(args.batch_kb_min) * 1000) as u64;
-        let target = gen.rng().range(lo, hi) as usize;
-        gen.incremental_batch(now, target)
-    };
+/// Builds batch `seq`: generated, the tab's first batch (or a requested
+/// re-snapshot) is Meta + full snapshot, later ones incremental; from a
+/// corpus, the fixture's next batch. With `--verify`, what it holds is
+/// kept in `prints`.
+fn build(
+    args: &Args,
+    source: &mut Source,
+    seq: u64,
+    full: bool,
+    prints: Option<&mut Vec<BatchPrint>>,
+) -> Pending {
+    let events = source.next_events(args, full);
+    if let Some(prints) = prints {
+        prints.push(BatchPrint::of(&events));
+    }
     let json = format!(r#"{{"t":"events","seq":{seq},"events":{events}}}"#);
     let raw_len = json.len() as u64;
     let frame = if args.gzip {
@@ -338,12 +463,13 @@ enum Stage {
 async fn session(
     ctx: &Ctx,
     ws: &mut Ws,
-    gen: &mut EventGen,
+    source: &mut Source<'_>,
     first_seq: u64,
     report: &mut ClientReport,
 ) {
     let args = &ctx.args;
-    let closed_loop = args.rate <= 0.0;
+    let corpus = ctx.corpus.is_some();
+    let closed_loop = args.rate <= 0.0 && !corpus;
     let period = if closed_loop {
         Duration::ZERO
     } else {
@@ -361,7 +487,7 @@ async fn session(
     msgs.take(1.0, now);
     let mut next_seq = first_seq;
     let mut last_sent: Option<u64> = None;
-    let mut next_due = now;
+    let mut next_due = source.due().unwrap_or(now);
     let mut want_full = true;
     let mut pending: Option<Pending> = None;
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
@@ -395,10 +521,13 @@ async fn session(
         // When the next batch may go out.
         let send_at = if stage == Stage::Sending && in_flight.len() < limit {
             if pending.is_none() && (closed_loop || now >= next_due) {
-                pending = Some(build(args, gen, next_seq, want_full));
+                let prints = args.verify.then_some(&mut report.batches);
+                pending = Some(build(args, source, next_seq, want_full, prints));
                 want_full = false;
                 next_seq += 1;
-                if !closed_loop {
+                if let Some(due) = source.due() {
+                    next_due = due;
+                } else if !closed_loop {
                     next_due += period;
                     if next_due < now {
                         // Fell behind (a slow send): skip, as a tracker's timer would.
@@ -481,6 +610,8 @@ async fn session(
         }
     }
     report.unacked_at_end = in_flight.len() as u64;
+    // A batch built but never sent (dropped at `end`) is not the node's.
+    report.batches.truncate(report.batches_sent as usize);
     if report.clean_finish {
         // Close and wait (briefly) for the server's close.
         if ws.close(None).await.is_ok() {
@@ -530,6 +661,7 @@ fn on_text(
                 let latency = now.saturating_duration_since(b.sent_at);
                 report.ack_latencies_us.push(latency.as_micros() as u64);
                 report.batches_acked += 1;
+                report.last_acked = Some(b.seq);
                 report.raw_bytes_acked += b.raw_len;
                 ctx.timeline.record_ack(now, b.raw_len, latency);
             }

@@ -3,22 +3,34 @@
 //! until the batch is durable).
 //!
 //! # Layout
-//! - [`args`]: command-line options.
+//! - [`args`]: command-line options (the run, `sink`, `hold`).
 //! - [`client`]: one simulated tracker (connect, `hello`, batches, `end`).
 //! - [`rrweb`]: realistic rrweb events written straight to JSON.
+//! - [`corpus`]: real recordings (fixture files) to replay with their timing.
 //! - [`stats`]: per-client reports, the shared per-second timeline, percentiles.
 //! - [`node`]: what is read from the node under test (`/metrics`, `/proc`).
+//! - [`sink`]: the reference server every run can be compared with.
+//! - [`verify`]: reading every session back and comparing it with what was acked.
+//! - [`hold`]: idle connections and the node's RSS per held session.
+//! - [`progress`]: the progress bar while a run goes.
+//! - [`charts`]: SVG charts of a summary's seconds.
 //! - [`sys`]: the open-files limit and the generator's own CPU time.
 //!
 //! [`run`] ties them together and returns the summary as JSON; [`human`]
 //! renders it as text.
 
 pub mod args;
+pub mod charts;
 pub mod client;
+pub mod corpus;
+pub mod hold;
 pub mod node;
+pub mod progress;
 pub mod rrweb;
+pub mod sink;
 pub mod stats;
 pub mod sys;
+pub mod verify;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -46,9 +58,72 @@ const RSS_SAMPLE_BEFORE_END: Duration = Duration::from_millis(500);
 /// Bytes in the MB of "MB/s" (decimal, like network throughput).
 const MB: f64 = 1e6;
 
-/// Runs the load test described by `args`; returns the summary.
+/// Runs the load test described by `args`; returns the summary: the run
+/// against the node, with `verify` (`--verify`), `sink` and `vs_sink`
+/// (`--compare-sink`) when asked for.
 pub async fn run(args: Args) -> anyhow::Result<Value> {
     validate(&args)?;
+    let corpus = match &args.corpus {
+        Some(path) => Some(Arc::new(corpus::load(path)?)),
+        None => None,
+    };
+    if args.verify && args.token.is_none() {
+        bail!("--verify needs --token (or REEL_LOADTEST_TOKEN): reel token create --name loadtest --role viewer");
+    }
+    let (mut summary, reports) = run_once(&args, corpus.clone(), "reel").await?;
+    if args.verify {
+        let token = args.token.as_deref().unwrap_or_default();
+        let base = args.server.trim_end_matches('/');
+        summary["verify"] = verify::verify(base, token, &reports, args.verify_concurrency).await?;
+    }
+    drop(reports);
+    if args.compare_sink {
+        let sink =
+            sink::InProcessSink::start(SocketAddr::from(([127, 0, 0, 1], 0)), args.sink_threads)?;
+        let mut sink_args = args.clone();
+        sink_args.server = format!("ws://{}", sink.addr);
+        sink_args.server_pid = None;
+        sink_args.no_metrics = true;
+        sink_args.verify = false;
+        sink_args.label = Some("sink".into());
+        let (sink_summary, _) = run_once(&sink_args, corpus, "sink").await?;
+        drop(sink);
+        summary["vs_sink"] = vs_sink(&summary, &sink_summary);
+        summary["sink"] = sink_summary;
+    }
+    if let Some(dir) = &args.output.charts {
+        summary["charts"] = json!(charts::write(dir, &summary)?);
+    }
+    Ok(summary)
+}
+
+/// reel's figures as a share (throughput) or multiple (latency) of the
+/// sink's in the same run.
+fn vs_sink(node: &Value, sink: &Value) -> Value {
+    let ratio = |p: &str| {
+        let a = node.pointer(p).and_then(Value::as_f64)?;
+        let b = sink.pointer(p).and_then(Value::as_f64)?;
+        (b > 0.0).then(|| round(a / b, 3))
+    };
+    json!({
+        "batches_per_s": ratio("/steady/batches_per_s"),
+        "raw_mb_per_s": ratio("/steady/raw_mb_per_s"),
+        "batches_acked": ratio("/batches_acked"),
+        "ack_p50": ratio("/ack_latency_ms/p50"),
+        "ack_p99": ratio("/ack_latency_ms/p99"),
+        "ack_max": ratio("/ack_latency_ms/max"),
+        "welcome_p99": ratio("/welcome_latency_ms/p99"),
+    })
+}
+
+/// One run of the clients against `args.server`; the summary and what
+/// each client saw.
+async fn run_once(
+    args: &Args,
+    corpus: Option<Arc<Vec<corpus::Fixture>>>,
+    title: &str,
+) -> anyhow::Result<(Value, Vec<ClientReport>)> {
+    let args = args.clone();
     let nofile = sys::raise_nofile().context("raising RLIMIT_NOFILE")?;
     if (nofile as usize) < args.clients + 64 {
         eprintln!(
@@ -85,14 +160,7 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
     let send_end = t0 + Duration::from_secs_f64(args.ramp + args.duration);
     let timeline_secs =
         (args.ramp + args.duration + args.drain_timeout + TIMELINE_SLACK_SECS).ceil() as usize;
-    let run_id = format!(
-        "{:x}",
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-            % 0xFFFF_FFFF
-    );
+    let run_id = crate::run_id();
     let ctx = Arc::new(Ctx {
         args: args.clone(),
         addr,
@@ -102,7 +170,10 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         send_end,
         timeline: Timeline::new(t0, timeline_secs),
         run_id,
+        corpus: corpus.clone(),
     });
+    let progress =
+        progress::Progress::start(ctx.clone(), title, args.output.no_progress, args.server_pid);
     // The node's RSS just before `end`: every connection and session live.
     let rss_sampler = args.server_pid.map(|pid| {
         let at = send_end - RSS_SAMPLE_BEFORE_END;
@@ -124,6 +195,7 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
             }),
         }
     }
+    progress.finish().await;
     let wall = t0.elapsed().as_secs_f64();
     let own_cpu = sys::own_cpu_seconds() - own_cpu_before;
 
@@ -156,7 +228,7 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         _ => None,
     };
 
-    Ok(summarize(
+    let summary = summarize(
         &args,
         &ctx,
         &reports,
@@ -165,10 +237,14 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         own_cpu,
         server,
         metrics,
-    ))
+    );
+    Ok((summary, reports))
 }
 
 fn validate(args: &Args) -> anyhow::Result<()> {
+    if args.site.is_empty() {
+        bail!("--site (or REEL_LOADTEST_SITE) is required: the key `reel site create` prints");
+    }
     if args.clients == 0 {
         bail!("--clients must be at least 1");
     }
@@ -178,6 +254,9 @@ fn validate(args: &Args) -> anyhow::Result<()> {
     if args.batch_kb_min == 0 || args.batch_kb_max < args.batch_kb_min {
         bail!("need 1 <= --batch-kb-min <= --batch-kb-max");
     }
+    if args.speed <= 0.0 {
+        bail!("--speed must be positive");
+    }
     if args.snapshot_kb * 1000 > 4 * 1024 * 1024 - 4096 {
         bail!("--snapshot-kb over the node's 4 MiB frame limit");
     }
@@ -185,7 +264,7 @@ fn validate(args: &Args) -> anyhow::Result<()> {
 }
 
 /// The node's socket address from `ws://host:port`.
-async fn resolve(base_url: &str) -> anyhow::Result<SocketAddr> {
+pub(crate) async fn resolve(base_url: &str) -> anyhow::Result<SocketAddr> {
     let uri: Uri = base_url
         .parse()
         .with_context(|| format!("bad --server {base_url:?}"))?;
@@ -205,11 +284,22 @@ async fn resolve(base_url: &str) -> anyhow::Result<SocketAddr> {
 /// Loopback source addresses to spread connections over (empty: let the
 /// system choose).
 fn source_addresses(args: &Args, server: SocketAddr) -> Vec<IpAddr> {
+    spread_sources(args.source_ips, args.conns_per_source, args.clients, server)
+}
+
+/// `source_ips` loopback source addresses (0: enough for
+/// `conns_per_source` each of `clients`), when the node is on 127.0.0.0/8.
+pub(crate) fn spread_sources(
+    source_ips: usize,
+    conns_per_source: usize,
+    clients: usize,
+    server: SocketAddr,
+) -> Vec<IpAddr> {
     let loopback_v4 = matches!(server.ip(), IpAddr::V4(ip) if ip.is_loopback());
-    let n = if args.source_ips > 0 {
-        args.source_ips
+    let n = if source_ips > 0 {
+        source_ips
     } else if loopback_v4 {
-        args.clients.div_ceil(args.conns_per_source.max(1))
+        clients.div_ceil(conns_per_source.max(1))
     } else {
         1
     };
@@ -222,7 +312,7 @@ fn source_addresses(args: &Args, server: SocketAddr) -> Vec<IpAddr> {
         .collect()
 }
 
-fn round(v: f64, digits: i32) -> f64 {
+pub(crate) fn round(v: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (v * f).round() / f
 }
@@ -280,9 +370,17 @@ fn summarize(
     // Steady state: whole seconds after every client connected, until `end`.
     let first = args.ramp.ceil() as usize + 1;
     let last = (args.ramp + args.duration).floor() as usize;
-    let timeline = ctx
-        .timeline
-        .snapshot(last.max(first) + (args.drain_timeout.ceil() as usize) + 2);
+    // Up to the last second anything was acked (drains end early).
+    let horizon = last.max(first) + (args.drain_timeout.ceil() as usize) + 2;
+    let seconds = ctx.timeline.seconds(horizon);
+    let used = seconds
+        .iter()
+        .rposition(|s| s.acks > 0 || s.rss_kib.is_some())
+        .map_or(0, |i| i + 1)
+        .max(last + 1)
+        .min(seconds.len());
+    let seconds = &seconds[..used];
+    let timeline = ctx.timeline.snapshot(horizon);
     let steady: Vec<_> = timeline
         .iter()
         .skip(first)
@@ -292,6 +390,31 @@ fn summarize(
     let steady_acks: u64 = steady.iter().map(|s| s.0).sum();
     let steady_bytes: u64 = steady.iter().map(|s| s.1).sum();
     let steady_worst_ms = steady.iter().map(|s| s.2).max().unwrap_or(0) as f64 / 1000.0;
+    let corpus = ctx.corpus.as_ref().map(|c| {
+        json!({
+            "fixtures": c.iter().map(|f| &f.name).collect::<Vec<_>>(),
+            "speed": args.speed,
+        })
+    });
+    let timeline: Vec<Value> = timeline
+        .iter()
+        .map(|(a, b, m)| json!([a, round(*b as f64 / MB, 2), round(*m as f64 / 1000.0, 1)]))
+        .collect();
+    let per_second: Vec<Value> = seconds
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            json!({
+                "s": i,
+                "acks": s.acks,
+                "raw_mb": round(s.raw_bytes as f64 / MB, 3),
+                "p50_ms": s.p50_us.map(|v| round(v as f64 / 1000.0, 2)),
+                "p99_ms": s.p99_us.map(|v| round(v as f64 / 1000.0, 2)),
+                "max_ms": round(s.max_us as f64 / 1000.0, 2),
+                "rss_mib": s.rss_kib.map(|v| round(v as f64 / 1024.0, 1)),
+            })
+        })
+        .collect();
     json!({
         "label": args.label,
         "clients": args.clients,
@@ -337,7 +460,9 @@ fn summarize(
         "loadtest_cpu_s": round(own_cpu, 2),
         "server": server,
         "server_metrics": metrics,
-        "timeline": timeline.iter().map(|(a, b, m)| json!([a, round(*b as f64 / MB, 2), round(*m as f64 / 1000.0, 1)])).collect::<Vec<_>>(),
+        "corpus": corpus,
+        "per_second": per_second,
+        "timeline": timeline,
     })
 }
 
@@ -357,6 +482,13 @@ pub fn human(s: &Value) -> String {
         g("/ramp_s"),
         g("/gzip"),
     );
+    if let Some(c) = s.get("corpus").filter(|c| !c.is_null()) {
+        let _ = writeln!(
+            out,
+            "  corpus: {} at {}x their recorded timing (not --rate)",
+            c["fixtures"], c["speed"]
+        );
+    }
     let _ = writeln!(
         out,
         "  connections: {} ok, {} failed {}, {} refusals (503), {} clean finishes",
@@ -438,15 +570,113 @@ pub fn human(s: &Value) -> String {
             let _ = writeln!(out, "  metric {k}: {v}");
         }
     }
-    if let Some(tl) = s.get("timeline").and_then(|t| t.as_array()) {
-        let _ = writeln!(out, "  per second [acks, MB, max ack ms]:");
-        for (i, row) in tl.iter().enumerate() {
-            if row.get(0).and_then(|v| v.as_u64()).unwrap_or(0) > 0 {
-                let _ = writeln!(out, "    {i:>3}s {row}");
+    if let Some(rows) = s.get("per_second").and_then(|t| t.as_array()) {
+        let _ = writeln!(
+            out,
+            "  per second:   acks      MB  p50 ms  p99 ms  max ms  node RSS MiB"
+        );
+        for row in rows {
+            if row["acks"].as_u64().unwrap_or(0) > 0 || !row["rss_mib"].is_null() {
+                let f = |k: &str| match &row[k] {
+                    Value::Null => "-".to_string(),
+                    v => v.to_string(),
+                };
+                let _ = writeln!(
+                    out,
+                    "    {:>4}s {:>9} {:>7} {:>7} {:>7} {:>7} {:>13}",
+                    row["s"],
+                    f("acks"),
+                    f("raw_mb"),
+                    f("p50_ms"),
+                    f("p99_ms"),
+                    f("max_ms"),
+                    f("rss_mib")
+                );
             }
         }
     }
+    if let Some(v) = s.get("verify").filter(|v| !v.is_null()) {
+        let _ = writeln!(
+            out,
+            "verify: {} - {} sessions read back in {} s: {} acked batches missing, {} duplicated, {} unexpected events, {} failed reads ({} unacked batches stored anyway)",
+            if v["ok"] == true { "OK" } else { "FAILED" },
+            v["sessions"],
+            v["seconds"],
+            v["missing_acked_batches"],
+            v["duplicate_batches"],
+            v["unexpected_events"],
+            v["failed_reads"],
+            v["unacked_batches_stored"],
+        );
+        for e in v["examples"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "  {}", e.as_str().unwrap_or_default());
+        }
+    }
+    if let Some(sink) = s.get("sink").filter(|v| !v.is_null()) {
+        out.push_str(&compare_table(s, sink));
+    }
     out
+}
+
+/// reel and the sink side by side.
+fn compare_table(node: &Value, sink: &Value) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\nreel vs the sink (same workload, same machine, this run):"
+    );
+    let _ = writeln!(
+        out,
+        "  {:<28} {:>12} {:>12} {:>11}",
+        "", "reel", "sink", "reel/sink"
+    );
+    let rows = [
+        ("acked batches/s (steady)", "/steady/batches_per_s"),
+        ("raw MB/s acked (steady)", "/steady/raw_mb_per_s"),
+        ("batches acked", "/batches_acked"),
+        ("ack p50 ms", "/ack_latency_ms/p50"),
+        ("ack p90 ms", "/ack_latency_ms/p90"),
+        ("ack p99 ms", "/ack_latency_ms/p99"),
+        ("ack max ms", "/ack_latency_ms/max"),
+        ("connect->welcome p99 ms", "/welcome_latency_ms/p99"),
+        ("connections ok", "/connected"),
+    ];
+    for (name, p) in rows {
+        let a = node.pointer(p).and_then(Value::as_f64);
+        let b = sink.pointer(p).and_then(Value::as_f64);
+        let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v}"));
+        let ratio = match (a, b) {
+            (Some(a), Some(b))
+                if b > 0.0 && (p.starts_with("/ack") || p.starts_with("/welcome")) =>
+            {
+                format!("{:.2}x", a / b)
+            }
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.1} %", 100.0 * a / b),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<28} {:>12} {:>12} {:>11}",
+            name,
+            cell(a),
+            cell(b),
+            ratio
+        );
+    }
+    out
+}
+
+/// This run's id (hex of the clock's milliseconds), in the visitor ids it
+/// makes, so that runs against one node do not share visitors.
+pub(crate) fn run_id() -> String {
+    format!(
+        "{:x}",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+            % 0xFFFF_FFFF
+    )
 }
 
 #[cfg(test)]

@@ -462,9 +462,9 @@ mod tests {
                 panic!("not events")
             };
             assert_eq!(batch.events.len(), 2);
-            let meta = EventHeader::parse(batch.events[0].get()).unwrap();
+            let meta = EventHeader::parse(batch.events[0]).unwrap();
             assert_eq!(meta.href(), Some(PAGE_URL));
-            let snap: serde_json::Value = serde_json::from_str(batch.events[1].get()).unwrap();
+            let snap: serde_json::Value = serde_json::from_str(batch.events[1]).unwrap();
             assert_eq!(snap["type"], 2);
             assert_eq!(snap["data"]["node"]["type"], 0);
         }
@@ -489,7 +489,7 @@ mod tests {
             assert!(!batch.events.is_empty());
             assert!((batch.events.len() as u64) < Limits::default().batch_events);
             for e in &batch.events {
-                let v: serde_json::Value = serde_json::from_str(e.get()).unwrap();
+                let v: serde_json::Value = serde_json::from_str(e).unwrap();
                 assert_eq!(v["type"], 3);
                 assert!(v["data"]["source"].is_u64());
             }

@@ -46,6 +46,95 @@ pub struct ClientReport {
     pub throttled: Duration,
     /// Ended with `end`, every batch and the `end` acked.
     pub clean_finish: bool,
+    /// The session `welcome` named.
+    pub session: Option<String>,
+    /// The tab id the client sent.
+    pub tab: String,
+    /// `welcome.next_seq`: the seq of `batches[0]`.
+    pub first_seq: u64,
+    /// With `--verify`: what each batch sent held, in seq order.
+    pub batches: Vec<crate::verify::BatchPrint>,
+    /// The highest seq an ack covered.
+    pub last_acked: Option<u64>,
+    /// Corpus mode: the fixture replayed.
+    pub fixture: Option<String>,
+}
+
+/// Sub-buckets per power of two of [`Histogram`]: values are kept within
+/// 1/16 (about 6 %).
+const SUB_BITS: u32 = 4;
+const SUB: u64 = 1 << SUB_BITS;
+/// Powers of two covered: microseconds up to 2^40 (12 days).
+const POWERS: u64 = 40;
+/// Buckets of one [`Histogram`].
+pub const BUCKETS: usize = ((POWERS - SUB_BITS as u64 + 1) * SUB) as usize;
+
+/// A log-linear histogram of microseconds that many tasks add to at once;
+/// its quantiles are the upper bound of a bucket (within about 6 %). The
+/// exact quantiles of the summary come from every sample instead.
+pub struct Histogram {
+    counts: Vec<AtomicU64>,
+}
+
+impl Default for Histogram {
+    fn default() -> Histogram {
+        Histogram {
+            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
+impl Histogram {
+    fn index(v: u64) -> usize {
+        let v = v.min((1 << POWERS) - 1);
+        if v < SUB {
+            return v as usize;
+        }
+        let p = 63 - v.leading_zeros() as u64;
+        let mantissa = v >> (p - SUB_BITS as u64);
+        ((p - SUB_BITS as u64 + 1) * SUB + mantissa - SUB) as usize
+    }
+
+    /// The largest value bucket `i` holds.
+    fn upper(i: usize) -> u64 {
+        let i = i as u64;
+        if i < SUB {
+            return i;
+        }
+        let p = i / SUB + SUB_BITS as u64 - 1;
+        let mantissa = i % SUB + SUB;
+        ((mantissa + 1) << (p - SUB_BITS as u64)) - 1
+    }
+
+    pub fn record(&self, us: u64) {
+        self.counts[Self::index(us)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// The `q` quantile, nearest rank, as a bucket's upper bound.
+    pub fn quantile(&self, q: f64) -> Option<u64> {
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, c) in counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Some(Self::upper(i));
+            }
+        }
+        None
+    }
 }
 
 /// Counters per second of the run, shared by every client.
@@ -54,17 +143,87 @@ pub struct Timeline {
     acks: Vec<AtomicU64>,
     raw_bytes: Vec<AtomicU64>,
     max_latency_us: Vec<AtomicU64>,
+    /// Ack latencies of each second.
+    latency: Vec<Histogram>,
+    /// Ack latencies of the whole run so far (the progress bar's p99).
+    pub all_latency: Histogram,
+    /// The node's RSS in KiB, sampled each second (0: not sampled).
+    rss_kib: Vec<AtomicU64>,
+    /// Clients connected now.
+    pub connected: AtomicU64,
+    /// Batches acked so far.
+    pub acked: AtomicU64,
+}
+
+/// One second of the timeline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Second {
+    pub acks: u64,
+    pub raw_bytes: u64,
+    pub max_us: u64,
+    pub p50_us: Option<u64>,
+    pub p99_us: Option<u64>,
+    pub rss_kib: Option<u64>,
 }
 
 impl Timeline {
     pub fn new(t0: Instant, seconds: usize) -> Timeline {
+        let seconds = seconds.max(1);
         let zeros = || (0..seconds).map(|_| AtomicU64::new(0)).collect::<Vec<_>>();
         Timeline {
             t0,
             acks: zeros(),
             raw_bytes: zeros(),
             max_latency_us: zeros(),
+            latency: (0..seconds).map(|_| Histogram::default()).collect(),
+            all_latency: Histogram::default(),
+            rss_kib: zeros(),
+            connected: AtomicU64::new(0),
+            acked: AtomicU64::new(0),
         }
+    }
+
+    /// Seconds the timeline holds.
+    pub fn len(&self) -> usize {
+        self.acks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.acks.is_empty()
+    }
+
+    /// The node's RSS at `at`.
+    pub fn record_rss(&self, at: Instant, kib: u64) {
+        self.rss_kib[self.slot(at)].store(kib, Ordering::Relaxed);
+    }
+
+    /// Acks of the second before the current one (the progress bar's rate).
+    pub fn last_full_second_acks(&self, now: Instant) -> u64 {
+        let i = self.slot(now);
+        if i == 0 {
+            return 0;
+        }
+        self.acks[i - 1].load(Ordering::Relaxed)
+    }
+
+    /// Every second up to `seconds`, with percentiles.
+    pub fn seconds(&self, seconds: usize) -> Vec<Second> {
+        (0..seconds.min(self.acks.len()))
+            .map(|i| {
+                let rss = self.rss_kib[i].load(Ordering::Relaxed);
+                let max_us = self.max_latency_us[i].load(Ordering::Relaxed);
+                // A bucket's upper bound may pass the exact maximum.
+                let q = |q: f64| self.latency[i].quantile(q).map(|v| v.min(max_us));
+                Second {
+                    acks: self.acks[i].load(Ordering::Relaxed),
+                    raw_bytes: self.raw_bytes[i].load(Ordering::Relaxed),
+                    max_us,
+                    p50_us: q(0.5),
+                    p99_us: q(0.99),
+                    rss_kib: (rss > 0).then_some(rss),
+                }
+            })
+            .collect()
     }
 
     fn slot(&self, at: Instant) -> usize {
@@ -76,7 +235,11 @@ impl Timeline {
         let i = self.slot(at);
         self.acks[i].fetch_add(1, Ordering::Relaxed);
         self.raw_bytes[i].fetch_add(raw_bytes, Ordering::Relaxed);
-        self.max_latency_us[i].fetch_max(latency.as_micros() as u64, Ordering::Relaxed);
+        let us = latency.as_micros() as u64;
+        self.max_latency_us[i].fetch_max(us, Ordering::Relaxed);
+        self.latency[i].record(us);
+        self.all_latency.record(us);
+        self.acked.fetch_add(1, Ordering::Relaxed);
     }
 
     /// (acks, raw bytes, max latency in µs) per second, up to `seconds`.
@@ -142,6 +305,46 @@ mod tests {
         assert_eq!(quantile(&v, 0.0), Some(1));
         assert_eq!(quantile(&[], 0.5), None);
         assert_eq!(quantile(&[7], 0.99), Some(7));
+    }
+
+    #[test]
+    fn histogram_keeps_values_within_a_sixteenth() {
+        for v in [
+            0u64,
+            1,
+            15,
+            16,
+            17,
+            31,
+            32,
+            33,
+            100,
+            1000,
+            12_345,
+            987_654_321,
+        ] {
+            let i = Histogram::index(v);
+            assert!(i < BUCKETS);
+            let up = Histogram::upper(i);
+            assert!(up >= v, "{v} -> bucket {i} up to {up}");
+            assert!(up - v <= v / 16 + 1, "{v} -> {up}");
+            if i > 0 {
+                assert!(
+                    Histogram::upper(i - 1) < v,
+                    "{v} belongs above bucket {}",
+                    i - 1
+                );
+            }
+        }
+        let h = Histogram::default();
+        assert_eq!(h.quantile(0.5), None);
+        for v in 1..=100 {
+            h.record(v * 1000);
+        }
+        let p50 = h.quantile(0.5).unwrap();
+        assert!((50_000..=53_200).contains(&p50), "{p50}");
+        assert!(h.quantile(0.99).unwrap() >= 99_000);
+        assert_eq!(h.count(), 100);
     }
 
     #[test]

@@ -149,6 +149,14 @@ pub struct Me {
     pub role: Role,
     /// The sites the caller is limited to; `null`: all of the organisation's.
     pub sites: Option<Vec<i64>>,
+    /// Feature flags evaluated for the caller (docs/operations.md,
+    /// "Feature flags"): its organisation's rules and the global ones, a
+    /// percentage rollout keyed by the user's id (a token's: `token:ID`).
+    /// By flag name; a name the dashboard does not know is ignored, a
+    /// missing flag takes its default.
+    #[serde(default)]
+    #[ts(as = "Option<crate::flags::FlagSet>", optional)]
+    pub flags: crate::flags::FlagSet,
 }
 
 /// One member of `GET /api/v1/members`.
@@ -290,10 +298,12 @@ pub enum AuditAction {
     SiteChanged,
     SessionDeleted,
     Erased,
+    /// A note was added to a session (PROTOCOL.md §7).
+    NoteAdded,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 12] = [
+    pub const ALL: [AuditAction; 13] = [
         AuditAction::Login,
         AuditAction::LoginFailed,
         AuditAction::ReplayViewed,
@@ -306,6 +316,7 @@ impl AuditAction {
         AuditAction::SiteChanged,
         AuditAction::SessionDeleted,
         AuditAction::Erased,
+        AuditAction::NoteAdded,
     ];
 
     /// The wire and storage name, e.g. `"replay_viewed"`.
@@ -323,6 +334,7 @@ impl AuditAction {
             AuditAction::SiteChanged => "site_changed",
             AuditAction::SessionDeleted => "session_deleted",
             AuditAction::Erased => "erased",
+            AuditAction::NoteAdded => "note_added",
         }
     }
 }
@@ -334,7 +346,8 @@ pub struct AuditEntry {
     pub at: i64,
     /// Who: a person's email, or `token:NAME`.
     pub actor: String,
-    /// The peer address of the request.
+    /// The client address of the request (behind a trusted proxy, the
+    /// address it forwarded; see `docs/operations.md`).
     pub ip: String,
     /// An [`AuditAction`]'s name.
     pub action: String,

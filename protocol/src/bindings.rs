@@ -12,10 +12,13 @@ use crate::accounts::{
 };
 use crate::api::{SegmentInfo, SessionFilter, SessionInfo, SessionPage, SiteInfo, SiteList};
 use crate::error::{ErrorBody, ErrorCode};
+use crate::flags::{Flag, FlagInfo, FlagRule, FlagRuleRecord, FlagScope};
 use crate::lifecycle::{EraseAccepted, EraseRequest, ErasureReceipt, ErasureState, SiteUsage};
 use crate::live::{LiveClientMessage, LiveServerMessage, Presence};
 use crate::messages::{ClientMessageWire, Hello, Identify, Page, Screen, ServerMessage};
+use crate::notes::{NewNote, Note, NoteList};
 use crate::settings::Settings;
+use crate::signals::LiveSignals;
 use crate::site::{NewSite, SettingsPatch, SitePatch, SiteSnippet};
 
 /// Where the bindings live, relative to this crate.
@@ -29,6 +32,11 @@ pub fn typescript() -> String {
         Hello::decl(),
         Identify::decl(),
         ClientMessageWire::decl(),
+        Flag::decl(),
+        FlagRule::decl(),
+        FlagScope::decl(),
+        FlagRuleRecord::decl(),
+        FlagInfo::decl(),
         Settings::decl(),
         ErrorCode::decl(),
         ErrorBody::decl(),
@@ -48,6 +56,7 @@ pub fn typescript() -> String {
         ErasureState::decl(),
         ErasureReceipt::decl(),
         SiteUsage::decl(),
+        LiveSignals::decl(),
         Presence::decl(),
         LiveClientMessage::decl(),
         LiveServerMessage::decl(),
@@ -71,6 +80,9 @@ pub fn typescript() -> String {
         AuditAction::decl(),
         AuditEntry::decl(),
         AuditPage::decl(),
+        NewNote::decl(),
+        Note::decl(),
+        NoteList::decl(),
     ];
     let mut out = String::from(
         "// Generated from the Rust `reel-protocol` crate (protocol/src/bindings.rs).\n\
@@ -87,6 +99,18 @@ pub fn typescript() -> String {
         "/** A password has at least this many characters. */\nexport const MIN_PASSWORD_CHARS = {};\n\n",
         crate::accounts::MIN_PASSWORD_CHARS
     ));
+    out.push_str(
+        "/** Every feature flag: its name, default and description (a missing flag in `Settings.flags` or `Me.flags` takes its default). */\nexport const FLAGS: readonly { name: Flag; default: boolean; description: string }[] = [\n",
+    );
+    for f in Flag::ALL {
+        out.push_str(&format!(
+            "  {{ name: {}, default: {}, description: {} }},\n",
+            serde_json::to_string(f.name()).unwrap_or_default(),
+            f.default_on(),
+            serde_json::to_string(f.description()).unwrap_or_default(),
+        ));
+    }
+    out.push_str("];\n\n");
     out.push_str(&format!(
         "/** Largest seq and acked (2^53 - 1). */\nexport const MAX_SEQ = {};\n",
         crate::limits::MAX_SEQ
@@ -126,6 +150,16 @@ pub fn typescript() -> String {
             crate::site::REDACT_PARAM_MAX_BYTES as i64,
         ),
         (
+            "MAX_REDACT_PATTERNS",
+            "Patterns in `settings.redact_patterns`.",
+            crate::site::MAX_REDACT_PATTERNS as i64,
+        ),
+        (
+            "REDACT_PATTERN_MAX_BYTES",
+            "One pattern in `settings.redact_patterns`, in bytes.",
+            crate::site::REDACT_PATTERN_MAX_BYTES as i64,
+        ),
+        (
             "MAX_NETWORK_BODY_URLS",
             "Patterns in `settings.network_body_urls`.",
             crate::site::MAX_NETWORK_BODY_URLS as i64,
@@ -139,6 +173,21 @@ pub fn typescript() -> String {
             "NETWORK_BODY_MAX_BYTES",
             "A recorded request or response body is cut to this many bytes.",
             crate::settings::NETWORK_BODY_MAX_BYTES as i64,
+        ),
+        (
+            "NOTE_TEXT_MAX_BYTES",
+            "A note's text, in bytes after trimming.",
+            crate::notes::NOTE_TEXT_MAX_BYTES as i64,
+        ),
+        (
+            "MAX_NOTES_PER_SESSION",
+            "Notes one session holds.",
+            crate::notes::MAX_NOTES_PER_SESSION as i64,
+        ),
+        (
+            "MAX_NOTE_T_MS",
+            "A note's `t`, in ms from the session's start.",
+            crate::notes::MAX_NOTE_T_MS,
         ),
         (
             "MIN_RETENTION_DAYS",
@@ -156,6 +205,10 @@ pub fn typescript() -> String {
     out.push_str(&format!(
         "/** Query parameters redacted unless a site sets `redact_params`. */\nexport const DEFAULT_REDACT_PARAMS: readonly string[] = {};\n",
         serde_json::to_string(crate::settings::DEFAULT_REDACT_PARAMS).unwrap_or_default()
+    ));
+    out.push_str(&format!(
+        "/** Tag of the custom event before a full snapshot of the same page again: the Meta after it is not a page load. */\nexport const RESNAPSHOT_TAG = {};\n",
+        serde_json::to_string(crate::event::RESNAPSHOT_TAG).unwrap_or_default()
     ));
     out
 }

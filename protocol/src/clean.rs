@@ -167,7 +167,7 @@ mod tests {
         };
         assert_eq!(b.headers[0].href(), Some("https://a/lo"));
         // The event itself is kept byte for byte.
-        assert!(b.events[0].get().contains(r"\u0000a/long/path"));
+        assert!(b.events[0].contains(r"\u0000a/long/path"));
     }
 
     proptest! {

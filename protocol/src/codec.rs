@@ -11,7 +11,8 @@ use crate::clean;
 use crate::error::ErrorCode;
 use crate::event::EventHeader;
 use crate::limits::{Limits, MAX_SEQ};
-use crate::messages::{ClientMessage, WireMessage};
+use crate::messages::{ClientMessage, EventsBatch, WireMessage};
+use crate::scan;
 use crate::PROTOCOL_VERSION;
 
 /// One received WebSocket data frame.
@@ -101,10 +102,25 @@ pub fn frame_json<'a>(frame: Frame<'a>, limits: &Limits) -> Result<Cow<'a, [u8]>
 /// Parses and validates one message. Events borrow from `json`. Every
 /// string the index will keep is cleaned here ([`crate::clean`]): NULs
 /// dropped, `hello`'s fields cut to their bounds.
+///
+/// An `events` message is read in one pass (the `scan` module): each event's
+/// bounds and header in the same scan. Anything that scan does not read
+/// exactly as serde would goes through serde (a raw borrow of each event,
+/// then its header), with the same result or error.
 pub fn decode_message<'a>(
     json: &'a [u8],
     limits: &Limits,
 ) -> Result<ClientMessage<'a>, DecodeError> {
+    if let Some(scanned) = scan::events_message(json) {
+        let mut batch = EventsBatch {
+            seq: scanned.seq,
+            events: scanned.events,
+            headers: Vec::new(),
+            line_breaks: scanned.line_breaks,
+        };
+        check_events(&mut batch, scanned.headers, limits)?;
+        return Ok(ClientMessage::Events(batch));
+    }
     let wire: WireMessage<'a> =
         serde_json::from_slice(json).map_err(|e| DecodeError::BadJson(e.to_string()))?;
     let mut msg = wire.into_message().map_err(DecodeError::BadJson)?;
@@ -115,36 +131,7 @@ pub fn decode_message<'a>(
         ClientMessage::Hello(h) if h.acked.is_some_and(|a| a > MAX_SEQ) => {
             return Err(DecodeError::SeqTooLarge("acked"));
         }
-        ClientMessage::Events(batch) if batch.seq > MAX_SEQ => {
-            return Err(DecodeError::SeqTooLarge("seq"));
-        }
-        ClientMessage::Events(batch) => {
-            let count = batch.events.len() as u64;
-            if count > limits.batch_events {
-                return Err(DecodeError::TooManyEvents {
-                    count,
-                    limit: limits.batch_events,
-                });
-            }
-            batch.headers.reserve(batch.events.len());
-            for (index, raw) in batch.events.iter().enumerate() {
-                let text = raw.get();
-                let len = text.len() as u64;
-                if len > limits.event_bytes {
-                    return Err(DecodeError::EventTooLarge {
-                        index,
-                        len,
-                        limit: limits.event_bytes,
-                    });
-                }
-                let mut header = EventHeader::parse(text).map_err(|e| DecodeError::BadEvent {
-                    index,
-                    reason: e.to_string(),
-                })?;
-                clean::clean_header(&mut header, limits);
-                batch.headers.push(header);
-            }
-        }
+        ClientMessage::Events(batch) => check_events(batch, Vec::new(), limits)?,
         ClientMessage::Identify(id) => {
             if id.user_id.len() as u64 > limits.user_id_bytes {
                 return Err(DecodeError::IdentifyTooLarge("user_id"));
@@ -163,6 +150,47 @@ pub fn decode_message<'a>(
         _ => {}
     }
     Ok(msg)
+}
+
+/// Checks a batch against its limits and reads each event's header: from
+/// `scanned` (the one-pass scan's, where it read one) or parsed here.
+fn check_events(
+    batch: &mut EventsBatch<'_>,
+    scanned: Vec<Option<EventHeader>>,
+    limits: &Limits,
+) -> Result<(), DecodeError> {
+    if batch.seq > MAX_SEQ {
+        return Err(DecodeError::SeqTooLarge("seq"));
+    }
+    let count = batch.events.len() as u64;
+    if count > limits.batch_events {
+        return Err(DecodeError::TooManyEvents {
+            count,
+            limit: limits.batch_events,
+        });
+    }
+    let mut scanned = scanned.into_iter();
+    batch.headers.reserve(batch.events.len());
+    for (index, text) in batch.events.iter().enumerate() {
+        let len = text.len() as u64;
+        if len > limits.event_bytes {
+            return Err(DecodeError::EventTooLarge {
+                index,
+                len,
+                limit: limits.event_bytes,
+            });
+        }
+        let mut header = match scanned.next().flatten() {
+            Some(h) => h,
+            None => EventHeader::parse(text).map_err(|e| DecodeError::BadEvent {
+                index,
+                reason: e.to_string(),
+            })?,
+        };
+        clean::clean_header(&mut header, limits);
+        batch.headers.push(header);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -206,7 +234,7 @@ mod tests {
         };
         assert_eq!(batch.seq, 3);
         assert_eq!(
-            batch.events[1].get(),
+            batch.events[1],
             r#"{"timestamp":1700000000001,"type":3, "data":{"source":2,"type":2}}"#
         );
         assert_eq!(batch.headers[0].timestamp, 1_700_000_000_000);
@@ -372,7 +400,7 @@ mod tests {
                 let owned = j.into_owned();
                 let res = decode_message(&owned, &limits).map(|m| match m {
                     ClientMessage::Events(b) => {
-                        b.events.len() <= 2 && b.events.iter().all(|e| e.get().len() <= 200)
+                        b.events.len() <= 2 && b.events.iter().all(|e| e.len() <= 200)
                             && b.headers.len() == b.events.len()
                     }
                     _ => true,

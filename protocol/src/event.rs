@@ -1,8 +1,10 @@
 //! The header fields of an rrweb event, read without parsing the payload.
 //!
-//! The server derives a session's counters from `type`, `timestamp`,
-//! `data.source`, `data.type` and `data.href`; every other field (in
-//! particular full snapshot trees) is skipped by the lexer, never built.
+//! The server derives a session's counters and signals from `type`,
+//! `timestamp`, `data.source`, `data.type`, `data.href`, `data.x`/`data.y`
+//! (of mouse interactions) and a few scalars of `data.payload`; every other
+//! field (in particular full snapshot trees) is skipped by the lexer, never
+//! built.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -65,6 +67,17 @@ pub struct DataHeader {
     pub tag: Option<String>,
     /// `data.payload.level` (the console plugin's log level).
     pub level: Option<String>,
+    /// `data.x` and `data.y`: where a mouse interaction happened (CSS px,
+    /// rounded).
+    pub x: Option<i64>,
+    pub y: Option<i64>,
+    /// `data.payload.status` (a `reel/network@1` response status).
+    pub status: Option<i64>,
+    /// `data.payload.error` is present and not null (a `reel/network@1`
+    /// request that failed without a response).
+    pub error: bool,
+    /// `data.payload.name` (a `track` custom event's name).
+    pub name: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for DataHeader {
@@ -91,7 +104,15 @@ impl<'de> Visitor<'de> for DataVisitor {
                 "href" => h.href = map.next_value::<Lenient<String>>()?.0,
                 "plugin" => h.plugin = map.next_value::<Lenient<String>>()?.0,
                 "tag" => h.tag = map.next_value::<Lenient<String>>()?.0,
-                "payload" => h.level = map.next_value::<LevelOf>()?.0,
+                "x" => h.x = px(map.next_value::<Lenient<f64>>()?.0),
+                "y" => h.y = px(map.next_value::<Lenient<f64>>()?.0),
+                "payload" => {
+                    let p = map.next_value::<PayloadOf>()?;
+                    h.level = p.level;
+                    h.status = p.status;
+                    h.error = p.error;
+                    h.name = p.name;
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -125,8 +146,13 @@ impl<'de> Visitor<'de> for DataVisitor {
     }
 }
 
+/// A coordinate in whole CSS px (saturating; NaN is absent).
+pub(crate) fn px(v: Option<f64>) -> Option<i64> {
+    v.filter(|v| v.is_finite()).map(|v| v.round() as i64)
+}
+
 /// A value of type `T`, or `None` when the JSON holds something else.
-struct Lenient<T>(Option<T>);
+pub(crate) struct Lenient<T>(pub(crate) Option<T>);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -136,52 +162,78 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
     }
 }
 
-/// `payload.level` when `payload` is an object; the rest is skipped.
-struct LevelOf(Option<String>);
+/// The scalars read from `payload` when it is an object (`level`,
+/// `status`, `error`, `name`); the rest is skipped.
+#[derive(Default)]
+pub(crate) struct PayloadOf {
+    pub(crate) level: Option<String>,
+    pub(crate) status: Option<i64>,
+    pub(crate) error: bool,
+    pub(crate) name: Option<String>,
+}
 
-impl<'de> Deserialize<'de> for LevelOf {
+impl<'de> Deserialize<'de> for PayloadOf {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = LevelOf;
+            type Value = PayloadOf;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("any JSON value")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LevelOf, A::Error> {
-                let mut level = None;
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PayloadOf, A::Error> {
+                let mut p = PayloadOf::default();
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    if key == "level" {
-                        level = map.next_value::<Lenient<String>>()?.0;
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
+                    match key.as_ref() {
+                        "level" => p.level = map.next_value::<Lenient<String>>()?.0,
+                        "status" => p.status = map.next_value::<Lenient<i64>>()?.0,
+                        "name" => p.name = map.next_value::<Lenient<String>>()?.0,
+                        "error" => p.error = map.next_value::<NotNull>()?.0,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
                     }
                 }
-                Ok(LevelOf(level))
+                Ok(p)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LevelOf, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PayloadOf, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(LevelOf(None))
+                Ok(PayloadOf::default())
             }
-            fn visit_bool<E>(self, _: bool) -> Result<LevelOf, E> {
-                Ok(LevelOf(None))
+            fn visit_bool<E>(self, _: bool) -> Result<PayloadOf, E> {
+                Ok(PayloadOf::default())
             }
-            fn visit_i64<E>(self, _: i64) -> Result<LevelOf, E> {
-                Ok(LevelOf(None))
+            fn visit_i64<E>(self, _: i64) -> Result<PayloadOf, E> {
+                Ok(PayloadOf::default())
             }
-            fn visit_u64<E>(self, _: u64) -> Result<LevelOf, E> {
-                Ok(LevelOf(None))
+            fn visit_u64<E>(self, _: u64) -> Result<PayloadOf, E> {
+                Ok(PayloadOf::default())
             }
-            fn visit_f64<E>(self, _: f64) -> Result<LevelOf, E> {
-                Ok(LevelOf(None))
+            fn visit_f64<E>(self, _: f64) -> Result<PayloadOf, E> {
+                Ok(PayloadOf::default())
             }
-            fn visit_str<E>(self, _: &str) -> Result<LevelOf, E> {
-                Ok(LevelOf(None))
+            fn visit_str<E>(self, _: &str) -> Result<PayloadOf, E> {
+                Ok(PayloadOf::default())
             }
-            fn visit_unit<E>(self) -> Result<LevelOf, E> {
-                Ok(LevelOf(None))
+            fn visit_unit<E>(self) -> Result<PayloadOf, E> {
+                Ok(PayloadOf::default())
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// Tag of the custom event (type 5) the tracker records just before a full
+/// snapshot it takes again in a page it already recorded in the session (a
+/// live viewer asked, batches were lost): the Meta event after it is a
+/// re-record, not a page load (PROTOCOL.md §7).
+pub const RESNAPSHOT_TAG: &str = "reel/resnapshot";
+/// Whether a value is anything but `null`, skipped without being built.
+pub(crate) struct NotNull(pub(crate) bool);
+
+impl<'de> Deserialize<'de> for NotNull {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Option::<IgnoredAny>::deserialize(d)?;
+        Ok(NotNull(v.is_some()))
     }
 }
 
@@ -239,6 +291,15 @@ impl EventHeader {
             }
             _ => EventKind::Other,
         }
+    }
+
+    /// True for the tracker's mark of a re-record ([`RESNAPSHOT_TAG`]).
+    pub fn is_resnapshot(&self) -> bool {
+        self.kind == event_type::CUSTOM
+            && self
+                .data
+                .as_ref()
+                .is_some_and(|d| d.tag.as_deref() == Some(RESNAPSHOT_TAG))
     }
 
     /// The page URL of a Meta event.
@@ -330,6 +391,28 @@ mod tests {
         assert!(EventHeader::parse(r#"{"type":3,"timestamp":1.5}"#).is_err());
         assert!(EventHeader::parse(r#"{"timestamp":1}"#).is_err());
         assert!(EventHeader::parse(r#"[1]"#).is_err());
+    }
+
+    #[test]
+    fn click_position_and_payload_scalars_are_read() {
+        let d = |json: &str| EventHeader::parse(json).unwrap().data.unwrap();
+        let c =
+            d(r#"{"type":3,"timestamp":1,"data":{"source":2,"type":2,"id":5,"x":10.6,"y":-2}}"#);
+        assert_eq!((c.x, c.y), (Some(11), Some(-2)));
+        let odd = d(r#"{"type":3,"timestamp":1,"data":{"source":2,"type":2,"x":"1","y":null}}"#);
+        assert_eq!((odd.x, odd.y), (None, None));
+        let net = d(
+            r#"{"type":6,"timestamp":1,"data":{"plugin":"reel/network@1","payload":{"status":503,"error":null,"url":"u"}}}"#,
+        );
+        assert_eq!((net.status, net.error), (Some(503), false));
+        let err = d(
+            r#"{"type":6,"timestamp":1,"data":{"plugin":"reel/network@1","payload":{"status":0,"error":"Failed to fetch"}}}"#,
+        );
+        assert!(err.error);
+        let track = d(
+            r#"{"type":5,"timestamp":1,"data":{"tag":"track","payload":{"name":"signup","props":{"a":1}}}}"#,
+        );
+        assert_eq!(track.name.as_deref(), Some("signup"));
     }
 
     #[test]

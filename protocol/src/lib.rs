@@ -9,14 +9,19 @@
 //! - [`codec`]: text and gzip-binary frame decoding with the frame, decompressed
 //!   size and event limits.
 //! - [`event`]: the few header fields of an rrweb event that the server reads.
+//! - `scan`: one pass over an `events` message, finding each event's bounds
+//!   and reading its header in the same scan (used by [`codec`]).
 //! - [`error`]: stable error codes with their HTTP statuses and close codes.
 //! - [`limits`]: the `Limits` struct with the documented defaults.
 //! - [`settings`]: the settings a tracker receives in `welcome`.
+//! - [`flags`]: feature flags: every flag's name, default and description,
+//!   their rules and scopes, and the evaluated set clients receive.
 //! - [`api`]: JSON shapes of the replay API (§2).
 //! - [`site`]: site administration (§5): request bodies, bounds and checks.
 //! - [`lifecycle`]: data lifecycle (§6): erasure requests and receipts,
 //!   site usage.
 //! - [`live`]: the live dashboard socket (§4): presence and watching.
+//! - [`notes`]: notes on a session (§7): shapes, bounds and checks.
 //! - [`accounts`]: accounts and access (§5): roles, sign-in, members,
 //!   invitations, API tokens, the audit log, and their limits.
 
@@ -27,12 +32,16 @@ pub mod clean;
 pub mod codec;
 pub mod error;
 pub mod event;
+pub mod flags;
 pub mod ids;
 pub mod lifecycle;
 pub mod limits;
 pub mod live;
 pub mod messages;
+pub mod notes;
+mod scan;
 pub mod settings;
+pub mod signals;
 pub mod site;
 
 pub use codec::{decode_message, frame_json, DecodeError, Frame};

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+use crate::signals::LiveSignals;
+
 /// Limits of the live socket.
 pub mod limits {
     /// Messages queued for one live client before it is cut off as too
@@ -54,6 +56,10 @@ pub struct Presence {
     pub last_activity_at: i64,
     /// The node the session is recorded on.
     pub node: String,
+    /// What went wrong for the visitor so far (§7), so the live list can
+    /// flag it while it happens.
+    #[serde(default)]
+    pub signals: LiveSignals,
 }
 
 /// Dashboard -> server.

@@ -70,10 +70,15 @@ pub struct Screen {
 #[derive(Debug)]
 pub struct EventsBatch<'a> {
     pub seq: u64,
-    /// Each event's JSON exactly as received.
-    pub events: Vec<&'a RawValue>,
+    /// Each event's JSON exactly as received (valid JSON, no surrounding
+    /// whitespace).
+    pub events: Vec<&'a str>,
     /// The header of each event.
     pub headers: Vec<crate::event::EventHeader>,
+    /// Whether an event holds a raw line break (`\n` or `\r` between its
+    /// tokens; `JSON.stringify` never writes one): when false, no event
+    /// needs its line breaks replaced to be one NDJSON line.
+    pub line_breaks: bool,
 }
 
 /// Every client message field, flat, so that one pass of the parser reads a
@@ -128,11 +133,20 @@ impl<'a> WireMessage<'a> {
                 lang: self.lang.unwrap_or_default(),
                 tz: self.tz.unwrap_or_default(),
             }),
-            "events" => ClientMessage::Events(EventsBatch {
-                seq: need(self.seq, t, "seq")?,
-                events: need(self.events, t, "events")?,
-                headers: Vec::new(),
-            }),
+            "events" => {
+                let seq = need(self.seq, t, "seq")?;
+                let events: Vec<&'a str> = need(self.events, t, "events")?
+                    .into_iter()
+                    .map(RawValue::get)
+                    .collect();
+                let line_breaks = events.iter().any(|e| e.contains(['\n', '\r']));
+                ClientMessage::Events(EventsBatch {
+                    seq,
+                    events,
+                    headers: Vec::new(),
+                    line_breaks,
+                })
+            }
             "identify" => ClientMessage::Identify(Identify {
                 user_id: need(self.user_id, t, "user_id")?,
                 traits: self.traits.unwrap_or_default(),
@@ -168,7 +182,10 @@ pub enum ServerMessage {
     Ack { seq: u64 },
     /// Record a full snapshot now.
     Snapshot,
-    /// Settings changed.
+    /// Settings changed: the site's (an admin's change), the node's
+    /// (maintenance) or the feature flags evaluated for the session
+    /// (`Settings::flags`, an operator's `reel flag` change). Sent only
+    /// when they differ from what the tracker was last told.
     Settings(Settings),
     /// This node is draining: reconnect after `retry_after_ms` plus jitter.
     Goaway { retry_after_ms: u64 },

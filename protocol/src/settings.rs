@@ -40,6 +40,13 @@ pub struct Settings {
     /// [`DEFAULT_REDACT_PARAMS`]. At most [`crate::site::MAX_REDACT_PARAMS`]
     /// names of [`crate::site::REDACT_PARAM_MAX_BYTES`].
     pub redact_params: Vec<String>,
+    /// Regular expressions (Rust `regex` syntax) whose matches the node
+    /// replaces with `[redacted]` in console, network and error events
+    /// before it stores them (PROTOCOL.md §7), besides its built-in rules.
+    /// At most [`crate::site::MAX_REDACT_PATTERNS`] patterns of
+    /// [`crate::site::REDACT_PATTERN_MAX_BYTES`]. The node's own: trackers
+    /// are sent `[]`.
+    pub redact_patterns: Vec<String>,
     /// URL patterns (`*` matches any run of characters, matched against
     /// the whole URL without its fragment) of requests whose bodies are
     /// recorded, each at most [`NETWORK_BODY_MAX_BYTES`]; empty: no body
@@ -51,6 +58,16 @@ pub struct Settings {
     /// snippet carries it as `data-honor-dnt`), so that such a browser
     /// sends nothing, not even `hello`.
     pub honor_dnt: bool,
+    /// Feature flags evaluated for this session (its organisation, site
+    /// and id; docs/operations.md, "Feature flags"), by flag name. Only in
+    /// what a node tells a tracker (`welcome`, `settings`): a site's stored
+    /// settings have none, and then the field is left out. A tracker
+    /// ignores names it does not know and takes a missing flag's default
+    /// ([`crate::flags::Flag::default_on`]). `capture_console` and
+    /// `capture_network` above already have their flags applied.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[ts(as = "Option<crate::flags::FlagSet>", optional)]
+    pub flags: crate::flags::FlagSet,
 }
 
 /// Query parameters redacted in recorded request URLs unless a site sets
@@ -96,8 +113,10 @@ impl Default for Settings {
                 .iter()
                 .map(|p| (*p).to_owned())
                 .collect(),
+            redact_patterns: Vec::new(),
             network_body_urls: Vec::new(),
             honor_dnt: false,
+            flags: Default::default(),
         }
     }
 }

@@ -21,6 +21,14 @@ pub const BLOCK_SELECTOR_MAX_BYTES: usize = 1024;
 pub const MAX_REDACT_PARAMS: usize = 50;
 /// One name in `settings.redact_params`, in bytes.
 pub const REDACT_PARAM_MAX_BYTES: usize = 64;
+/// Patterns in `settings.redact_patterns`.
+pub const MAX_REDACT_PATTERNS: usize = 20;
+/// One pattern in `settings.redact_patterns`, in bytes.
+pub const REDACT_PATTERN_MAX_BYTES: usize = 256;
+/// One pattern in `settings.redact_patterns` compiled, at most this many
+/// bytes (the `regex` crate's size limit; `\w{100}` and the like pass,
+/// `\w{1000}{1000}` does not).
+pub const REDACT_PATTERN_COMPILED_MAX_BYTES: usize = 1024 * 1024;
 /// Patterns in `settings.network_body_urls`.
 pub const MAX_NETWORK_BODY_URLS: usize = 20;
 /// One pattern in `settings.network_body_urls`, in bytes.
@@ -82,6 +90,10 @@ pub struct SettingsPatch {
     /// regard to case, are dropped).
     #[ts(optional)]
     pub redact_params: Option<Vec<String>>,
+    /// Replaces the list of regular expressions the node redacts
+    /// (duplicates are dropped; each is checked with [`redact_pattern`]).
+    #[ts(optional)]
+    pub redact_patterns: Option<Vec<String>>,
     /// Replaces the list; `[]`: no body is recorded.
     #[ts(optional)]
     pub network_body_urls: Option<Vec<String>>,
@@ -119,6 +131,10 @@ pub enum SiteError {
     BlockSelectorControl,
     #[error("settings.redact_params holds at most {MAX_REDACT_PARAMS} names of 1 to {REDACT_PARAM_MAX_BYTES} bytes without control characters")]
     RedactParams,
+    #[error("settings.redact_patterns holds at most {MAX_REDACT_PATTERNS} patterns of 1 to {REDACT_PATTERN_MAX_BYTES} bytes without control characters")]
+    RedactPatterns,
+    #[error("settings.redact_patterns: {pattern:?} is not a usable pattern: {why}")]
+    RedactPattern { pattern: String, why: String },
     #[error("settings.network_body_urls holds at most {MAX_NETWORK_BODY_URLS} patterns of 1 to {NETWORK_BODY_URL_MAX_BYTES} bytes without control characters")]
     NetworkBodyUrls,
     #[error("retention_days must be {MIN_RETENTION_DAYS} to {MAX_RETENTION_DAYS}")]
@@ -269,6 +285,9 @@ impl SettingsPatch {
             out.redact_params = bounded_list(list, MAX_REDACT_PARAMS, REDACT_PARAM_MAX_BYTES, true)
                 .ok_or(SiteError::RedactParams)?;
         }
+        if let Some(list) = &self.redact_patterns {
+            out.redact_patterns = redact_patterns(list)?;
+        }
         if let Some(list) = &self.network_body_urls {
             out.network_body_urls = bounded_list(
                 list,
@@ -280,6 +299,61 @@ impl SettingsPatch {
         }
         Ok(out)
     }
+}
+
+/// Redaction patterns, each checked with [`redact_pattern`], duplicates
+/// dropped. Not trimmed: a space may be part of a pattern.
+pub fn redact_patterns(list: &[String]) -> Result<Vec<String>, SiteError> {
+    if list.len() > MAX_REDACT_PATTERNS {
+        return Err(SiteError::RedactPatterns);
+    }
+    let mut out: Vec<String> = Vec::with_capacity(list.len());
+    for p in list {
+        if p.is_empty() || p.len() > REDACT_PATTERN_MAX_BYTES || p.chars().any(char::is_control) {
+            return Err(SiteError::RedactPatterns);
+        }
+        redact_pattern(p)?;
+        if !out.contains(p) {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// One redaction pattern compiled as the node uses it: `regex` syntax,
+/// compiled within [`REDACT_PATTERN_COMPILED_MAX_BYTES`], and refused when
+/// it matches the empty string (it would match everywhere).
+pub fn redact_pattern(pattern: &str) -> Result<regex::Regex, SiteError> {
+    let refuse = |why: String| SiteError::RedactPattern {
+        pattern: pattern.chars().take(64).collect(),
+        why,
+    };
+    let re = regex::RegexBuilder::new(pattern)
+        .size_limit(REDACT_PATTERN_COMPILED_MAX_BYTES)
+        .dfa_size_limit(REDACT_PATTERN_COMPILED_MAX_BYTES)
+        .build()
+        .map_err(|e| {
+            refuse(match e {
+                // The parser's message spans lines (the pattern, a caret,
+                // then the error): its last line says what is wrong.
+                regex::Error::Syntax(s) => s
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("invalid syntax")
+                    .trim()
+                    .trim_start_matches("error: ")
+                    .to_owned(),
+                regex::Error::CompiledTooBig(_) => {
+                    format!("compiled, it is over {REDACT_PATTERN_COMPILED_MAX_BYTES} bytes")
+                }
+                _ => e.to_string(),
+            })
+        })?;
+    if re.is_match("") {
+        return Err(refuse("it matches the empty string".into()));
+    }
+    Ok(re)
 }
 
 /// `list` trimmed, without duplicates (compared without regard to case
@@ -479,6 +553,67 @@ mod tests {
         assert!(!off.capture_console && !off.capture_network);
         assert!(s.capture_console && s.capture_network && s.network_body_urls.is_empty());
         assert!(s.redact_params.iter().any(|p| p == "token"));
+    }
+
+    #[test]
+    fn redact_patterns_are_bounded_and_compiled() {
+        let s = Settings::default();
+        let apply = |list: Vec<String>| {
+            SettingsPatch {
+                redact_patterns: Some(list),
+                ..Default::default()
+            }
+            .apply(&s)
+        };
+        assert!(s.redact_patterns.is_empty());
+        let many = |n: usize| (0..n).map(|i| format!("ACME-{i}-\\d+")).collect::<Vec<_>>();
+        assert_eq!(
+            apply(many(MAX_REDACT_PATTERNS))
+                .unwrap()
+                .redact_patterns
+                .len(),
+            MAX_REDACT_PATTERNS
+        );
+        assert_eq!(
+            apply(many(MAX_REDACT_PATTERNS + 1)),
+            Err(SiteError::RedactPatterns)
+        );
+        let long = |n: usize| format!("a{}", "b".repeat(n - 1));
+        assert!(apply(vec![long(REDACT_PATTERN_MAX_BYTES)]).is_ok());
+        assert_eq!(
+            apply(vec![long(REDACT_PATTERN_MAX_BYTES + 1)]),
+            Err(SiteError::RedactPatterns)
+        );
+        for bad in ["", "a\nb\u{7}"] {
+            assert_eq!(apply(vec![bad.into()]), Err(SiteError::RedactPatterns));
+        }
+        // Not trimmed, duplicates dropped.
+        assert_eq!(
+            apply(vec![" x ".into(), " x ".into(), "x".into()])
+                .unwrap()
+                .redact_patterns,
+            vec![" x ".to_string(), "x".to_string()]
+        );
+        let why = |p: &str| match apply(vec![p.into()]) {
+            Err(SiteError::RedactPattern { why, .. }) => why,
+            other => panic!("{p}: {other:?}"),
+        };
+        assert_eq!(why("(abc"), "unclosed group");
+        assert!(
+            why("\\w{1000}{1000}").contains("bytes"),
+            "{}",
+            why("\\w{1000}{1000}")
+        );
+        assert_eq!(why("x*"), "it matches the empty string");
+        let err = apply(vec!["[z-a]".into()]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("settings.redact_patterns: \"[z-a]\""),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+        let p: SettingsPatch =
+            serde_json::from_str(r#"{"redact_patterns":["ORD-\\d{6}"]}"#).unwrap();
+        assert_eq!(p.apply(&s).unwrap().redact_patterns, vec!["ORD-\\d{6}"]);
     }
 
     #[test]

@@ -20,6 +20,20 @@ export type ClientMessageWire = { "t": "hello" } & Hello | { "t": "events", seq:
  */
 events: unknown[], } | { "t": "identify" } & Identify | { "t": "end" };
 
+export type Flag = "capture_console" | "capture_network" | "compaction" | "notes";
+
+export type FlagRule = "on" | "off" | { "percent": number };
+
+export type FlagScope = { "scope": "global" } | { "scope": "org", "id": number } | { "scope": "site", "id": number };
+
+export type FlagRuleRecord = { flag: Flag, rule: FlagRule, 
+/**
+ * When it was set (ms since the Unix epoch).
+ */
+updated_at: number, } & ({ "scope": "global" } | { "scope": "org", "id": number } | { "scope": "site", "id": number });
+
+export type FlagInfo = { name: Flag, default: boolean, description: string, rules: Array<FlagRuleRecord>, };
+
 export type Settings = { 
 /**
  * Fraction of new sessions to record, 0.0 to 1.0.
@@ -77,6 +91,15 @@ capture_network: boolean,
  */
 redact_params: Array<string>, 
 /**
+ * Regular expressions (Rust `regex` syntax) whose matches the node
+ * replaces with `[redacted]` in console, network and error events
+ * before it stores them (PROTOCOL.md §7), besides its built-in rules.
+ * At most [`crate::site::MAX_REDACT_PATTERNS`] patterns of
+ * [`crate::site::REDACT_PATTERN_MAX_BYTES`]. The node's own: trackers
+ * are sent `[]`.
+ */
+redact_patterns: Array<string>, 
+/**
  * URL patterns (`*` matches any run of characters, matched against
  * the whole URL without its fragment) of requests whose bodies are
  * recorded, each at most [`NETWORK_BODY_MAX_BYTES`]; empty: no body
@@ -90,7 +113,17 @@ network_body_urls: Array<string>,
  * snippet carries it as `data-honor-dnt`), so that such a browser
  * sends nothing, not even `hello`.
  */
-honor_dnt: boolean, };
+honor_dnt: boolean, 
+/**
+ * Feature flags evaluated for this session (its organisation, site
+ * and id; docs/operations.md, "Feature flags"), by flag name. Only in
+ * what a node tells a tracker (`welcome`, `settings`): a site's stored
+ * settings have none, and then the field is left out. A tracker
+ * ignores names it does not know and takes a missing flag's default
+ * ([`crate::flags::Flag::default_on`]). `capture_console` and
+ * `capture_network` above already have their flags applied.
+ */
+flags?: { [key in string]?: boolean }, };
 
 export type ErrorCode = "unknown_site" | "origin_not_allowed" | "bad_message" | "idle" | "seq_gap" | "session_over" | "too_large" | "rate_limited" | "unavailable" | "internal" | "unauthenticated" | "bad_credentials" | "conflict" | "invitation_invalid" | "not_found" | "bad_request" | "forbidden";
 
@@ -106,7 +139,23 @@ export type SessionInfo = { id: string, site_id: number, visitor_id: string, use
 /**
  * Milliseconds since the Unix epoch.
  */
-started_at: number, last_activity_at: number, ended_at: number | null, duration_ms: number, active_ms: number, page_loads: number, first_url: string, urls: Array<string>, referrer: string, clicks: number, keypresses: number, console_errors: number, events: number, raw_bytes: number, stored_bytes: number, segments: number, tabs: Array<string>, browser: string, os: string, device: string, screen_w: number, screen_h: number, lang: string, tz: string, 
+started_at: number, last_activity_at: number, ended_at: number | null, duration_ms: number, active_ms: number, page_loads: number, first_url: string, urls: Array<string>, referrer: string, clicks: number, keypresses: number, console_errors: number, 
+/**
+ * Requests that failed: status >= 500 or a network error (§7).
+ */
+failed_requests: number, 
+/**
+ * 3 or more clicks within 1 s within 30 px, each run counted once.
+ */
+rage_clicks: number, 
+/**
+ * Clicks followed by no mutation, navigation or request within 1 s.
+ */
+dead_clicks: number, 
+/**
+ * Distinct `reel.track` names, in first-seen order.
+ */
+track_events: Array<string>, events: number, raw_bytes: number, stored_bytes: number, segments: number, tabs: Array<string>, browser: string, os: string, device: string, screen_w: number, screen_h: number, lang: string, tz: string, 
 /**
  * The session has not ended: more segments may come.
  */
@@ -167,7 +216,27 @@ to: number | null, min_duration_ms: number | null,
 /**
  * A URL the session visited contains this.
  */
-url: string | null, user_id: string | null, has_errors: boolean | null, 
+url: string | null, user_id: string | null, has_errors: boolean | null, has_failed_requests: boolean | null, has_rage_clicks: boolean | null, has_dead_clicks: boolean | null, 
+/**
+ * A `reel.track` name the session sent (exact).
+ */
+track: string | null, 
+/**
+ * A console error or error event's text contains this.
+ */
+error_contains: string | null, visitor_id: string | null, 
+/**
+ * `KEY:VALUE`: the user's trait KEY is exactly VALUE.
+ */
+trait: string | null, browser: string | null, os: string | null, 
+/**
+ * `desktop`, `mobile`, `tablet` or `unknown`.
+ */
+device: string | null, 
+/**
+ * `true`: a tracker is connected now (presence), `false`: none is.
+ */
+live: boolean | null, 
 /**
  * 1 to [`MAX_PAGE_SIZE`], default [`DEFAULT_PAGE_SIZE`].
  */
@@ -221,6 +290,11 @@ block_selector?: string, capture_console?: boolean, capture_network?: boolean,
  */
 redact_params?: Array<string>, 
 /**
+ * Replaces the list of regular expressions the node redacts
+ * (duplicates are dropped; each is checked with [`redact_pattern`]).
+ */
+redact_patterns?: Array<string>, 
+/**
  * Replaces the list; `[]`: no body is recorded.
  */
 network_body_urls?: Array<string>, 
@@ -261,6 +335,8 @@ export type SiteUsage = { sessions: number, raw_bytes: number, stored_bytes: num
  */
 oldest_started_at: number | null, };
 
+export type LiveSignals = { console_errors: number, failed_requests: number, rage_clicks: number, dead_clicks: number, };
+
 export type Presence = { session: string, visitor: string, user_id: string | null, 
 /**
  * The visitor's current page.
@@ -288,7 +364,12 @@ started_at: number, last_activity_at: number,
 /**
  * The node the session is recorded on.
  */
-node: string, };
+node: string, 
+/**
+ * What went wrong for the visitor so far (§7), so the live list can
+ * flag it while it happens.
+ */
+signals: LiveSignals, };
 
 export type LiveClientMessage = { "t": "presence", site: number, } | { "t": "watch", session: string, } | { "t": "unwatch", session: string, };
 
@@ -310,7 +391,15 @@ export type Me = { user: MeUser | null, org: OrgInfo, role: Role,
 /**
  * The sites the caller is limited to; `null`: all of the organisation's.
  */
-sites: Array<number> | null, };
+sites: Array<number> | null, 
+/**
+ * Feature flags evaluated for the caller (docs/operations.md,
+ * "Feature flags"): its organisation's rules and the global ones, a
+ * percentage rollout keyed by the user's id (a token's: `token:ID`).
+ * By flag name; a name the dashboard does not know is ignored, a
+ * missing flag takes its default.
+ */
+flags?: { [key in string]?: boolean }, };
 
 export type Member = { user_id: number, email: string, name: string, role: Role, 
 /**
@@ -356,7 +445,7 @@ export type TokenInfo = { id: number, name: string, role: Role, created_at: numb
 
 export type TokenList = { tokens: Array<TokenInfo>, };
 
-export type AuditAction = "login" | "login_failed" | "replay_viewed" | "live_watched" | "member_changed" | "token_created" | "token_revoked" | "invitation_created" | "invitation_revoked" | "site_changed" | "session_deleted" | "erased";
+export type AuditAction = "login" | "login_failed" | "replay_viewed" | "live_watched" | "member_changed" | "token_created" | "token_revoked" | "invitation_created" | "invitation_revoked" | "site_changed" | "session_deleted" | "erased" | "note_added";
 
 export type AuditEntry = { 
 /**
@@ -368,7 +457,8 @@ at: number,
  */
 actor: string, 
 /**
- * The peer address of the request.
+ * The client address of the request (behind a trusted proxy, the
+ * address it forwarded; see `docs/operations.md`).
  */
 ip: string, 
 /**
@@ -386,8 +476,44 @@ export type AuditPage = { entries: Array<AuditEntry>,
  */
 next_cursor: string | null, };
 
+export type NewNote = { 
+/**
+ * The moment the note is about: ms from the session's `started_at`,
+ * the unit of the replay link `#/sessions/{id}?t=MS`.
+ */
+t: number, text: string, };
+
+export type Note = { 
+/**
+ * 1, 2, 3, ... within its session, in the order notes were added.
+ */
+id: number, session_id: string, 
+/**
+ * ms from the session's `started_at`.
+ */
+t: number, text: string, 
+/**
+ * Who wrote it: a person's email, or `token:NAME` (as the audit log
+ * names callers).
+ */
+author: string, 
+/**
+ * When it was written (ms since the Unix epoch).
+ */
+created_at: number, };
+
+export type NoteList = { notes: Array<Note>, };
+
 /** A password has at least this many characters. */
 export const MIN_PASSWORD_CHARS = 10;
+
+/** Every feature flag: its name, default and description (a missing flag in `Settings.flags` or `Me.flags` takes its default). */
+export const FLAGS: readonly { name: Flag; default: boolean; description: string }[] = [
+  { name: "capture_console", default: true, description: "trackers record the console (where the site's capture_console is on too)" },
+  { name: "capture_network", default: true, description: "trackers record network requests (where the site's capture_network is on too)" },
+  { name: "compaction", default: true, description: "the cold compactor compacts the session's segments" },
+  { name: "notes", default: true, description: "the dashboard shows notes on replays" },
+];
 
 /** Largest seq and acked (2^53 - 1). */
 export const MAX_SEQ = 9007199254740991;
@@ -407,15 +533,27 @@ export const BLOCK_SELECTOR_MAX_BYTES = 1024;
 export const MAX_REDACT_PARAMS = 50;
 /** One name in `settings.redact_params`, in bytes. */
 export const REDACT_PARAM_MAX_BYTES = 64;
+/** Patterns in `settings.redact_patterns`. */
+export const MAX_REDACT_PATTERNS = 20;
+/** One pattern in `settings.redact_patterns`, in bytes. */
+export const REDACT_PATTERN_MAX_BYTES = 256;
 /** Patterns in `settings.network_body_urls`. */
 export const MAX_NETWORK_BODY_URLS = 20;
 /** One pattern in `settings.network_body_urls`, in bytes. */
 export const NETWORK_BODY_URL_MAX_BYTES = 512;
 /** A recorded request or response body is cut to this many bytes. */
 export const NETWORK_BODY_MAX_BYTES = 16384;
+/** A note's text, in bytes after trimming. */
+export const NOTE_TEXT_MAX_BYTES = 2000;
+/** Notes one session holds. */
+export const MAX_NOTES_PER_SESSION = 200;
+/** A note's `t`, in ms from the session's start. */
+export const MAX_NOTE_T_MS = 604800000;
 /** Fewest days of retention. */
 export const MIN_RETENTION_DAYS = 1;
 /** Most days of retention. */
 export const MAX_RETENTION_DAYS = 3650;
 /** Query parameters redacted unless a site sets `redact_params`. */
 export const DEFAULT_REDACT_PARAMS: readonly string[] = ["token","access_token","refresh_token","id_token","password","secret","client_secret","key","api_key","apikey","auth","authorization","session","sessionid","code","signature","sig"];
+/** Tag of the custom event before a full snapshot of the same page again: the Meta after it is not a page load. */
+export const RESNAPSHOT_TAG = "reel/resnapshot";

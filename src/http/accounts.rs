@@ -98,7 +98,7 @@ async fn sign_in(
     };
     Ok(HttpResponse::Ok()
         .cookie(session_cookie(req, &id, Some(absolute)))
-        .json(caller.me()))
+        .json(caller.me(&state.flags.borrow())))
 }
 
 /// `POST /api/v1/login` `{"email","password"}`: 200, `me` and the
@@ -113,7 +113,12 @@ pub async fn login(
     let body: LoginRequest = json_body(&body, Some(r#"{"email":S,"password":S}"#))?;
     let email = normalize_email(&body.email);
     let ip = peer_ip(&req);
-    let keys = LoginLimiter::keys(&email, &ip);
+    // The limit counts IPv6 clients by their /64; the audit log shows the
+    // address.
+    let limit_key = super::client_addr::client_addr(&req)
+        .map(|a| super::client_addr::limit_key(a).to_string())
+        .unwrap_or_default();
+    let keys = LoginLimiter::keys(&email, &limit_key);
     if let Some(wait) = state.login_limiter.check(&keys, Instant::now()) {
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
         let mut e = ApiError::new(
@@ -198,7 +203,7 @@ pub async fn logout(
 /// `GET /api/v1/me` (viewer).
 pub async fn me(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let caller = authorize(&req, &state, Right::Read).await?;
-    Ok(HttpResponse::Ok().json(caller.me()))
+    Ok(HttpResponse::Ok().json(caller.me(&state.flags.borrow())))
 }
 
 /// Refuses site ids that are not the caller's organisation's.

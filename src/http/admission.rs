@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reel_actors::memory::BufferMemory;
+use reel_actors::metric_names;
 use reel_protocol::ErrorCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -71,7 +72,7 @@ pub struct InflightPermit {
 
 impl Drop for InflightPermit {
     fn drop(&mut self) {
-        metrics::gauge!("reel_ingest_inflight_bytes").decrement(self.bytes as f64);
+        metrics::gauge!(metric_names::INGEST_INFLIGHT_BYTES).decrement(self.bytes as f64);
     }
 }
 
@@ -93,8 +94,8 @@ impl Admission {
             .max_inflight_bytes
             .clamp(1, u64::from(u32::MAX).min(Semaphore::MAX_PERMITS as u64))
             as u32;
-        metrics::gauge!("reel_ingest_inflight_bytes").set(0.0);
-        metrics::gauge!("reel_ingest_inflight_max_bytes").set(capacity as f64);
+        metrics::gauge!(metric_names::INGEST_INFLIGHT_BYTES).set(0.0);
+        metrics::gauge!(metric_names::INGEST_INFLIGHT_MAX_BYTES).set(capacity as f64);
         Admission {
             budget: Arc::new(Semaphore::new(capacity as usize)),
             capacity,
@@ -116,7 +117,7 @@ impl Admission {
 
     fn permit(&self, permit: OwnedSemaphorePermit) -> InflightPermit {
         let bytes = permit.num_permits() as u32;
-        metrics::gauge!("reel_ingest_inflight_bytes").increment(bytes as f64);
+        metrics::gauge!(metric_names::INGEST_INFLIGHT_BYTES).increment(bytes as f64);
         InflightPermit {
             _permit: permit,
             bytes,
@@ -138,7 +139,7 @@ impl Admission {
     /// the buffer memory is not spent.
     pub async fn reserve(&self, bytes: u64) -> InflightPermit {
         let n = self.permits(bytes);
-        metrics::counter!("reel_ingest_budget_waits_total").increment(1);
+        metrics::counter!(metric_names::INGEST_BUDGET_WAITS_TOTAL).increment(1);
         self.waits.fetch_add(1, Ordering::Relaxed);
         if self.waiters.fetch_add(1, Ordering::AcqRel) == 0 {
             self.waiting_since
@@ -147,7 +148,7 @@ impl Admission {
         let waiting = Waiting(self);
         let started = Instant::now();
         if self.memory.is_full() {
-            metrics::counter!("reel_ingest_buffer_memory_waits_total").increment(1);
+            metrics::counter!(metric_names::INGEST_BUFFER_MEMORY_WAITS_TOTAL).increment(1);
             self.memory.room().await;
         }
         // unwrap: the budget is never closed.
@@ -177,7 +178,7 @@ impl Admission {
 
     /// An ack was written `delay` after its batch was read off the socket.
     pub fn ack_written(&self, delay: Duration) {
-        metrics::histogram!("reel_ack_delay_seconds").record(delay.as_secs_f64());
+        metrics::histogram!(metric_names::ACK_DELAY_SECONDS).record(delay.as_secs_f64());
         self.note(delay);
     }
 
@@ -236,7 +237,7 @@ impl Admission {
         } else {
             return Ok(());
         };
-        metrics::counter!("reel_overload_refusals_total", "reason" => reason).increment(1);
+        metrics::counter!(metric_names::OVERLOAD_REFUSALS_TOTAL, "reason" => reason).increment(1);
         tracing::debug!(reason, "new connection refused: the node is overloaded");
         Err(ApiError {
             retry_after: Some(OVERLOAD_RETRY_S),

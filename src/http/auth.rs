@@ -76,7 +76,7 @@ pub struct Caller {
     pub actor: Actor,
     pub access: Access,
     pub credential: Credential,
-    /// The peer address (no proxy header is trusted).
+    /// The client address ([`super::client_addr::client_addr`]).
     pub ip: String,
 }
 
@@ -121,9 +121,25 @@ impl Caller {
         }
     }
 
-    /// `GET /api/v1/me`.
-    pub fn me(&self) -> Me {
+    /// What a percentage rollout of a feature flag is stable for: the
+    /// user's id, or `token:ID`.
+    pub fn flag_key(&self) -> String {
+        match &self.actor {
+            Actor::User { id, .. } => id.to_string(),
+            Actor::Token { id, .. } => format!("token:{id}"),
+        }
+    }
+
+    /// `GET /api/v1/me`, with the feature flags `rules` give the caller
+    /// (its organisation's and the global rules; no site's).
+    pub fn me(&self, rules: &reel_actors::flags::FlagRules) -> Me {
+        let key = self.flag_key();
         Me {
+            flags: rules.evaluate(&reel_actors::flags::Subject {
+                org_id: Some(self.org_id()),
+                site_id: None,
+                key: &key,
+            }),
             user: match &self.actor {
                 Actor::User { id, email, name } => Some(MeUser {
                     id: *id,
@@ -139,12 +155,12 @@ impl Caller {
     }
 }
 
-/// The peer address of a request, for the audit log and the sign-in rate
-/// limit. Proxies' headers are not trusted (yet): behind one, this is the
-/// proxy's address.
+/// The client address of a request as the audit log shows it
+/// ([`super::client_addr::client_addr`]: behind a trusted proxy, the
+/// address it forwarded); empty when there is none.
 pub fn peer_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
+    super::client_addr::client_addr(req)
+        .map(|a| a.to_string())
         .unwrap_or_default()
 }
 
@@ -241,6 +257,9 @@ pub async fn authorize(
         ));
     };
     let (actor, access) = resolve(state, &credential).await?;
+    if let Actor::User { id, .. } = &actor {
+        super::failures::tag_user(state, *id);
+    }
     let caller = Caller {
         actor,
         access,

@@ -4,12 +4,15 @@
 //! order as batches become durable.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::stream::{FuturesOrdered, StreamExt};
+use reel_actors::metric_names;
+use reel_actors::redact::Redactor;
 use reel_actors::session::{
     Batch, Control, Detach, EndTab, Identify, NotDurable, Refusal, SessionActor, CONTROL_CAPACITY,
 };
@@ -18,6 +21,7 @@ use reel_actors::stats::BatchStats;
 use reel_actors::traits::{SiteRecord, StoreError, StoreResult};
 use reel_protocol::messages::{ClientMessage, EventsBatch, Hello};
 use reel_protocol::{decode_message, frame_json, ErrorCode, Frame, ServerMessage};
+use sentry::SentryFutureExt;
 use serde::Deserialize;
 use tokio::sync::{mpsc, watch};
 
@@ -58,7 +62,7 @@ pub async fn ingest(
         }
     }
     if state.spool.disk_full() {
-        metrics::counter!("reel_spool_full_refusals_total").increment(1);
+        metrics::counter!(metric_names::SPOOL_FULL_REFUSALS_TOTAL).increment(1);
         return Err(ApiError {
             retry_after: Some(SPOOL_FULL_RETRY_S),
             ..ApiError::new(ErrorCode::Unavailable, "this node's disk is full")
@@ -66,7 +70,7 @@ pub async fn ingest(
     }
     let spooled = state.spool.bytes();
     if spooled >= state.config.spool.max_bytes {
-        metrics::counter!("reel_spool_full_refusals_total").increment(1);
+        metrics::counter!(metric_names::SPOOL_FULL_REFUSALS_TOTAL).increment(1);
         return Err(ApiError {
             retry_after: Some(SPOOL_FULL_RETRY_S),
             ..ApiError::new(
@@ -109,7 +113,7 @@ pub async fn ingest(
             ));
         }
     }
-    let slot = ConnCounts::acquire(&state, req.peer_addr().map(|a| a.ip()), site.id)?;
+    let slot = ConnCounts::acquire(&state, super::client_addr::client_addr(&req), site.id)?;
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::new(ErrorCode::BadRequest, e.to_string()))?;
     let limits = &state.config.limits;
@@ -121,15 +125,23 @@ pub async fn ingest(
     let conn = Connection {
         id: state.conns.next_conn_id(),
         state: state.clone(),
-        site,
         visitor_param: query.visitor.clone(),
-        client,
+        client: Some(client),
+        redactor: reel_actors::redact::shared(&site.settings),
+        site_id: site.id,
         session: None,
+        session_id: None,
         sent_settings: None,
         unread: Duration::ZERO,
         _slot: slot,
     };
-    actix_web::rt::spawn(conn.run(session, stream, site_rx));
+    // The connection outlives the request: its own Sentry scope (a copy
+    // of the request's, with the site; the session once attached).
+    super::failures::tag_site(site.id);
+    match super::failures::task_hub() {
+        Some(hub) => actix_web::rt::spawn(conn.run(session, stream, site_rx).bind_hub(hub)),
+        None => actix_web::rt::spawn(conn.run(session, stream, site_rx)),
+    };
     Ok(response)
 }
 
@@ -187,22 +199,35 @@ struct Owed {
 /// next batch waits for the budget.
 type PendingAck = Pin<Box<dyn std::future::Future<Output = Owed> + Send>>;
 
-/// One tracker connection.
+/// One tracker connection. Sized for 100,000 idle ones per node: what is
+/// only needed for `hello` is dropped after it, the site is read from its
+/// watch (shared by every connection of the site) rather than copied, and
+/// rare, deep paths (`hello`, refusals) are boxed futures so that the
+/// connection's task stays small while it waits for frames.
 struct Connection {
     id: u64,
     state: web::Data<AppState>,
-    /// The site as last known (it follows admins' changes).
-    site: SiteRecord,
-    /// `visitor` from the URL; must equal `hello.visitor`.
+    /// The site's id (the site itself, as last known, is in its watch).
+    site_id: i64,
+    /// The site's redaction rules, applied to each batch before it goes
+    /// to the session (and so to the spool): a change of the site's
+    /// rules applies from the next batch.
+    redactor: Arc<Redactor>,
+    /// `visitor` from the URL; must equal `hello.visitor`. Taken by `hello`.
     visitor_param: Option<String>,
-    client: ClientInfo,
+    /// From the upgrade request's `User-Agent`; taken by `hello`.
+    client: Option<ClientInfo>,
     /// The session actor and tab, once `hello` is done.
     session: Option<(Addr<SessionActor>, String)>,
+    /// The session's id, once `hello` is done: its feature flags are
+    /// evaluated for it.
+    session_id: Option<String>,
     /// How long the socket went unread while the last batch waited for its
     /// session's mailbox: credited to the next batch's rate limits.
     unread: Duration,
-    /// The settings the tracker was last told (in `welcome` or `settings`).
-    sent_settings: Option<reel_protocol::Settings>,
+    /// A hash of the settings the tracker was last told (in `welcome` or
+    /// `settings`), to tell whether a site change concerns it.
+    sent_settings: Option<u64>,
     /// Keeps the connection counted while it lives.
     _slot: ConnSlot,
 }
@@ -245,6 +270,7 @@ impl Connection {
         let mut acks: FuturesOrdered<PendingAck> = FuturesOrdered::new();
         let mut control_tx = Some(control_tx);
         let mut disk_full = self.state.disk_full.clone();
+        let mut flags = self.state.flags.subscribe();
         // False once the site is gone from the cache (it keeps what it had).
         let mut site_followed = true;
         let exit = loop {
@@ -254,12 +280,12 @@ impl Connection {
                     let read_at = last_seen;
                     match msg {
                         Some(Ok(AggregatedMessage::Text(text))) => {
-                            if let Err(e) = self.on_frame(Frame::Text(text.as_bytes()), read_at, &mut ws, &mut acks, &mut control_tx).await {
+                            if let Err(e) = self.on_frame(Frame::Text(text.as_bytes()), read_at, &mut ws, &mut acks, &mut control_tx, &site).await {
                                 break e;
                             }
                         }
                         Some(Ok(AggregatedMessage::Binary(bytes))) => {
-                            if let Err(e) = self.on_frame(Frame::Binary(&bytes), read_at, &mut ws, &mut acks, &mut control_tx).await {
+                            if let Err(e) = self.on_frame(Frame::Binary(&bytes), read_at, &mut ws, &mut acks, &mut control_tx, &site).await {
                                 break e;
                             }
                         }
@@ -303,8 +329,22 @@ impl Connection {
                         site_followed = false;
                         continue;
                     }
-                    self.site = site.borrow_and_update().clone();
-                    if let Err(exit) = self.tell_settings(&mut ws).await {
+                    let settings = {
+                        let now = site.borrow_and_update();
+                        if !self.redactor.same_rules(&now.settings) {
+                            self.redactor = reel_actors::redact::shared(&now.settings);
+                        }
+                        self.settings_now(&now)
+                    };
+                    if let Err(exit) = self.tell_settings(settings, &mut ws).await {
+                        break exit;
+                    }
+                }
+                changed = flags.changed() => {
+                    if changed.is_err() { break Exit::Close(CloseCode::Away); }
+                    drop(flags.borrow_and_update());
+                    let settings = self.settings_now(&site.borrow());
+                    if let Err(exit) = self.tell_settings(settings, &mut ws).await {
                         break exit;
                     }
                 }
@@ -340,7 +380,7 @@ impl Connection {
         }
         match exit {
             Exit::Refuse(code, message) => {
-                metrics::counter!("reel_errors_total", "code" => code.as_str()).increment(1);
+                metrics::counter!(metric_names::ERRORS_TOTAL, "code" => code.as_str()).increment(1);
                 if code == ErrorCode::Internal {
                     tracing::error!(
                         conn = self.id,
@@ -365,11 +405,11 @@ impl Connection {
                         description: Some(message.chars().take(120).collect()),
                     }))
                     .await;
-                drain(stream).await;
+                Box::pin(drain(stream)).await;
                 drop(keep_open);
             }
             Exit::Hold => {
-                metrics::counter!("reel_errors_total", "code" => ErrorCode::Unavailable.as_str())
+                metrics::counter!(metric_names::ERRORS_TOTAL, "code" => ErrorCode::Unavailable.as_str())
                     .increment(1);
                 let retry_after_ms = SPOOL_FULL_RETRY_S * 1000;
                 let _ = ws
@@ -412,6 +452,7 @@ impl Connection {
         ws: &mut Session,
         acks: &mut FuturesOrdered<PendingAck>,
         control_tx: &mut Option<mpsc::Sender<Control>>,
+        site: &watch::Receiver<SiteRecord>,
     ) -> Result<(), Exit> {
         let limits = &self.state.config.limits;
         let wire_bytes = match frame {
@@ -420,14 +461,18 @@ impl Connection {
         let json = frame_json(frame, limits).map_err(|e| Exit::Refuse(e.code(), e.to_string()))?;
         let msg =
             decode_message(&json, limits).map_err(|e| Exit::Refuse(e.code(), e.to_string()))?;
-        metrics::counter!("reel_messages_total").increment(1);
+        metrics::counter!(metric_names::MESSAGES_TOTAL).increment(1);
         match (msg, &self.session) {
             (ClientMessage::Hello(hello), None) => {
                 // unwrap-free: the sender is only taken here, once.
                 let control = control_tx
                     .take()
                     .ok_or_else(|| Exit::Refuse(ErrorCode::BadMessage, "second hello".into()))?;
-                self.on_hello(hello, ws, control).await
+                // The site as it is now (a copy only for `hello`'s time).
+                let site = site.borrow().clone();
+                // Boxed: `hello` is deep and once per connection; the
+                // task does not carry its size while it waits for frames.
+                Box::pin(self.on_hello(hello, &site, ws, control)).await
             }
             (ClientMessage::Hello(_), Some(_)) => {
                 Err(Exit::Refuse(ErrorCode::BadMessage, "a second hello".into()))
@@ -437,7 +482,7 @@ impl Connection {
                 "the first message must be hello".into(),
             )),
             (ClientMessage::Events(batch), Some((addr, tab))) => {
-                let mut msg = to_batch(tab, batch, wire_bytes);
+                let mut msg = to_batch(tab, batch, wire_bytes, &self.redactor);
                 // The batch's bytes in memory until durable: the larger of
                 // its frame and its decoded events.
                 let bytes = wire_bytes.max(msg.ndjson.len() as u64);
@@ -456,7 +501,7 @@ impl Connection {
                     .await
                     .map_err(|_| Exit::Refuse(ErrorCode::Internal, "session is gone".into()))??;
                 self.unread = sent.elapsed();
-                metrics::counter!("reel_batch_bytes_total").increment(wire_bytes);
+                metrics::counter!(metric_names::BATCH_BYTES_TOTAL).increment(wire_bytes);
                 let (seq, fresh) = (accepted.seq, accepted.fresh);
                 let durable = accepted.durable;
                 acks.push_back(Box::pin(async move {
@@ -527,7 +572,8 @@ impl Connection {
     /// A batch is durable (ack it, and count its ack delay) or failed.
     async fn on_durable(&self, owed: Owed, ws: &mut Session) -> Result<(), Exit> {
         if let Err(e) = owed.res {
-            return Err(self.not_durable(owed.seq, owed.fresh, e).await);
+            // Boxed: rare, and the connection's task need not carry it.
+            return Err(Box::pin(self.not_durable(owed.seq, owed.fresh, e)).await);
         }
         ws.text(ServerMessage::Ack { seq: owed.seq }.to_json())
             .await
@@ -578,10 +624,12 @@ impl Connection {
     async fn on_hello(
         &mut self,
         hello: Hello,
+        site: &SiteRecord,
         ws: &mut Session,
         control: mpsc::Sender<Control>,
     ) -> Result<(), Exit> {
-        if let Some(v) = &self.visitor_param {
+        let client = self.client.take().unwrap_or_default();
+        if let Some(v) = self.visitor_param.take() {
             if v != hello.visitor.as_str() {
                 return Err(Exit::Refuse(
                     ErrorCode::BadMessage,
@@ -592,58 +640,100 @@ impl Connection {
         let attached = self
             .state
             .sessions
-            .hello(&self.site, &hello, &self.client, self.id, control)
+            .hello(site, &hello, &client, self.id, control)
             .await?;
-        let settings = tracker_settings(&self.state, &self.site.settings);
+        let settings = tracker_settings(&self.state, site, &attached.session);
+        let hash = settings_hash(&settings);
         let welcome = ServerMessage::Welcome {
             session: reel_protocol::SessionId::parse(attached.session.clone())
                 .map_err(|e| Exit::Refuse(ErrorCode::Internal, e.to_string()))?,
             tab: hello.tab.clone(),
             next_seq: attached.next_seq,
-            settings: settings.clone(),
+            settings,
         };
         ws.text(welcome.to_json()).await.map_err(|_| Exit::Gone)?;
-        self.sent_settings = Some(settings);
+        self.sent_settings = Some(hash);
         tracing::debug!(conn = self.id, session_id = %attached.session, tab = %hello.tab, next_seq = attached.next_seq, "tab attached");
+        super::failures::tag_session(&attached.session);
         self.session = Some((attached.addr, hello.tab.into_string()));
+        self.session_id = Some(attached.session);
         Ok(())
     }
 
-    /// The site changed: tells a welcomed tracker its settings when they
-    /// differ from what it was last told (a rename or new origins do not
-    /// concern it). Before `welcome` there is nothing to do: the welcome
-    /// carries the site as it is then.
-    async fn tell_settings(&mut self, ws: &mut Session) -> Result<(), Exit> {
-        let Some(sent) = &self.sent_settings else {
+    /// The tracker's settings as `site` and the flags say now, once its
+    /// session is known (its flags are evaluated for it); `None` before.
+    fn settings_now(&self, site: &SiteRecord) -> Option<reel_protocol::Settings> {
+        let session_id = self.session_id.as_deref()?;
+        Some(tracker_settings(&self.state, site, session_id))
+    }
+
+    /// The site or the flags changed: tells a welcomed tracker its
+    /// settings when they differ from what it was last told (a rename or
+    /// new origins do not concern it). Before `welcome` there is nothing
+    /// to do: the welcome carries the settings as they are then.
+    async fn tell_settings(
+        &mut self,
+        settings: Option<reel_protocol::Settings>,
+        ws: &mut Session,
+    ) -> Result<(), Exit> {
+        let (Some(settings), Some(sent)) = (settings, self.sent_settings) else {
             return Ok(());
         };
-        let settings = tracker_settings(&self.state, &self.site.settings);
-        if *sent == settings {
+        let hash = settings_hash(&settings);
+        if sent == hash {
             return Ok(());
         }
-        ws.text(ServerMessage::Settings(settings.clone()).to_json())
+        ws.text(ServerMessage::Settings(settings).to_json())
             .await
             .map_err(|_| Exit::Gone)?;
-        metrics::counter!("reel_settings_sent_total").increment(1);
-        tracing::debug!(conn = self.id, site_id = self.site.id, "settings sent");
-        self.sent_settings = Some(settings);
+        metrics::counter!(metric_names::SETTINGS_SENT_TOTAL).increment(1);
+        tracing::debug!(conn = self.id, site_id = self.site_id, "settings sent");
+        self.sent_settings = Some(hash);
         Ok(())
     }
 }
 
-/// What a tracker of a site is told in `welcome` and `settings`: the
-/// site's settings with this node's batch and frame bounds, and whether
-/// the node is in maintenance.
+/// A hash of a tracker's settings (of their JSON, as the tracker is told
+/// them): a connection keeps it, not the settings, to tell a change.
+fn settings_hash(settings: &reel_protocol::Settings) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_vec(settings)
+        .unwrap_or_default()
+        .hash(&mut h);
+    h.finish()
+}
+
+/// What a tracker of a session of a site is told in `welcome` and
+/// `settings`: the site's settings with this node's batch and frame
+/// bounds, whether the node is in maintenance, and the feature flags
+/// evaluated for the session (its organisation, site and id). A capture
+/// is on only when both the site's setting and its flag say so.
 pub fn tracker_settings(
     state: &AppState,
-    site: &reel_protocol::Settings,
+    site_record: &SiteRecord,
+    session_id: &str,
 ) -> reel_protocol::Settings {
+    use reel_protocol::flags::Flag;
+    let site = &site_record.settings;
+    let rules = state.flags.borrow().clone();
+    let flags = rules.evaluate(&reel_actors::flags::Subject {
+        org_id: Some(site_record.org_id),
+        site_id: Some(site_record.id),
+        key: session_id,
+    });
+    let flag = |f: Flag| flags.get(f.name()).copied().unwrap_or(f.default_on());
     reel_protocol::Settings {
+        capture_console: site.capture_console && flag(Flag::CaptureConsole),
+        capture_network: site.capture_network && flag(Flag::CaptureNetwork),
+        flags,
         // Only a tracker that said hello as maintenance began sees true
         // (and is closed with 4503 at once).
         maintenance: state.phase() == Phase::Maintenance,
         batch_max_events: state.config.limits.batch_events,
         max_frame_bytes: state.config.limits.frame_bytes,
+        // The node applies them; a tracker has no use for them.
+        redact_patterns: Vec::new(),
         ..site.clone()
     }
 }
@@ -662,43 +752,53 @@ async fn drain(mut stream: actix_ws::AggregatedMessageStream) {
     .await;
 }
 
-/// The session actor's form of a batch: events as NDJSON, exactly as
-/// received, and the counters read from their headers.
-fn to_batch(tab: &str, batch: EventsBatch<'_>, wire_bytes: u64) -> Batch {
-    let len: usize = batch.events.iter().map(|e| e.get().len() + 1).sum();
+/// The session actor's form of a batch: events as NDJSON, as received
+/// but for what the site's redaction rules rewrote, the counters read
+/// from their headers (sizes are the stored ones), and the NDJSON as the
+/// zstd frame the tab's buffer keeps. Everything here reads the headers
+/// decoded with the events, in one scan of the frame; no event is parsed
+/// again (but those redaction rewrites).
+pub fn to_batch(tab: &str, batch: EventsBatch<'_>, wire_bytes: u64, redactor: &Redactor) -> Batch {
+    let events = redactor.events(&batch.headers, batch.events.iter().copied());
+    let len: usize = events.iter().map(|e| e.len() + 1).sum();
     let mut ndjson = Vec::with_capacity(len);
-    for e in &batch.events {
+    for e in &events {
         let start = ndjson.len();
-        ndjson.extend_from_slice(e.get().as_bytes());
+        ndjson.extend_from_slice(e.as_bytes());
         // A raw line break can only be whitespace between JSON tokens (in
         // strings it is escaped). JSON.stringify never writes one; should a
         // client, it becomes a space so that each line stays one event.
-        for b in &mut ndjson[start..] {
-            if *b == b'\n' || *b == b'\r' {
-                *b = b' ';
+        // The decoder said whether any event holds one; a rewritten event
+        // is checked here.
+        if batch.line_breaks || matches!(e, std::borrow::Cow::Owned(_)) {
+            for b in &mut ndjson[start..] {
+                if *b == b'\n' || *b == b'\r' {
+                    *b = b' ';
+                }
             }
         }
         ndjson.push(b'\n');
     }
-    let stats = BatchStats::from_headers(
-        batch
-            .headers
-            .iter()
-            .zip(batch.events.iter().map(|e| e.get().len())),
-    );
+    let stats = BatchStats::from_headers(batch.headers.iter().zip(events.iter().map(|e| e.len())));
+    let signals = reel_actors::signals::events(&batch.headers);
     let snapshot_from = reel_actors::live::snapshot_from(
         batch
             .headers
             .iter()
             .map(|h| h.kind)
-            .zip(batch.events.iter().map(|e| e.get().len())),
+            .zip(events.iter().map(|e| e.len())),
     );
+    // The tab's buffer holds this frame: compressed here, on the
+    // connection's task, not on the session actor's thread.
+    let frame = reel_actors::segment::frame(&ndjson);
     Batch {
         tab: tab.to_owned(),
         seq: batch.seq,
         wire_bytes,
         ndjson,
+        frame,
         stats,
+        signals,
         snapshot_from,
         held: Duration::ZERO,
     }

@@ -25,6 +25,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use futures_util::StreamExt;
 use reel_actors::live::WATCH_RENEW;
+use reel_actors::metric_names;
 use reel_actors::traits::{topics, BusMessage, Scope};
 use reel_protocol::accounts::AuditAction;
 use reel_protocol::live::{
@@ -112,10 +113,10 @@ pub async fn live(
         .max_frame_size(limits::CLIENT_MESSAGE_BYTES)
         .aggregate_continuations()
         .max_continuation_size(limits::CLIENT_MESSAGE_BYTES);
-    metrics::gauge!("reel_live_clients").increment(1.0);
+    metrics::gauge!(metric_names::LIVE_CLIENTS).increment(1.0);
     actix_web::rt::spawn(async move {
         run(state, caller, session, stream).await;
-        metrics::gauge!("reel_live_clients").decrement(1.0);
+        metrics::gauge!(metric_names::LIVE_CLIENTS).decrement(1.0);
     });
     Ok(response)
 }
@@ -214,7 +215,7 @@ async fn run(
     drop(pong_session);
     let mut session = session;
     if too_slow {
-        metrics::counter!("reel_live_slow_clients_total").increment(1);
+        metrics::counter!(metric_names::LIVE_SLOW_CLIENTS_TOTAL).increment(1);
         writer.abort();
         // Best effort: the client is not reading, so its channel may be
         // full; dropping the last handle ends the connection either way.
@@ -236,7 +237,7 @@ async fn run(
         .await;
     } else if revoked {
         writer.abort();
-        metrics::counter!("reel_live_revoked_total").increment(1);
+        metrics::counter!(metric_names::LIVE_REVOKED_TOTAL).increment(1);
         let _ = session
             .close(Some(CloseReason {
                 code: CloseCode::Policy,
@@ -401,7 +402,7 @@ impl Conn {
         let rx = self.state.sessions.bus().subscribe(&topics::live(&session));
         let forwarder = forward(rx, self.inbound.clone());
         self.request(&node, &session, true).await;
-        metrics::counter!("reel_live_watches_total").increment(1);
+        metrics::counter!(metric_names::LIVE_WATCHES_TOTAL).increment(1);
         self.watches.insert(
             session,
             WatchState {
@@ -485,7 +486,8 @@ impl Conn {
             | BusMessage::Probe { .. }
             | BusMessage::Maintenance { .. }
             | BusMessage::SiteChanged { .. }
-            | BusMessage::SessionDeleted { .. } => {}
+            | BusMessage::SessionDeleted { .. }
+            | BusMessage::FlagsChanged => {}
         }
     }
 

@@ -1,19 +1,24 @@
 //! HTTP and WebSocket routes: ingest (§1), the replay API (§2), health and
 //! metrics (§3), live (§4), accounts and access (§5), the data lifecycle
-//! (§6). Errors map to
+//! (§6), notes (§7). Errors map to
 //! statuses in one place, [`ApiError`]; who may call what is decided in
-//! one place, [`auth`].
+//! one place, [`auth`]; failures reach Sentry once each through
+//! [`failures`].
 
 pub mod accounts;
 pub mod admission;
 pub mod api;
 pub mod auth;
+pub mod client_addr;
+pub mod failures;
 pub mod headers;
 pub mod ingest;
 pub mod lifecycle;
 pub mod live;
+pub mod notes;
 pub mod site_cache;
 pub mod sites;
+pub mod timing;
 pub mod web;
 
 use std::net::IpAddr;
@@ -27,6 +32,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web as aweb, HttpResponse, ResponseError};
 use dashmap::DashMap;
+use reel_actors::metric_names;
 use reel_actors::recovery::DrainState;
 use reel_actors::traits::{BlobStore, Index, StoreError};
 use reel_actors::Sessions;
@@ -80,6 +86,13 @@ pub struct AppState {
     pub lifecycle: reel_actors::lifecycle::Lifecycle,
     /// Wakes this node's lifecycle worker (a new erasure job).
     pub lifecycle_wake: Arc<tokio::sync::Notify>,
+    /// Compacted objects' range indexes (seeks of the events route).
+    pub compaction: Arc<dyn reel_actors::traits::CompactionIndex>,
+    /// The feature flag rules this node knows (see [`crate::flags`]); open
+    /// ingest connections follow them.
+    pub flags: watch::Sender<Arc<reel_actors::flags::FlagRules>>,
+    /// Where the rules are kept (the index).
+    pub flag_store: Arc<dyn reel_actors::flags::FlagStore>,
 }
 
 impl AppState {
@@ -102,9 +115,11 @@ impl AppState {
     }
 }
 
-/// Open ingest connections, by IP and by site, for the connection limits.
+/// Open ingest connections, by client address and by site, for the
+/// connection limits.
 #[derive(Default)]
 pub struct ConnCounts {
+    /// By [`client_addr::limit_key`]: IPv6 clients by their /64.
     pub per_ip: DashMap<IpAddr, u64>,
     pub per_site: DashMap<i64, u64>,
     pub next_id: AtomicU64,
@@ -118,12 +133,14 @@ pub struct ConnSlot {
 }
 
 impl ConnCounts {
-    /// Takes a place for a connection, or says which limit is reached.
+    /// Takes a place for a connection of client `ip` (its
+    /// [`client_addr::client_addr`]), or says which limit is reached.
     pub fn acquire(
         state: &aweb::Data<AppState>,
         ip: Option<IpAddr>,
         site: i64,
     ) -> Result<ConnSlot, ApiError> {
+        let ip = ip.map(client_addr::limit_key);
         let limits = &state.config.limits;
         let counts = &state.conns;
         if let Some(ip) = ip {
@@ -148,7 +165,7 @@ impl ConnCounts {
             }
             *n += 1;
         }
-        metrics::gauge!("reel_open_connections").increment(1.0);
+        metrics::gauge!(metric_names::OPEN_CONNECTIONS).increment(1.0);
         Ok(ConnSlot {
             state: state.clone(),
             ip,
@@ -174,7 +191,7 @@ impl Drop for ConnSlot {
             *n = n.saturating_sub(1);
             *n == 0
         });
-        metrics::gauge!("reel_open_connections").decrement(1.0);
+        metrics::gauge!(metric_names::OPEN_CONNECTIONS).decrement(1.0);
     }
 }
 
@@ -220,7 +237,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        metrics::counter!("reel_errors_total", "code" => self.code.as_str()).increment(1);
+        metrics::counter!(metric_names::ERRORS_TOTAL, "code" => self.code.as_str()).increment(1);
         let mut res = HttpResponse::build(self.status_code());
         if let Some(secs) = self.retry_after {
             res.insert_header(("Retry-After", secs.to_string()));
@@ -232,6 +249,18 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The route label of a request no route matched (bounded cardinality:
+/// never the path itself).
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// A request's route pattern (`/api/v1/sessions/{session}`), never the
+/// concrete path with its ids nor the query: the `route` of metrics,
+/// slow-request lines, trace spans and Sentry tags.
+pub fn route_pattern(req: &actix_web::HttpRequest) -> String {
+    req.match_pattern()
+        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned())
+}
+
 /// Records every request's latency by route pattern and status.
 pub async fn route_metrics(
     req: ServiceRequest,
@@ -240,13 +269,10 @@ pub async fn route_metrics(
     let started = Instant::now();
     let method = req.method().to_string();
     let res = next.call(req).await?;
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "unmatched".into());
+    let route = route_pattern(res.request());
     let status = res.status().as_u16().to_string();
     metrics::histogram!(
-        "reel_http_request_duration_seconds",
+        metric_names::HTTP_REQUEST_DURATION_SECONDS,
         "route" => route,
         "method" => method,
         "status" => status
@@ -268,7 +294,9 @@ pub const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 /// an earlier run's spool. 503 unless the index and blob store answer, the
 /// node runs and the spool is not full. A drain in progress does not make
 /// the node unready: it records new sessions meanwhile (the drain is
-/// background work, and resumed tabs continue past what it holds).
+/// background work, and resumed tabs continue past what it holds). Sets
+/// `reel_ready` (the node also runs this check on its own, see
+/// `app::READY_WATCH_INTERVAL`).
 pub async fn readyz(state: aweb::Data<AppState>) -> HttpResponse {
     let (index, blob) = tokio::join!(
         tokio::time::timeout(READY_CHECK_TIMEOUT, state.index.check()),
@@ -285,6 +313,7 @@ pub async fn readyz(state: aweb::Data<AppState>) -> HttpResponse {
     let disk_full = state.spool.disk_full();
     let spool_full = spool_bytes >= spool_max || disk_full;
     let ok = index.is_ok() && blob.is_ok() && phase == Phase::Running && !spool_full;
+    metrics::gauge!(metric_names::READY).set(if ok { 1.0 } else { 0.0 });
     let show = |r: &Result<(), StoreError>| match r {
         Ok(()) => "ok".to_string(),
         Err(e) => e.to_string(),
@@ -335,8 +364,23 @@ fn redirect(to: &'static str) -> HttpResponse {
         .finish()
 }
 
-/// Every route of the node.
-pub fn routes(cfg: &mut aweb::ServiceConfig) {
+/// The health and metrics routes: on the main listener, or alone on the
+/// admin listener when `admin_listen` is set.
+pub fn admin_routes(cfg: &mut aweb::ServiceConfig) {
+    cfg.route("/healthz", aweb::get().to(healthz))
+        .route("/readyz", aweb::get().to(readyz))
+        .route("/metrics", aweb::get().to(metrics_route));
+}
+
+/// Every route of the main listener: with `admin_listen` set, `/readyz`
+/// and `/metrics` are only on the admin listener (here 404), `/healthz`
+/// on both (load balancers check the address they send traffic to).
+pub fn routes(cfg: &mut aweb::ServiceConfig, admin_listener: bool) {
+    if admin_listener {
+        cfg.route("/healthz", aweb::get().to(healthz));
+    } else {
+        admin_routes(cfg);
+    }
     cfg.route("/v1/ingest", aweb::get().to(ingest::ingest))
         .route("/v1/live", aweb::get().to(live::live))
         .route("/t/loader.js", aweb::get().to(web::loader))
@@ -345,9 +389,6 @@ pub fn routes(cfg: &mut aweb::ServiceConfig) {
         .route("/demo", aweb::get().to(|| async { redirect("/demo/") }))
         .route("/app", aweb::get().to(|| async { redirect("/app/") }))
         .route("/", aweb::get().to(|| async { redirect("/app/") }))
-        .route("/healthz", aweb::get().to(healthz))
-        .route("/readyz", aweb::get().to(readyz))
-        .route("/metrics", aweb::get().to(metrics_route))
         .service(
             aweb::scope("/api/v1")
                 .route(
@@ -365,6 +406,11 @@ pub fn routes(cfg: &mut aweb::ServiceConfig) {
                 )
                 .route("/sessions/{session}/pin", aweb::post().to(lifecycle::pin))
                 .route("/sessions/{session}/pin", aweb::delete().to(lifecycle::pin))
+                .route("/sessions/{session}/notes", aweb::get().to(notes::notes))
+                .route(
+                    "/sessions/{session}/notes",
+                    aweb::post().to(notes::add_note),
+                )
                 .route("/sites/{site_id}/erase", aweb::post().to(lifecycle::erase))
                 .route("/sites/{site_id}/usage", aweb::get().to(lifecycle::usage))
                 .route("/erasures/{id}", aweb::get().to(lifecycle::erasure))

@@ -56,7 +56,7 @@ impl AccountStore for $name {
     async fn org_by_name(&self, name: &str) -> StoreResult<i64> {
         self.org_id(name)
             .await
-            .map_err(|e| reel_actors::traits::StoreError::Other(e.to_string()))
+            .map_err(|e| reel_actors::traits::StoreError::Other(crate::secrets::redact(&e.to_string())))
     }
 
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<UserRecord>> {
@@ -93,7 +93,9 @@ impl AccountStore for $name {
         sites: Option<&[i64]>,
     ) -> StoreResult<Option<i64>> {
         let now = reel_actors::now_ms();
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool
+            .begin_with(<$db as crate::index::WriteTx>::BEGIN)
+            .await.map_err(db_err)?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO users (org_id, email, name, role, created_at, password_hash) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id",
@@ -193,7 +195,9 @@ impl AccountStore for $name {
     }
 
     async fn remove_member(&self, org_id: i64, user_id: i64, now: i64) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool
+            .begin_with(<$db as crate::index::WriteTx>::BEGIN)
+            .await.map_err(db_err)?;
         let n = sqlx::query("DELETE FROM memberships WHERE org_id = $1 AND user_id = $2")
             .bind(org_id)
             .bind(user_id)
@@ -463,7 +467,9 @@ impl AccountStore for $name {
         password_hash: &str,
         now: i64,
     ) -> StoreResult<Result<(InvitationRecord, i64), InvitationRefusal>> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let mut tx = self.pool
+            .begin_with(<$db as crate::index::WriteTx>::BEGIN)
+            .await.map_err(db_err)?;
         let row = sqlx::query(
             "SELECT id, org_id, email, role, sites, expires_at, used_at, revoked_at \
              FROM invitations WHERE code_hash = $1",

@@ -3,6 +3,9 @@
 //! SQL implementation.
 
 pub mod accounts;
+mod compaction;
+mod flags;
+mod notes;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -87,6 +90,26 @@ pub fn like_escape(s: &str) -> String {
 }
 
 /// The default organisation of `reel site create` and `reel token create`.
+/// How a write transaction begins. SQLite: `BEGIN IMMEDIATE`, which takes
+/// the write lock at once (waiting up to the busy timeout). A deferred
+/// transaction that reads first (a tombstone check, the rows a swap
+/// expects) fails at its first write with `database is locked` as soon as
+/// another connection has written since its read began, and the busy
+/// timeout does not wait that out: under load (a thousand tabs committing
+/// segments together) every such commit would fail and back off.
+/// Postgres: a plain `BEGIN` (row locks do the rest).
+pub trait WriteTx: sqlx::Database {
+    const BEGIN: &'static str;
+}
+
+impl WriteTx for sqlx::Sqlite {
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+}
+
+impl WriteTx for sqlx::Postgres {
+    const BEGIN: &'static str = "BEGIN";
+}
+
 pub const DEFAULT_ORG: &str = "default";
 
 /// The configured index: SQLite or Postgres, chosen by the URL's scheme.
@@ -108,11 +131,17 @@ impl SqlIndex {
     /// Connects to `url`: `postgres://` or `postgresql://` selects Postgres,
     /// `sqlite:` SQLite.
     pub async fn connect(url: &str) -> anyhow::Result<SqlIndex> {
-        if is_postgres(url) {
-            Ok(SqlIndex::Postgres(postgres::PgIndex::connect(url).await?))
+        let index = if is_postgres(url) {
+            postgres::PgIndex::connect(url)
+                .await
+                .map(SqlIndex::Postgres)
         } else {
-            Ok(SqlIndex::Sqlite(sqlite::SqliteIndex::connect(url).await?))
-        }
+            sqlite::SqliteIndex::connect(url)
+                .await
+                .map(SqlIndex::Sqlite)
+        };
+        // The URL may hold a password, and a driver's error may echo it.
+        index.map_err(|e| anyhow::anyhow!(crate::secrets::redact(&format!("{e:#}"))))
     }
 
     /// Applies every pending migration.
@@ -137,6 +166,11 @@ impl SqlIndex {
 
     /// The accounts of this index.
     pub fn accounts(&self) -> &dyn AccountStore {
+        both!(self, i => i)
+    }
+
+    /// The feature flag rules of this index.
+    pub fn flags(&self) -> &dyn reel_actors::flags::FlagStore {
         both!(self, i => i)
     }
 
@@ -173,17 +207,37 @@ impl SqlIndex {
         self.into_parts().0
     }
 
-    /// The index behind the `Index` trait and behind [`AccountStore`]: one
-    /// pool.
-    pub fn into_parts(self) -> (Arc<dyn reel_actors::traits::Index>, Arc<dyn AccountStore>) {
+    /// The index behind the `Index` trait, behind [`AccountStore`] and
+    /// behind the compactor's trait: one pool.
+    pub fn into_parts(
+        self,
+    ) -> (
+        Arc<dyn reel_actors::traits::Index>,
+        Arc<dyn AccountStore>,
+        Arc<dyn reel_actors::traits::CompactionIndex>,
+    ) {
+        let (index, accounts, compaction, _) = self.into_all_parts();
+        (index, accounts, compaction)
+    }
+
+    /// As [`SqlIndex::into_parts`], and behind the flag rules' trait.
+    #[allow(clippy::type_complexity)]
+    pub fn into_all_parts(
+        self,
+    ) -> (
+        Arc<dyn reel_actors::traits::Index>,
+        Arc<dyn AccountStore>,
+        Arc<dyn reel_actors::traits::CompactionIndex>,
+        Arc<dyn reel_actors::flags::FlagStore>,
+    ) {
         match self {
             SqlIndex::Sqlite(i) => {
                 let i = Arc::new(i);
-                (i.clone(), i)
+                (i.clone(), i.clone(), i.clone(), i)
             }
             SqlIndex::Postgres(i) => {
                 let i = Arc::new(i);
-                (i.clone(), i)
+                (i.clone(), i.clone(), i.clone(), i)
             }
         }
     }

@@ -18,6 +18,16 @@ pub struct PgIndex {
     batch_ends: super::ColumnProbe,
     /// Do the lifecycle tables exist (tombstones, pins)? (See [`super::sql`].)
     lifecycle: super::ColumnProbe,
+    /// Does `session_notes` exist? (See [`super::sql`].)
+    notes: super::ColumnProbe,
+    /// Do the signal columns and tables exist? (See [`super::sql`].)
+    signals: super::ColumnProbe,
+    /// Do the search tables exist? (See [`super::sql`].)
+    search: super::ColumnProbe,
+    /// Do the compaction tables exist? (See [`super::compaction`].)
+    compaction: super::ColumnProbe,
+    /// Does `flag_rules` exist? (See [`super::flags`].)
+    flags: super::ColumnProbe,
 }
 
 impl PgIndex {
@@ -32,6 +42,11 @@ impl PgIndex {
             pool,
             batch_ends: super::ColumnProbe::default(),
             lifecycle: super::ColumnProbe::default(),
+            notes: super::ColumnProbe::default(),
+            signals: super::ColumnProbe::default(),
+            search: super::ColumnProbe::default(),
+            compaction: super::ColumnProbe::default(),
+            flags: super::ColumnProbe::default(),
         })
     }
 
@@ -47,5 +62,24 @@ impl PgIndex {
     }
 }
 
-super::sql::sql_index!(PgIndex, Postgres, PgRow, "ILIKE");
+// `@>` on `user_traits` as jsonb: the GIN index of migration 0023 holds it,
+// and the planner combines it with the list's other conditions (reading a
+// common value's sessions first would cost more than it saves). Error
+// texts: `ILIKE` by the trigram index of migration 0022.
+super::sql::sql_index!(PgIndex, Postgres, PgRow, "ILIKE",
+ids: ("(SELECT jsonb_array_elements_text(CAST(", " AS jsonb)))"),
+ids_table: ("jsonb_array_elements_text(CAST(", " AS jsonb)) AS l(value) JOIN"),
+traits: (
+    " AND CAST(s.user_traits AS jsonb) @> jsonb_build_object(CAST(",
+    " AS text), CAST(",
+    " AS text))"
+),
+search: (
+    probe: "SELECT 1 FROM session_error_texts WHERE 1 = 0",
+    trait_ids: None,
+    error_fts: None
+));
 super::accounts::accounts_sql!(PgIndex, sqlx::Postgres, sqlx::postgres::PgRow);
+super::notes::notes_sql!(PgIndex, sqlx::Postgres, sqlx::postgres::PgRow);
+super::compaction::compaction_sql!(PgIndex, sqlx::Postgres, sqlx::postgres::PgRow);
+super::flags::flags_sql!(PgIndex, sqlx::Postgres, sqlx::postgres::PgRow);

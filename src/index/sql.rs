@@ -5,9 +5,23 @@
 
 /// Implements the shared index methods and `Index` for `$name`, a struct
 /// with a `pool: sqlx::Pool<$db>` field. `$like` is the case-insensitive
-/// LIKE operator of the database.
+/// LIKE operator of the database. The rest are the SQL that differs, each
+/// around one bound parameter: `$ids` a JSON array of strings as a
+/// subquery (`$ids.0`, the array, `$ids.1`), `$ids_table` the same as the
+/// table `l(value)` joined first to `sessions` (SQLite's `CROSS JOIN`
+/// keeps that order), `$trait` a session whose
+/// `user_traits` holds key `$trait.0`'s value `$trait.1`. `search`: a
+/// query that fails until the schema has what the next two read;
+/// `trait_ids` (`Some` on SQLite) the sessions of a site (`$1`) with trait
+/// key `$2`'s value `$3` (at most `$4`) by an index; `error_fts` (`Some` on SQLite) the
+/// sessions of a site (`$1`) with an error text that holds the phrase `$2`
+/// of a trigram index and is `LIKE` `$3` (at most `$4`).
 macro_rules! sql_index {
-    ($name:ident, $db:ty, $row:ty, $like:literal) => {
+    ($name:ident, $db:ty, $row:ty, $like:literal,
+     ids: ($ids_open:literal, $ids_close:literal),
+     ids_table: ($ids_table_open:literal, $ids_table_close:literal),
+     traits: ($trait_open:literal, $trait_mid:literal, $trait_close:literal),
+     search: (probe: $search_probe:literal, trait_ids: $trait_ids:expr, error_fts: $error_fts:expr)) => {
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -20,17 +34,19 @@ use reel_protocol::lifecycle::{ErasureReceipt, ErasureState, Person};
 use reel_protocol::api::{
     SessionFilter, SessionInfo, SessionPage, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE,
 };
+use reel_protocol::signals::{MAX_ERROR_TEXTS, MAX_TRACK_NAMES};
 use sqlx::{QueryBuilder, Row};
 
 use super::{like_escape, new_site_key};
 
 fn db_err(e: sqlx::Error) -> StoreError {
+    let message = crate::secrets::redact(&e.to_string());
     if super::is_unavailable(&e) {
-        StoreError::Unavailable(e.to_string())
+        StoreError::Unavailable(message)
     } else if super::is_refused(&e) {
-        StoreError::Refused(e.to_string())
+        StoreError::Refused(message)
     } else {
-        StoreError::Other(e.to_string())
+        StoreError::Other(message)
     }
 }
 
@@ -39,12 +55,25 @@ const SESSION_COLUMNS: &str = "s.id, s.site_id, s.visitor_id, s.user_id, s.user_
     s.keypresses, s.console_errors, s.events, s.raw_bytes, s.stored_bytes, s.segments, s.browser, s.os, \
     s.device, s.screen_w, s.screen_h, s.lang, s.tz";
 
-/// The session columns, with `pinned` once the schema has it.
-fn session_columns(lifecycle: bool) -> String {
+/// The session columns, with `pinned` and the signal counters once the
+/// schema has them.
+fn session_columns(lifecycle: bool, signals: bool) -> String {
+    let mut cols = SESSION_COLUMNS.to_owned();
     if lifecycle {
-        format!("{SESSION_COLUMNS}, s.pinned")
-    } else {
-        SESSION_COLUMNS.to_owned()
+        cols.push_str(", s.pinned");
+    }
+    if signals {
+        cols.push_str(", s.failed_requests, s.rage_clicks, s.dead_clicks");
+    }
+    cols
+}
+
+/// A counter column absent before its migration runs reads as 0.
+fn counter_or_zero(r: &$row, col: &str) -> Result<i64, sqlx::Error> {
+    match r.try_get::<i64, _>(col) {
+        Ok(n) => Ok(n),
+        Err(sqlx::Error::ColumnNotFound(_)) => Ok(0),
+        Err(e) => Err(e),
     }
 }
 
@@ -80,6 +109,11 @@ fn session_from_row(r: &$row) -> Result<SessionInfo, sqlx::Error> {
         clicks: r.try_get("clicks")?,
         keypresses: r.try_get("keypresses")?,
         console_errors: r.try_get("console_errors")?,
+        // Absent before migration 0008 (SQLite) / 0012 (Postgres) runs.
+        failed_requests: counter_or_zero(r, "failed_requests")?,
+        rage_clicks: counter_or_zero(r, "rage_clicks")?,
+        dead_clicks: counter_or_zero(r, "dead_clicks")?,
+        track_events: Vec::new(),
         events: r.try_get("events")?,
         raw_bytes: r.try_get("raw_bytes")?,
         stored_bytes: r.try_get("stored_bytes")?,
@@ -92,7 +126,9 @@ fn session_from_row(r: &$row) -> Result<SessionInfo, sqlx::Error> {
         screen_h: r.try_get("screen_h")?,
         lang: r.try_get("lang")?,
         tz: r.try_get("tz")?,
-        live: ended_at.is_none(),
+        // Presence, not the row, says whether a tracker is connected now:
+        // the caller (src/http) sets it.
+        live: false,
         writing: false,
         // Absent before migration 0007 (SQLite) / 0010 (Postgres) runs.
         pinned: match r.try_get::<i64, _>("pinned") {
@@ -166,6 +202,92 @@ fn push_scope(q: &mut QueryBuilder<'_, $db>, scope: &Scope) {
     }
 }
 
+/// The list's filters on signals, the visitor and the user agent, in SQL
+/// both databases share (see docs/search.md for the index each one uses).
+/// `browser`, `os` and `device` match ASCII letters case-insensitively
+/// (`lower()` of the column, which the indexes of migration 0009/0013..
+/// hold); `track` is exact; `error_contains` is a case-insensitive
+/// substring of a kept error text.
+fn push_signal_filters(q: &mut QueryBuilder<'_, $db>, site_id: i64, f: &SessionFilter) {
+    for (has, column) in [
+        (f.has_failed_requests, "s.failed_requests"),
+        (f.has_rage_clicks, "s.rage_clicks"),
+        (f.has_dead_clicks, "s.dead_clicks"),
+    ] {
+        if let Some(has) = has {
+            q.push(" AND ").push(column).push(if has { " > 0" } else { " = 0" });
+        }
+    }
+    if let Some(visitor) = &f.visitor_id {
+        q.push(" AND s.visitor_id = ").push_bind(visitor.clone());
+    }
+    for (value, column) in [
+        (&f.browser, "s.browser"),
+        (&f.os, "s.os"),
+        (&f.device, "s.device"),
+    ] {
+        if let Some(v) = value {
+            q.push(" AND lower(")
+                .push(column)
+                .push(") = ")
+                .push_bind(v.to_ascii_lowercase());
+        }
+    }
+    // Per session, by the tables' primary keys (session_id first): cheap
+    // for each row walked; a rare name or text drives the query instead
+    // (see `few_sessions`).
+    if let Some(name) = &f.track {
+        q.push(" AND EXISTS (SELECT 1 FROM session_track_events te WHERE te.session_id = s.id AND te.site_id = ")
+            .push_bind(site_id)
+            .push(" AND te.name = ")
+            .push_bind(name.clone())
+            .push(")");
+    }
+    if let Some(text) = &f.error_contains {
+        q.push(" AND EXISTS (SELECT 1 FROM session_error_texts et WHERE et.session_id = s.id AND et.site_id = ")
+            .push_bind(site_id)
+            .push(concat!(" AND et.text ", $like, " "))
+            .push_bind(format!("%{}%", like_escape(text)))
+            .push(" ESCAPE '\\')");
+    }
+}
+
+/// At most this many sessions that the selective filters leave drive the
+/// list's query (read by their ids, then sorted); more, and the list walks
+/// the site's sessions newest first instead, where matches are dense
+/// enough to fill a page soon.
+const DRIVE_MAX: usize = 5_000;
+
+/// Up to this many sessions of a selective filter drive the list's query
+/// when another filter applies too (see `few_sessions`).
+const GATHER_MAX: usize = 2 * DRIVE_MAX;
+
+/// How many of the list's filters `f` sets (the cursor and limit aside).
+fn filter_count(f: &SessionFilter) -> usize {
+    [
+        f.from.is_some(),
+        f.to.is_some(),
+        f.min_duration_ms.is_some(),
+        f.url.is_some(),
+        f.user_id.is_some(),
+        f.has_errors.is_some(),
+        f.has_failed_requests.is_some(),
+        f.has_rage_clicks.is_some(),
+        f.has_dead_clicks.is_some(),
+        f.track.is_some(),
+        f.error_contains.is_some(),
+        f.visitor_id.is_some(),
+        f.user_trait.is_some(),
+        f.browser.is_some(),
+        f.os.is_some(),
+        f.device.is_some(),
+        f.live.is_some(),
+    ]
+    .into_iter()
+    .filter(|set| *set)
+    .count()
+}
+
 /// Cursor of the session list: the last row's `started_at` and id.
 fn encode_cursor(started_at: i64, id: &str) -> String {
     format!("{started_at}_{id}")
@@ -203,17 +325,174 @@ impl $name {
         }
     }
 
-    /// Does `segments.batch_ends` exist yet? (See [`super::ColumnProbe`].)
-    async fn has_batch_ends(&self) -> StoreResult<bool> {
-        if self.batch_ends.seen() {
+    /// Adds a segment's signals to its session (PROTOCOL.md §7): the
+    /// counters, and the track names and error texts not there yet, up to
+    /// [`MAX_TRACK_NAMES`] and [`MAX_ERROR_TEXTS`] per session. Runs once
+    /// per segment row, like the other counters.
+    async fn commit_signals(
+        tx: &mut sqlx::Transaction<'_, $db>,
+        seg: &SegmentRecord,
+        d: &SegmentDelta,
+    ) -> StoreResult<()> {
+        let s = &d.signals;
+        if s.failed_requests + s.rage_clicks + s.dead_clicks > 0 {
+            sqlx::query(
+                "UPDATE sessions SET failed_requests = failed_requests + $1, \
+                 rage_clicks = rage_clicks + $2, dead_clicks = dead_clicks + $3 WHERE id = $4",
+            )
+            .bind(s.failed_requests as i64)
+            .bind(s.rage_clicks as i64)
+            .bind(s.dead_clicks as i64)
+            .bind(&seg.session_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for name in &s.track_events {
+            sqlx::query(
+                "INSERT INTO session_track_events (session_id, site_id, name, first_seen_at) \
+                 SELECT id, site_id, $2, $3 FROM sessions WHERE id = $1 \
+                 AND (SELECT COUNT(*) FROM session_track_events WHERE session_id = $1) < $4 \
+                 ON CONFLICT (session_id, name) DO NOTHING",
+            )
+            .bind(&seg.session_id)
+            .bind(name)
+            .bind(seg.first_ts)
+            .bind(MAX_TRACK_NAMES as i64)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
+        for text in &s.error_texts {
+            sqlx::query(
+                "INSERT INTO session_error_texts (session_id, site_id, text) \
+                 SELECT id, site_id, $2 FROM sessions WHERE id = $1 \
+                 AND (SELECT COUNT(*) FROM session_error_texts WHERE session_id = $1) < $3 \
+                 ON CONFLICT (session_id, text) DO NOTHING",
+            )
+            .bind(&seg.session_id)
+            .bind(text)
+            .bind(MAX_ERROR_TEXTS as i64)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_err)?;
+        }
+        Ok(())
+    }
+
+    /// The sessions that a selective filter of `f` leaves, when few enough
+    /// to drive the list's query: the live ids of `live=true`, a visitor's
+    /// or a user's sessions, the sessions that sent a `track` name, hold a
+    /// `trait` value or an error text with `error_contains`, each read by
+    /// its index, the fewest kept. They drive when at most [`DRIVE_MAX`],
+    /// or at most [`GATHER_MAX`] when another filter applies too (the
+    /// walk would have to find rows that pass them all, rarer still).
+    /// `None`: no filter is that selective, and the list walks the site's
+    /// sessions in order. With the ids, `f` without the filter they
+    /// pass already (the query need not check it again per row).
+    async fn few_sessions(
+        &self,
+        site_id: i64,
+        f: &SessionFilter,
+        live: &[String],
+    ) -> StoreResult<Option<(Vec<String>, SessionFilter)>> {
+        let max = if filter_count(f) > 1 { GATHER_MAX } else { DRIVE_MAX };
+        let mut best: Option<Vec<String>> = None;
+        let mut rest = f.clone();
+        // At most MAX_LIVE_FILTER_IDS: always few enough.
+        if f.live == Some(true) {
+            best = Some(live.to_vec());
+            rest = SessionFilter { live: None, ..f.clone() };
+        }
+        let search = self.has_search().await?;
+        for read in 0..5 {
+            // No more than the fewest so far, and one more to tell "more".
+            let bound = best.as_ref().map_or(max, |b| b.len().min(max)) as i64 + 1;
+            let q = match read {
+                0 | 1 => {
+                    let (value, sql) = if read == 0 {
+                        (&f.visitor_id, "SELECT id FROM sessions WHERE site_id = $1 AND visitor_id = $2 LIMIT $3")
+                    } else {
+                        (&f.user_id, "SELECT id FROM sessions WHERE site_id = $1 AND user_id = $2 LIMIT $3")
+                    };
+                    let Some(value) = value else { continue };
+                    sqlx::query_scalar(sql).bind(site_id).bind(value.clone()).bind(bound)
+                }
+                2 => {
+                    let Some(name) = &f.track else { continue };
+                    sqlx::query_scalar(
+                        "SELECT session_id FROM session_track_events WHERE site_id = $1 AND name = $2 LIMIT $3",
+                    )
+                    .bind(site_id)
+                    .bind(name.clone())
+                    .bind(bound)
+                }
+                3 => {
+                    let trait_ids: Option<&str> = $trait_ids;
+                    let (Some((key, value)), Some(sql), true) = (f.trait_pair(), trait_ids, search) else {
+                        continue;
+                    };
+                    sqlx::query_scalar(sql)
+                        .bind(site_id)
+                        .bind(key.to_owned())
+                        .bind(value.to_owned())
+                        .bind(bound)
+                }
+                _ => {
+                    let Some(text) = &f.error_contains else { continue };
+                    let pattern = format!("%{}%", like_escape(text));
+                    let fts: Option<&str> = $error_fts;
+                    match fts {
+                        // A trigram index finds substrings of 3 characters or more.
+                        Some(sql) if search && text.chars().count() >= 3 => sqlx::query_scalar(sql)
+                            .bind(site_id)
+                            .bind(format!("\"{}\"", text.replace('"', "\"\"")))
+                            .bind(pattern)
+                            .bind(bound),
+                        _ => sqlx::query_scalar(concat!(
+                            "SELECT DISTINCT session_id FROM session_error_texts WHERE site_id = $1 AND text ",
+                            $like,
+                            " $2 ESCAPE '\\' LIMIT $3"
+                        ))
+                        .bind(site_id)
+                        .bind(pattern)
+                        .bind(bound),
+                    }
+                }
+            };
+            // Planned with its values, not as a cached generic plan (Postgres
+            // would then scan the table, not the index a rare value picks).
+            let ids: Vec<String> = q
+                .persistent(false)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+            if (ids.len() as i64) < bound {
+                best = Some(ids);
+                rest = f.clone();
+                match read {
+                    0 => rest.visitor_id = None,
+                    1 => rest.user_id = None,
+                    2 => rest.track = None,
+                    3 => rest.user_trait = None,
+                    _ => rest.error_contains = None,
+                }
+            }
+        }
+        Ok(best.map(|ids| (ids, rest)))
+    }
+
+    /// Whether a schema object exists: `sql` selects it and fails until
+    /// its migration has run; once seen it is not asked again (see
+    /// [`super::ColumnProbe`]). An unreachable database is an error, not
+    /// a "no".
+    async fn probe(&self, seen: &super::ColumnProbe, sql: &'static str) -> StoreResult<bool> {
+        if seen.seen() {
             return Ok(true);
         }
-        match sqlx::query("SELECT batch_ends FROM segments WHERE 1 = 0")
-            .execute(&self.pool)
-            .await
-        {
+        match sqlx::query(sql).execute(&self.pool).await {
             Ok(_) => {
-                self.batch_ends.set_seen();
+                seen.set_seen();
                 Ok(true)
             }
             Err(e) if super::is_unavailable(&e) => Err(db_err(e)),
@@ -221,22 +500,25 @@ impl $name {
         }
     }
 
+    /// Do the search tables of SQLite's migration 0011 exist yet (Postgres:
+    /// the signal tables)? (See [`super::ColumnProbe`].)
+    async fn has_search(&self) -> StoreResult<bool> {
+        self.probe(&self.search, $search_probe).await
+    }
+
+    /// Does `segments.batch_ends` exist yet? (See [`super::ColumnProbe`].)
+    async fn has_batch_ends(&self) -> StoreResult<bool> {
+        self.probe(&self.batch_ends, "SELECT batch_ends FROM segments WHERE 1 = 0").await
+    }
+
     /// Do the lifecycle tables exist yet? (See [`super::ColumnProbe`].)
     async fn has_lifecycle(&self) -> StoreResult<bool> {
-        if self.lifecycle.seen() {
-            return Ok(true);
-        }
-        match sqlx::query("SELECT session_id FROM session_tombstones WHERE 1 = 0")
-            .execute(&self.pool)
-            .await
-        {
-            Ok(_) => {
-                self.lifecycle.set_seen();
-                Ok(true)
-            }
-            Err(e) if super::is_unavailable(&e) => Err(db_err(e)),
-            Err(_) => Ok(false),
-        }
+        self.probe(&self.lifecycle, "SELECT session_id FROM session_tombstones WHERE 1 = 0").await
+    }
+
+    /// Do the signal columns and tables exist yet? (See [`super::ColumnProbe`].)
+    async fn has_signals(&self) -> StoreResult<bool> {
+        self.probe(&self.signals, "SELECT dead_clicks FROM sessions WHERE 1 = 0").await
     }
 
     /// Fails when the schema has no lifecycle tables yet.
@@ -495,7 +777,10 @@ impl Index for $name {
     async fn commit_segment(&self, seg: &SegmentRecord, d: &SegmentDelta) -> StoreResult<()> {
         let with_ends = self.has_batch_ends().await?;
         let lifecycle = self.has_lifecycle().await?;
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let signals = self.has_signals().await?;
+        let mut tx = self.pool
+            .begin_with(<$db as crate::index::WriteTx>::BEGIN)
+            .await.map_err(db_err)?;
         // A deleted session takes no segment (the caller checks again after
         // the commit, for a delete that raced this transaction).
         if lifecycle {
@@ -588,6 +873,10 @@ impl Index for $name {
                 .await
                 .map_err(db_err)?;
             }
+            // On the previous schema (before `reel migrate`), without signals.
+            if signals {
+                Self::commit_signals(&mut tx, seg, d).await?;
+            }
         }
         tx.commit().await.map_err(db_err)
     }
@@ -659,9 +948,10 @@ impl Index for $name {
         session_id: &str,
     ) -> StoreResult<Option<SessionInfo>> {
         let lifecycle = self.has_lifecycle().await?;
+        let signals = self.has_signals().await?;
         let mut q: QueryBuilder<$db> = QueryBuilder::new(format!(
             "SELECT {} FROM sessions s JOIN sites ON sites.id = s.site_id WHERE s.id = ",
-            session_columns(lifecycle)
+            session_columns(lifecycle, signals)
         ));
         q.push_bind(session_id);
         q.push(not_tombstoned(lifecycle));
@@ -687,6 +977,15 @@ impl Index for $name {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
+        if signals {
+            info.track_events = sqlx::query_scalar(
+                "SELECT name FROM session_track_events WHERE session_id = $1 ORDER BY first_seen_at, name",
+            )
+            .bind(session_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        }
         Ok(Some(info))
     }
 
@@ -719,13 +1018,34 @@ impl Index for $name {
         scope: &Scope,
         site_id: i64,
         f: &SessionFilter,
+        live: &[String],
     ) -> StoreResult<SessionPage> {
         let limit = f.limit.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, MAX_PAGE_SIZE) as i64;
         let lifecycle = self.has_lifecycle().await?;
-        let mut q: QueryBuilder<$db> = QueryBuilder::new(format!(
-            "SELECT {} FROM sessions s JOIN sites ON sites.id = s.site_id WHERE s.site_id = ",
-            session_columns(lifecycle)
-        ));
+        let signals = self.has_signals().await?;
+        let mut q: QueryBuilder<$db> =
+            QueryBuilder::new(format!("SELECT {} FROM ", session_columns(lifecycle, signals)));
+        // A filter that few sessions pass drives the query from its
+        // sessions; otherwise the site's sessions are walked newest first
+        // until a page is full.
+        let driven = self.few_sessions(site_id, f, live).await?;
+        let f = match &driven {
+            Some((_, rest)) => rest,
+            None => f,
+        };
+        match driven.as_ref().map(|(ids, _)| ids) {
+            Some(ids) => {
+                let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Other(e.to_string()))?;
+                q.push($ids_table_open)
+                    .push_bind(ids)
+                    .push($ids_table_close)
+                    .push(" sessions s ON s.id = l.value");
+            }
+            None => {
+                q.push("sessions s");
+            }
+        }
+        q.push(" JOIN sites ON sites.id = s.site_id WHERE s.site_id = ");
         q.push_bind(site_id);
         q.push(not_tombstoned(lifecycle));
         push_scope(&mut q, scope);
@@ -749,6 +1069,21 @@ impl Index for $name {
                 " AND s.console_errors = 0"
             });
         }
+        push_signal_filters(&mut q, site_id, f);
+        if let Some(is_live) = f.live {
+            let ids = serde_json::to_string(live).map_err(|e| StoreError::Other(e.to_string()))?;
+            q.push(if is_live { " AND s.id IN " } else { " AND s.id NOT IN " })
+                .push($ids_open)
+                .push_bind(ids)
+                .push($ids_close);
+        }
+        if let Some((key, value)) = f.trait_pair() {
+            q.push($trait_open)
+                .push_bind(key.to_owned())
+                .push($trait_mid)
+                .push_bind(value.to_owned())
+                .push($trait_close);
+        }
         if let Some(url) = &f.url {
             q.push(concat!(" AND (s.first_url ", $like, " "))
                 .push_bind(format!("%{}%", like_escape(url)))
@@ -759,17 +1094,23 @@ impl Index for $name {
         if let Some(c) = &f.cursor {
             let (ts, id) =
                 decode_cursor(c).ok_or_else(|| StoreError::Other("bad cursor".into()))?;
-            q.push(" AND (s.started_at < ")
+            // A row value: both databases read it as a range of the
+            // list's index (the OR form made SQLite walk from the top).
+            q.push(" AND (s.started_at, s.id) < (")
                 .push_bind(ts)
-                .push(" OR (s.started_at = ")
-                .push_bind(ts)
-                .push(" AND s.id < ")
+                .push(", ")
                 .push_bind(id)
-                .push("))");
+                .push(")");
         }
         q.push(" ORDER BY s.started_at DESC, s.id DESC LIMIT ")
             .push_bind(limit + 1);
-        let rows = q.build().fetch_all(&self.pool).await.map_err(db_err)?;
+        // Planned with its values (see `few_sessions`).
+        let rows = q
+            .build()
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         let mut sessions: Vec<SessionInfo> = rows
             .iter()
             .map(session_from_row)
@@ -830,12 +1171,27 @@ impl Index for $name {
     }
 
     async fn purge_session(&self, session_id: &str) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // Notes and signals only once the schema has them (a node older
+        // than `reel migrate`).
+        let notes = self.has_notes().await?;
+        let signals = self.has_signals().await?;
+        let compaction = self.has_compaction().await?;
+        let mut tx = self.pool
+            .begin_with(<$db as crate::index::WriteTx>::BEGIN)
+            .await.map_err(db_err)?;
         for sql in [
-            "DELETE FROM session_pages WHERE session_id = $1",
-            "DELETE FROM segments WHERE session_id = $1",
-            "DELETE FROM sessions WHERE id = $1",
-        ] {
+            compaction.then_some("DELETE FROM segment_frames WHERE session_id = $1"),
+            compaction.then_some("DELETE FROM compaction_done WHERE session_id = $1"),
+            notes.then_some("DELETE FROM session_notes WHERE session_id = $1"),
+            signals.then_some("DELETE FROM session_track_events WHERE session_id = $1"),
+            signals.then_some("DELETE FROM session_error_texts WHERE session_id = $1"),
+            Some("DELETE FROM session_pages WHERE session_id = $1"),
+            Some("DELETE FROM segments WHERE session_id = $1"),
+            Some("DELETE FROM sessions WHERE id = $1"),
+        ]
+        .into_iter()
+        .flatten()
+        {
             sqlx::query(sql)
                 .bind(session_id)
                 .execute(&mut *tx)
@@ -1083,6 +1439,27 @@ impl Index for $name {
             stored_bytes,
             oldest_started_at: oldest,
         }))
+    }
+
+    async fn add_note(
+        &self,
+        scope: &Scope,
+        session_id: &str,
+        note: &reel_protocol::notes::NewNote,
+        author: &str,
+        created_at: i64,
+        max: usize,
+    ) -> StoreResult<reel_actors::traits::NoteAdded> {
+        self.add_note_sql(scope, session_id, note, author, created_at, max)
+            .await
+    }
+
+    async fn notes(
+        &self,
+        scope: &Scope,
+        session_id: &str,
+    ) -> StoreResult<Option<Vec<reel_protocol::notes::Note>>> {
+        self.notes_sql(scope, session_id).await
     }
 
     async fn maintenance(&self) -> StoreResult<Maintenance> {

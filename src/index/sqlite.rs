@@ -20,6 +20,16 @@ pub struct SqliteIndex {
     batch_ends: super::ColumnProbe,
     /// Do the lifecycle tables exist (tombstones, pins)? (See [`super::sql`].)
     lifecycle: super::ColumnProbe,
+    /// Does `session_notes` exist? (See [`super::sql`].)
+    notes: super::ColumnProbe,
+    /// Do the signal columns and tables exist? (See [`super::sql`].)
+    signals: super::ColumnProbe,
+    /// Do the search tables exist? (See [`super::sql`].)
+    search: super::ColumnProbe,
+    /// Do the compaction tables exist? (See [`super::compaction`].)
+    compaction: super::ColumnProbe,
+    /// Does `flag_rules` exist? (See [`super::flags`].)
+    flags: super::ColumnProbe,
 }
 
 impl SqliteIndex {
@@ -47,6 +57,11 @@ impl SqliteIndex {
             pool,
             batch_ends: super::ColumnProbe::default(),
             lifecycle: super::ColumnProbe::default(),
+            notes: super::ColumnProbe::default(),
+            signals: super::ColumnProbe::default(),
+            search: super::ColumnProbe::default(),
+            compaction: super::ColumnProbe::default(),
+            flags: super::ColumnProbe::default(),
         })
     }
 
@@ -60,5 +75,25 @@ impl SqliteIndex {
     }
 }
 
-super::sql::sql_index!(SqliteIndex, Sqlite, SqliteRow, "LIKE");
+// `error_fts`: the trigram index first (`CROSS JOIN` keeps that order),
+// then each hit's row by rowid.
+super::sql::sql_index!(SqliteIndex, Sqlite, SqliteRow, "LIKE",
+ids: ("(SELECT value FROM json_each(", "))"),
+ids_table: ("json_each(", ") l CROSS JOIN"),
+traits: (
+    " AND EXISTS (SELECT 1 FROM json_each(s.user_traits) j WHERE j.key = ",
+    " AND j.value = ",
+    ")"
+),
+search: (
+    probe: "SELECT 1 FROM session_traits, session_error_fts WHERE 1 = 0",
+    trait_ids: Some("SELECT session_id FROM session_traits WHERE site_id = $1 AND key = $2 AND value = $3 LIMIT $4"),
+    error_fts: Some(
+        "SELECT DISTINCT t.session_id FROM session_error_fts f CROSS JOIN session_error_texts t ON t.rowid = f.rowid \
+         WHERE session_error_fts MATCH $2 AND t.site_id = $1 AND t.text LIKE $3 ESCAPE '\\' LIMIT $4"
+    )
+));
 super::accounts::accounts_sql!(SqliteIndex, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::notes::notes_sql!(SqliteIndex, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::compaction::compaction_sql!(SqliteIndex, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+super::flags::flags_sql!(SqliteIndex, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

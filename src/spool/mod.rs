@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
+use reel_actors::metric_names;
 use reel_actors::traits::{
     Durable, OutboxOp, Spool, SpoolBatch, SpoolTicket, StoreError, StoreResult,
 };
@@ -50,7 +51,7 @@ impl Shared {
     fn set_disk_full(&self, full: bool) {
         if self.disk_full.swap(full, Ordering::AcqRel) != full {
             self.disk_full_tx.send_replace(full);
-            metrics::gauge!("reel_spool_disk_full").set(if full { 1.0 } else { 0.0 });
+            metrics::gauge!(metric_names::SPOOL_DISK_FULL).set(if full { 1.0 } else { 0.0 });
             if full {
                 tracing::error!(dir = %self.dir.display(), "the spool's disk is full: no new connections, open trackers hold their data until there is space");
             } else {
@@ -79,7 +80,7 @@ pub struct FileSpool {
     /// bytes are bounded by who feeds it: batches by the node's ingest
     /// budget (`ingest.max_inflight_bytes`: a batch holds its share until
     /// its append is fsynced), outbox writes by the segments being
-    /// committed (see `reel_actors::segment::compress`). A full budget stops
+    /// committed (see `reel_actors::memory`). A full budget stops
     /// the connections' reads, not this queue's senders.
     tx: Mutex<(SpoolTicket, mpsc::Sender<Cmd>)>,
     dir: PathBuf,
@@ -191,7 +192,8 @@ impl FileSpool {
             min_free_bytes: options.min_free_bytes,
             dir: dir.to_path_buf(),
         });
-        metrics::gauge!("reel_spool_disk_full").set(0.0);
+        metrics::gauge!(metric_names::SPOOL_DISK_FULL).set(0.0);
+        metrics::gauge!(metric_names::SPOOL_DISK_MIN_FREE_BYTES).set(options.min_free_bytes as f64);
         let writer = Writer {
             shared: shared.clone(),
             dir: dir.to_path_buf(),
@@ -245,7 +247,7 @@ impl FileSpool {
     /// every second.
     pub fn check_free_space(&self) -> Option<u64> {
         let free = free_bytes(&self.dir)?;
-        metrics::gauge!("reel_spool_disk_free_bytes").set(free as f64);
+        metrics::gauge!(metric_names::SPOOL_DISK_FREE_BYTES).set(free as f64);
         self.shared
             .set_disk_full(free < self.shared.min_free_bytes.max(1));
         Some(free)
@@ -415,8 +417,9 @@ impl Writer {
                     }
                 }
             }
-            metrics::histogram!("reel_spool_fsync_seconds").record(started.elapsed().as_secs_f64());
-            metrics::histogram!("reel_spool_group_size")
+            metrics::histogram!(metric_names::SPOOL_FSYNC_SECONDS)
+                .record(started.elapsed().as_secs_f64());
+            metrics::histogram!(metric_names::SPOOL_GROUP_SIZE)
                 .record((written.len() + refused.len() + barriers.len()) as f64);
             let mut bytes = 0;
             for w in written {
@@ -424,13 +427,13 @@ impl Writer {
                 self.account(&w);
                 let _ = w.done.send(Ok(()));
             }
-            metrics::counter!("reel_spool_bytes_total").increment(bytes);
+            metrics::counter!(metric_names::SPOOL_BYTES_TOTAL).increment(bytes);
             if let Some(f) = &fault {
                 if f.disk_full {
                     self.shared.set_disk_full(true);
                 }
                 let kind = if f.disk_full { "disk_full" } else { "io" };
-                metrics::counter!("reel_spool_write_failures_total", "kind" => kind)
+                metrics::counter!(metric_names::SPOOL_WRITE_FAILURES_TOTAL, "kind" => kind)
                     .increment(refused.len() as u64);
                 tracing::error!(error = %f.message, appends = refused.len(), "spool write failed; those batches are not acked");
                 for done in refused {
@@ -494,7 +497,7 @@ impl Writer {
                 size: 0,
             },
         );
-        metrics::gauge!("reel_spool_files").set(self.files.len() as f64);
+        metrics::gauge!(metric_names::SPOOL_FILES).set(self.files.len() as f64);
         Ok(())
     }
 
@@ -535,7 +538,7 @@ impl Writer {
             state.size += w.len;
         }
         let total = self.shared.bytes.fetch_add(w.len, Ordering::Relaxed) + w.len;
-        metrics::gauge!("reel_spool_bytes").set(total as f64);
+        metrics::gauge!(metric_names::SPOOL_BYTES).set(total as f64);
     }
 
     fn release(&mut self, tickets: &[SpoolTicket]) {
@@ -562,11 +565,11 @@ impl Writer {
         }
         if let Some(state) = self.files.remove(&id) {
             let total = self.shared.bytes.fetch_sub(state.size, Ordering::Relaxed) - state.size;
-            metrics::gauge!("reel_spool_bytes").set(total as f64);
+            metrics::gauge!(metric_names::SPOOL_BYTES).set(total as f64);
         }
         self.starts.retain(|_, f| *f != id);
         let _ = self.deleter.send(self.dir.join(file_name(id)));
-        metrics::gauge!("reel_spool_files").set(self.files.len() as f64);
+        metrics::gauge!(metric_names::SPOOL_FILES).set(self.files.len() as f64);
     }
 }
 

@@ -32,13 +32,16 @@ pub enum RecordError {
     Payload(#[from] CodecError),
 }
 
-/// Encodes a record as one framed spool record.
+/// Encodes a record as one framed spool record: the payload is encoded in
+/// place after room for the header, which is filled in last.
 pub fn encode(record: SpoolRecordRef<'_>) -> Vec<u8> {
-    let payload = codec::encode_spool(record);
-    let mut out = Vec::with_capacity(payload.len() + RECORD_HEADER);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-    out.extend_from_slice(&payload);
+    let mut out = Vec::with_capacity(RECORD_HEADER + codec::payload_hint(record));
+    out.resize(RECORD_HEADER, 0);
+    codec::encode_spool_into(record, &mut out);
+    let payload = &out[RECORD_HEADER..];
+    let (len, crc) = (payload.len() as u32, crc32fast::hash(payload));
+    out[0..4].copy_from_slice(&len.to_le_bytes());
+    out[4..8].copy_from_slice(&crc.to_le_bytes());
     out
 }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use reel_actors::metric_names;
 use reel_actors::outbox::Outbox;
 use reel_actors::recovery::{DrainReport, DrainState, Progress};
 use reel_actors::traits::{Index, OutboxOp, SpoolBatch};
@@ -74,7 +75,8 @@ pub(super) fn read(ids: &[(u64, PathBuf)]) -> anyhow::Result<Recovered> {
                 tracing::warn!(file = %path.display(), offset = s.offset, bytes = s.bytes, "torn write at the end of a spool file (never acked), skipped");
             } else {
                 out.skipped_bytes += s.bytes as u64;
-                metrics::counter!("reel_spool_skipped_bytes_total").increment(s.bytes as u64);
+                metrics::counter!(metric_names::SPOOL_SKIPPED_BYTES_TOTAL)
+                    .increment(s.bytes as u64);
                 tracing::error!(file = %path.display(), offset = s.offset, bytes = s.bytes, error = %s.error, "unreadable spool bytes skipped; reading resumed at the next whole record");
             }
         }

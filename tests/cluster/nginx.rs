@@ -18,6 +18,10 @@ use crate::support::*;
 /// How long a process may take to start or answer.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// nginx as the nodes see it (it connects to them from 127.0.0.1): their
+/// `REEL_TRUSTED_PROXIES`.
+const NGINX_AS_PROXY: &str = "127.0.0.1/32";
+
 /// A `reel serve` child process named `id`, listening on a fixed address
 /// (nginx's upstreams need fixed addresses).
 struct ReelNode {
@@ -32,6 +36,7 @@ impl ReelNode {
         let proc = Proc::serve(dir, storage)
             .env("REEL_LISTEN", addr)
             .env("REEL_NODE_ID", id)
+            .env("REEL_TRUSTED_PROXIES", NGINX_AS_PROXY)
             .start();
         assert_eq!(proc.addr, addr, "{id}: listening elsewhere");
         ReelNode {
@@ -609,6 +614,50 @@ async fn failover_with_acks_lost_in_flight() {
     t.end(59).await;
     t.close().await;
     c.expect_tab(&session, "tab-1", 1, 60).await;
+}
+
+/// A client on 127.0.0.2 (another loopback address than nginx's) is seen
+/// by the node behind nginx as 127.0.0.2: nginx appends it to
+/// `X-Forwarded-For`, the node trusts nginx's 127.0.0.1 and walks the
+/// header from the right, so what the client wrote into `X-Forwarded-For`
+/// or `Forwarded` itself is not believed. And nginx does not route the
+/// per-node `/metrics` and `/readyz`.
+#[tokio::test]
+async fn nginx_forwards_the_client_address() {
+    let c = Cluster::start().await;
+    let client = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let res = client
+        .post(format!("{}/api/v1/sites", c.nginx.base()))
+        .bearer_auth(&c.api.token)
+        .header("x-forwarded-for", "198.51.100.1")
+        .header("forwarded", "for=198.51.100.2")
+        .json(&serde_json::json!({ "name": "through nginx" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let site_id = res.json::<serde_json::Value>().await.unwrap()["id"].clone();
+    let audit = c.api.json("/api/v1/audit").await;
+    let entry = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["target"] == format!("site:{site_id}"))
+        .unwrap_or_else(|| panic!("no audit entry for site {site_id}: {audit}"))
+        .clone();
+    assert_eq!(entry["ip"], "127.0.0.2", "{entry}");
+
+    for path in ["/metrics", "/readyz"] {
+        let res = client
+            .get(format!("{}{path}", c.nginx.base()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{path} through nginx");
+    }
 }
 
 #[test]

@@ -213,6 +213,24 @@ test("an admin creates a site and changes what its tracker records", async () =>
   await page.fill("[data-testid=settings-block]", ".private, [data-secret]");
   await page.fill("[data-testid=settings-retention]", "30");
   await page.fill("[data-testid=settings-origins]", "https://blog.example.com\nhttps://www.blog.example.com");
+  // What it captures beside the page (PROTOCOL.md §7), lists one per line.
+  assert.equal(await page.isChecked("[data-testid=settings-capture-console]"), true, "console captured by default");
+  assert.match(await page.inputValue("[data-testid=settings-redact-params]"), /^token\n/, "the default parameters to redact");
+  await page.uncheck("[data-testid=settings-capture-console]");
+  await page.fill("[data-testid=settings-redact-params]", "token\n  order_ref \n\ntoken");
+  await page.fill("[data-testid=settings-network-body-urls]", "https://blog.example.com/api/*");
+  // Over a bound the form checks: said before sending.
+  const status = page.locator("[data-testid=site-save-status]");
+  const tooMany = Array.from({ length: 51 }, (_, i) => `p${i}`).join("\n");
+  await page.fill("[data-testid=settings-redact-params]", tooMany);
+  await page.click("[data-testid=settings-save]");
+  await status.filter({ hasText: "at most 50, not 51" }).waitFor();
+  await page.fill("[data-testid=settings-redact-params]", "token\n  order_ref \n\ntoken");
+  // Over a bound only the node checks: its 400 is shown as it words it.
+  await page.fill("[data-testid=settings-retention]", "99999");
+  await page.click("[data-testid=settings-save]");
+  await status.filter({ hasText: "retention_days must be 1 to 3650" }).waitFor();
+  await page.fill("[data-testid=settings-retention]", "30");
   await page.click("[data-testid=settings-save]");
   await page.locator("[data-testid=site-save-status]", { hasText: "Saved" }).waitFor();
   await shot(page, "site-settings", { fullPage: true });
@@ -225,6 +243,10 @@ test("an admin creates a site and changes what its tracker records", async () =>
   assert.equal(site.settings.mask_all_inputs, true);
   assert.equal(site.settings.block_selector, ".private, [data-secret]");
   assert.equal(site.retention_days, 30);
+  assert.equal(site.settings.capture_console, false);
+  assert.equal(site.settings.capture_network, true);
+  assert.deepEqual(site.settings.redact_params, ["token", "order_ref"]);
+  assert.deepEqual(site.settings.network_body_urls, ["https://blog.example.com/api/*"]);
   // The audit log has it.
   await page.goto(`${node.base}/app/#/audit`);
   await page.locator(`tr[data-testid=audit-row][data-action=site_changed] >> text=site:${siteId}`).first().waitFor();

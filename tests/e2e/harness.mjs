@@ -1,6 +1,7 @@
 // Shared by the browser tests: a real `reel serve --demo` process on a
 // fixed free port (so that trackers reconnect to it after a restart), and
 // Debian's Chromium driven by playwright-core.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync } from "node:fs";
 import { createServer } from "node:net";
@@ -192,4 +193,70 @@ export async function trackerSettled(page, since = 0, timeoutMs = 30_000) {
       }, since),
     timeoutMs,
   );
+}
+
+/**
+ * Everything the page's tracker recorded so far is acked: its batch being
+ * filled is cut now (as when the page is hidden), then this waits until it
+ * holds nothing unacked. `trackerSettled` only sees batches already cut: a
+ * page's last events may still wait for the batch timer, and what is sent
+ * as the page unloads is best effort.
+ */
+export async function trackerFlushed(page, timeoutMs = 30_000) {
+  await page.evaluate(() => {
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+    try {
+      document.dispatchEvent(new Event("visibilitychange"));
+    } finally {
+      delete document.visibilityState;
+    }
+  });
+  return waitFor(
+    "the tracker to have everything acked",
+    () =>
+      page.evaluate(() => {
+        const p = JSON.parse(sessionStorage.getItem("reel.pending") ?? "null");
+        return p !== null && p.batches.length === 0 && p.acked === p.next - 1 ? p.next : null;
+      }),
+    timeoutMs,
+  );
+}
+
+/** Records the JSON messages a page sends and receives on /v1/live. */
+export function liveFrames(page) {
+  const frames = { sockets: 0, sent: [], received: [] };
+  const parse = (payload) => {
+    try {
+      return JSON.parse(String(payload));
+    } catch {
+      return { unparsable: String(payload).slice(0, 200) };
+    }
+  };
+  page.on("websocket", (ws) => {
+    if (!new URL(ws.url()).pathname.endsWith("/v1/live")) return;
+    frames.sockets++;
+    ws.on("framesent", (f) => frames.sent.push(parse(f.payload)));
+    ws.on("framereceived", (f) => frames.received.push(parse(f.payload)));
+  });
+  return frames;
+}
+
+/** The demo shop's site (id, key). */
+export async function demoSite(node) {
+  const { sites } = await api(node, "/api/v1/sites");
+  const site = sites.find((s) => s.name === "Demo shop");
+  assert.ok(site, `the demo site in ${JSON.stringify(sites)}`);
+  return site;
+}
+
+/** The visitor's session id, as their tracker holds it. */
+export function visitorSession(page) {
+  return waitFor("the visitor's session id", () =>
+    page.evaluate(() => JSON.parse(localStorage.getItem("reel.session") ?? "null")?.id ?? null),
+  );
+}
+
+/** Text of a locator, or "" while it is not there (for polling). */
+export async function textOf(locator) {
+  return (await locator.count()) > 0 ? locator.first().innerText({ timeout: 1_000 }) : "";
 }

@@ -54,6 +54,8 @@ test("pin, delete and erase from the dashboard", async () => {
   await signIn(page, node);
   const sessionId = await findAndReplay(page, "demo-user-1", "lifecycle-replay");
 
+  // The actions are in the side panel's Session tab.
+  await page.click("[data-testid=panel-tab-session]");
   await page.click("[data-testid=session-pin]");
   await page.locator("[data-testid=session-pin][data-pinned=true]").waitFor();
   assert.equal((await api(node, `/api/v1/sessions/${sessionId}`)).pinned, true);

@@ -1,7 +1,8 @@
 // Support staff watch a visitor of the demo shop live (PROTOCOL.md §4): the
 // site's live page lists the visitor as they arrive (presence over
 // /v1/live), and the live player shows their page and what they do in it
-// while they do it. A second test restarts the node under both live pages.
+// while they do it. A second test restarts the node under both live pages;
+// a third has a watched visitor move to another page, which is stored.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -10,13 +11,17 @@ import {
   SHOTS,
   TYPED,
   api,
+  demoSite,
   freePort,
   launchBrowser,
+  liveFrames,
   signIn as signInAs,
   startNode,
   stopNode,
   tempDataDir,
+  textOf,
   trackerSettled,
+  visitorSession,
   waitFor,
 } from "./harness.mjs";
 
@@ -27,33 +32,6 @@ before(async () => {
 after(async () => {
   await browser?.close();
 });
-
-/** Records the JSON messages a page sends and receives on /v1/live. */
-function liveFrames(page) {
-  const frames = { sockets: 0, sent: [], received: [] };
-  const parse = (payload) => {
-    try {
-      return JSON.parse(String(payload));
-    } catch {
-      return { unparsable: String(payload).slice(0, 200) };
-    }
-  };
-  page.on("websocket", (ws) => {
-    if (!new URL(ws.url()).pathname.endsWith("/v1/live")) return;
-    frames.sockets++;
-    ws.on("framesent", (f) => frames.sent.push(parse(f.payload)));
-    ws.on("framereceived", (f) => frames.received.push(parse(f.payload)));
-  });
-  return frames;
-}
-
-/** The demo shop's site (id, key). */
-async function demoSite(node) {
-  const { sites } = await api(node, "/api/v1/sites");
-  const site = sites.find((s) => s.name === "Demo shop");
-  assert.ok(site, `the demo site in ${JSON.stringify(sites)}`);
-  return site;
-}
 
 /** Signs in to the dashboard as the demo owner; checks the sign-in cookie. */
 async function signIn(page, node) {
@@ -71,18 +49,6 @@ async function openLiveList(page, site) {
   await page.locator(`tr[data-testid=site-row][data-site-id="${site.id}"] [data-testid=site-live]`).click();
   await page.waitForURL(`**/app/#/sites/${site.id}/live`);
   await page.locator("[data-testid=live-connection][data-state=live]").waitFor({ timeout: 15_000 });
-}
-
-/** The visitor's session id, as their tracker holds it. */
-function visitorSession(page) {
-  return waitFor("the visitor's session id", () =>
-    page.evaluate(() => JSON.parse(localStorage.getItem("reel.session") ?? "null")?.id ?? null),
-  );
-}
-
-/** Text of a locator, or "" while it is not there (for polling). */
-async function textOf(locator) {
-  return (await locator.count()) > 0 ? locator.first().innerText({ timeout: 1_000 }) : "";
 }
 
 /** The value of an input in the live player's replay, or null while it is not there. */
@@ -158,6 +124,16 @@ test("a visitor of the demo shop is listed live and watched while they click and
     );
     assert.equal(await frame.locator("#cart-status").innerText(), "Your cart is empty.");
     await player.screenshot({ path: join(SHOTS, "live-player.png"), fullPage: true });
+
+    // A note while watching: at the moment watched, ms from the session's start.
+    const session = await api(node, `/api/v1/sessions/${sessionId}`);
+    await player.fill("[data-testid=note-input]", "Watching the lamp page");
+    const typedAt = Date.now() - session.started_at;
+    await player.click("[data-testid=note-add]");
+    await player.locator("[data-testid=note]", { hasText: "Watching the lamp page" }).waitFor();
+    const { notes } = await api(node, `/api/v1/sessions/${sessionId}/notes`);
+    assert.equal(notes.length, 1);
+    assert.ok(notes[0].t > 0 && notes[0].t <= typedAt + 50, `note at ${notes[0].t}, typed at ${typedAt}`);
 
     // The visitor clicks: the live player shows the page changing.
     await visitor.click("#add-to-cart");
@@ -255,6 +231,89 @@ test("the live pages reconnect to a restarted node and carry on", async () => {
     await visitor.click("#add-to-cart");
     await frame.getByText("In your cart: 2 × Desk Lamp").waitFor({ timeout: 30_000 });
     await player.screenshot({ path: join(SHOTS, "live-player-after-restart.png"), fullPage: true });
+  } finally {
+    await staff.close();
+    await visitors.close();
+    assert.equal(await stopNode(node), 0, "SIGTERM exits 0");
+  }
+});
+
+/** Makes the visitor's trackers wait `ms` before sending a batch that is
+ * not full: the welcome's (and settings') batch_interval_ms is rewritten on
+ * the way, so that only what the tracker sends at once reaches the node. */
+async function lengthenBatchInterval(context, ms) {
+  await context.routeWebSocket(/\/v1\/ingest/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => server.send(m));
+    server.onMessage((m) => {
+      const msg = typeof m === "string" ? JSON.parse(m) : null;
+      if (msg?.t === "welcome") msg.settings.batch_interval_ms = ms;
+      if (msg?.t === "settings") msg.batch_interval_ms = ms;
+      ws.send(msg ? JSON.stringify(msg) : m);
+    });
+  });
+}
+
+/** The session's stored events, in order. */
+async function storedEvents(node, sessionId) {
+  const text = await api(node, `/api/v1/sessions/${encodeURIComponent(sessionId)}/events`, { text: true });
+  return text
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l));
+}
+
+test("a watched visitor's next page is stored and counted once, without waiting for the batch timer", async () => {
+  const node = await startNode(tempDataDir(), await freePort());
+  const staff = await browser.newContext();
+  const visitors = await browser.newContext();
+  try {
+    // A page's recording starts with a full snapshot, which the tracker
+    // sends at once: a page left before batch_interval_ms has it stored
+    // (its pagehide sends are best effort). Ten minutes makes any wait on
+    // the timer fail this test.
+    await lengthenBatchInterval(visitors, 600_000);
+    const visitor = await visitors.newPage();
+    await visitor.goto(`${node.base}/demo/product.html`);
+    await visitor.locator("#add-to-cart").waitFor();
+    await trackerSettled(visitor, 0);
+    const sessionId = await visitorSession(visitor);
+
+    // Staff watch the visitor live: the tracker re-records the page.
+    const player = await staff.newPage();
+    await signIn(player, node);
+    await player.goto(`${node.base}/app/#/live/${encodeURIComponent(sessionId)}`);
+    await player.locator("[data-testid=live-player][data-ready=true]").waitFor({ timeout: 15_000 });
+    const frame = player.frameLocator("[data-testid=live-player] iframe");
+    await frame.getByText("Brass arm, linen shade").first().waitFor({ timeout: 15_000 });
+
+    // The visitor goes on to the checkout page (a real navigation). The
+    // watched tab's new page is asked for a snapshot as it attaches.
+    const before = await nextSeq(visitor);
+    await visitor.click("#to-checkout");
+    await visitor.locator("#place-order").waitFor();
+    // The live player shows it: the node has its recording, which the
+    // tracker has acked (its pagehide's sends count for nothing here).
+    await frame.locator("#place-order").waitFor({ timeout: 15_000 });
+    await trackerSettled(visitor, before);
+    await visitor.goto("about:blank");
+
+    // What was acked is stored: the checkout page's load, and the
+    // re-record marked so that it is not counted as another.
+    const checkout = `${node.base}/demo/checkout.html`;
+    let last;
+    try {
+      await waitFor("the checkout page's recording stored", async () => {
+        const events = await storedEvents(node, sessionId);
+        const session = await api(node, `/api/v1/sessions/${encodeURIComponent(sessionId)}`);
+        last = { page_loads: session.page_loads, metas: events.filter((e) => e.type === 4).map((e) => e.data.href) };
+        const metas = events.flatMap((e, i) => (e.type === 4 && e.data.href === checkout ? [i] : []));
+        const marked = metas.filter((i) => events[i - 1]?.type === 5 && events[i - 1].data.tag === "reel/resnapshot");
+        return metas.length === 2 && marked.length === 1 && session.page_loads === 2;
+      });
+    } catch (e) {
+      throw new Error(`${e.message}; stored: ${JSON.stringify(last)}`);
+    }
   } finally {
     await staff.close();
     await visitors.close();

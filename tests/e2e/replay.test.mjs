@@ -44,7 +44,11 @@ async function visit(page, base, midway = async () => {}) {
   await page.click("a[href$='product.html']");
   await page.locator("#add-to-cart").waitFor();
   let before = await nextSeq(page);
+  // The shop's cart answers (404) before `midway` runs: a node killed while
+  // the request is in flight would record it as a network error instead.
+  const cartAnswered = page.waitForResponse((r) => r.url().includes("/demo/api/cart"));
   await page.click("#add-to-cart");
+  await cartAnswered;
   await midway();
   await trackerSettled(page, before);
   await page.click("a[href$='checkout.html']");

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -17,7 +18,7 @@ use reel_actors::segment::{self, TabBuffer};
 use reel_actors::stats::{BatchStats, SegmentDelta};
 use reel_actors::traits::{
     BlobStore, ErasureJob, Index, Maintenance, NewSession, Scope, SegmentRecord, SessionRecord,
-    SessionRef, SiteRecord, SiteUpdate, SiteUsage, SpoolBatch, StoreResult, Tombstone,
+    SessionRef, SiteRecord, SiteUpdate, SiteUsage, SpoolBatch, StoreError, StoreResult, Tombstone,
 };
 use reel_protocol::api::{SessionFilter, SessionInfo, SessionPage};
 use reel_protocol::lifecycle::{ErasureReceipt, Person};
@@ -34,10 +35,34 @@ const EVENTS_PER_BATCH: u64 = 3;
 struct RacingIndex {
     inner: Arc<dyn Index>,
     both_checked: tokio::sync::Barrier,
-    /// Deletes the session (its tombstone) right after each segment
-    /// commit: a delete that lands between a writer's commit and its
-    /// second look at the tombstone.
-    delete_after_commit: bool,
+    /// What a delete of the session does to segment commits.
+    delete: DeleteRace,
+}
+
+/// A delete (the session's tombstone) racing a writer's segment commit.
+enum DeleteRace {
+    /// No delete.
+    None,
+    /// Right after each commit: between a writer's commit and its second
+    /// look at the tombstone.
+    AfterCommit,
+    /// After the first commit failed (as a locked SQLite or a dropped
+    /// connection fails it) once its object was written, and after the
+    /// writer's second look at the tombstone: its next attempt finds the
+    /// session deleted. The phases count that: 0 before the failure, 1
+    /// failed, 2 looked again, 3 deleted.
+    AfterFailedCommit(std::sync::atomic::AtomicU8),
+}
+
+/// The tombstone of a session deleted now.
+fn deleted(session_id: &str) -> Tombstone {
+    Tombstone {
+        session_id: session_id.to_owned(),
+        site_id: 0,
+        deleted_at: reel_actors::now_ms(),
+        reason: reel_actors::traits::DeleteReason::Deleted,
+        erasure_id: None,
+    }
 }
 
 #[async_trait]
@@ -89,19 +114,21 @@ impl Index for RacingIndex {
         self.inner.tab_next_seq(session_id, tab_id).await
     }
     async fn commit_segment(&self, seg: &SegmentRecord, delta: &SegmentDelta) -> StoreResult<()> {
-        self.inner.commit_segment(seg, delta).await?;
-        if self.delete_after_commit {
-            self.inner
-                .tombstone(&Tombstone {
-                    session_id: seg.session_id.clone(),
-                    site_id: 0,
-                    deleted_at: reel_actors::now_ms(),
-                    reason: reel_actors::traits::DeleteReason::Deleted,
-                    erasure_id: None,
-                })
-                .await?;
+        match &self.delete {
+            DeleteRace::None => self.inner.commit_segment(seg, delta).await,
+            DeleteRace::AfterCommit => {
+                self.inner.commit_segment(seg, delta).await?;
+                self.inner.tombstone(&deleted(&seg.session_id)).await
+            }
+            DeleteRace::AfterFailedCommit(phase) => {
+                if phase.compare_exchange(0, 1, SeqCst, SeqCst).is_err() {
+                    return self.inner.commit_segment(seg, delta).await;
+                }
+                Err(StoreError::Other(
+                    "error returned from database: (code: 5) database is locked".into(),
+                ))
+            }
         }
-        Ok(())
     }
     async fn identify(
         &self,
@@ -121,6 +148,12 @@ impl Index for RacingIndex {
         self.inner.tombstone(t).await
     }
     async fn is_tombstoned(&self, session_id: &str) -> StoreResult<bool> {
+        if let DeleteRace::AfterFailedCommit(phase) = &self.delete {
+            if phase.compare_exchange(2, 3, SeqCst, SeqCst).is_ok() {
+                self.inner.tombstone(&deleted(session_id)).await?;
+            }
+            let _ = phase.compare_exchange(1, 2, SeqCst, SeqCst);
+        }
         self.inner.is_tombstoned(session_id).await
     }
     async fn tombstone_objects(&self, session_id: &str, objects: i64) -> StoreResult<()> {
@@ -180,6 +213,26 @@ impl Index for RacingIndex {
     async fn site_usage(&self, scope: &Scope, site_id: i64) -> StoreResult<Option<SiteUsage>> {
         self.inner.site_usage(scope, site_id).await
     }
+    async fn add_note(
+        &self,
+        scope: &Scope,
+        session_id: &str,
+        note: &reel_protocol::notes::NewNote,
+        author: &str,
+        created_at: i64,
+        max: usize,
+    ) -> StoreResult<reel_actors::traits::NoteAdded> {
+        self.inner
+            .add_note(scope, session_id, note, author, created_at, max)
+            .await
+    }
+    async fn notes(
+        &self,
+        scope: &Scope,
+        session_id: &str,
+    ) -> StoreResult<Option<Vec<reel_protocol::notes::Note>>> {
+        self.inner.notes(scope, session_id).await
+    }
     async fn set_maintenance(&self, enabled: bool, message: &str) -> StoreResult<Maintenance> {
         self.inner.set_maintenance(enabled, message).await
     }
@@ -208,8 +261,9 @@ impl Index for RacingIndex {
         scope: &Scope,
         site_id: i64,
         filter: &SessionFilter,
+        live: &[String],
     ) -> StoreResult<SessionPage> {
-        self.inner.list_sessions(scope, site_id, filter).await
+        self.inner.list_sessions(scope, site_id, filter, live).await
     }
 }
 
@@ -272,7 +326,8 @@ pub fn pending(
 ) -> segment::PendingSegment {
     let mut buf = TabBuffer::default();
     for seq in seqs {
-        buf.push(&batch(site_id, session, tab, seq), None, Instant::now());
+        let b = batch(site_id, session, tab, seq);
+        buf.push(&b, &segment::frame(&b.ndjson), None, Instant::now());
     }
     buf.take(site_id, T0, session, tab, node).unwrap()
 }
@@ -330,7 +385,7 @@ async fn overlapping_segments_of_two_nodes_replay_each_batch_once_and_overwrite_
     let racing = Arc::new(RacingIndex {
         inner: index.clone(),
         both_checked: tokio::sync::Barrier::new(2),
-        delete_after_commit: false,
+        delete: DeleteRace::None,
     });
     let spools = tempfile::tempdir().unwrap();
     let (a, _spool_a) = writer(&blob, racing.clone(), &spools.path().join("a"));
@@ -405,14 +460,15 @@ async fn overlapping_segments_of_two_nodes_replay_each_batch_once_and_overwrite_
     }
 }
 
-#[actix_web::test]
-async fn a_delete_that_lands_just_after_a_commit_leaves_no_row_and_no_object() {
+/// Commits a segment of a new session through an index where `race`
+/// deletes it, then checks that nothing of it is left: no object, no
+/// segment row, no session row, and the API answers 404.
+async fn commit_while_deleted(session: &str, race: DeleteRace) {
     let app = spawn_app().await;
     let mut config = test_config(app.dir.path());
     app.storage.apply(&mut config);
     let index = open_index(&config).await.unwrap().into_dyn();
     let blob = open_blob_store(&config).await.unwrap();
-    let session = "deleted-mid-commit";
     index
         .open_session(&NewSession {
             id: session.into(),
@@ -426,15 +482,13 @@ async fn a_delete_that_lands_just_after_a_commit_leaves_no_row_and_no_object() {
     let racing = Arc::new(RacingIndex {
         inner: index.clone(),
         both_checked: tokio::sync::Barrier::new(1),
-        delete_after_commit: true,
+        delete: race,
     });
     let spool_dir = tempfile::tempdir().unwrap();
     let (outbox, _spool) = writer(&blob, racing, spool_dir.path());
     let seg = pending(app.site_id, session, "tab", 0..=4, "node-a");
     let key = seg.record.blob_key.clone();
     segment::commit(seg, &outbox, None).await;
-    // The writer saw the tombstone after its commit and took back what it
-    // wrote: the object, the segment row, the session row.
     assert!(index.segments(session).await.unwrap().is_empty());
     assert!(index.find_session(session).await.unwrap().is_none());
     assert!(matches!(
@@ -447,4 +501,24 @@ async fn a_delete_that_lands_just_after_a_commit_leaves_no_row_and_no_object() {
             .status(),
         404
     );
+}
+
+#[actix_web::test]
+async fn a_delete_that_lands_just_after_a_commit_leaves_no_row_and_no_object() {
+    // The writer sees the tombstone after its commit and takes back what
+    // it wrote: the object, the segment row, the session row.
+    commit_while_deleted("deleted-mid-commit", DeleteRace::AfterCommit).await;
+}
+
+#[actix_web::test]
+async fn a_commit_that_failed_after_its_object_was_written_leaves_no_object_of_a_session_deleted_meanwhile(
+) {
+    // The first attempt writes the object, fails and sees no tombstone;
+    // the next finds the session deleted and takes the object back: erased
+    // data stays nowhere.
+    commit_while_deleted(
+        "deleted-while-commit-failed",
+        DeleteRace::AfterFailedCommit(Default::default()),
+    )
+    .await;
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use reel_actors::traits::SiteUpdate;
 use reel_protocol::site::{
     BLOCK_SELECTOR_MAX_BYTES, DEFAULT_RETENTION_DAYS, MAX_NETWORK_BODY_URLS, MAX_ORIGINS,
-    MAX_REDACT_PARAMS, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS, SITE_NAME_MAX_BYTES,
+    MAX_REDACT_PARAMS, MAX_REDACT_PATTERNS, MAX_RETENTION_DAYS, MIN_RETENTION_DAYS,
+    SITE_NAME_MAX_BYTES,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -185,6 +186,7 @@ async fn sites_are_created_and_changed_within_every_bound() {
     };
     for (field, max) in [
         ("redact_params", MAX_REDACT_PARAMS),
+        ("redact_patterns", MAX_REDACT_PATTERNS),
         ("network_body_urls", MAX_NETWORK_BODY_URLS),
     ] {
         let (status, s) = patch(&app, id, list(field, max)).await;

@@ -8,26 +8,27 @@ use std::sync::Arc;
 use bytes::Bytes;
 use reel::app::{open_blob_store, open_index};
 use reel::config::Config;
-use reel_actors::stats::SegmentDelta;
+use reel_actors::stats::{SegmentDelta, SignalDelta};
 use reel_actors::traits::{
     BlobStore, DeleteReason, Index, NewSession, Scope, SegmentRecord, StoreError, Tombstone,
     UNSTAMPED_IDENTIFIED_AT,
 };
 use reel_protocol::api::SessionFilter;
 use reel_protocol::lifecycle::{ErasureState, Person};
+use reel_protocol::signals::{MAX_ERROR_TEXTS, MAX_TRACK_NAMES};
 
 use crate::support::*;
 
-struct Backend {
-    index: Arc<dyn Index>,
+pub(crate) struct Backend {
+    pub(crate) index: Arc<dyn Index>,
     blob: Arc<dyn BlobStore>,
-    site_id: i64,
-    org_id: i64,
-    _storage: TestStorage,
-    _dir: tempfile::TempDir,
+    pub(crate) site_id: i64,
+    pub(crate) org_id: i64,
+    pub(crate) _storage: TestStorage,
+    pub(crate) _dir: tempfile::TempDir,
 }
 
-async fn backend(storage: TestStorage) -> Backend {
+pub(crate) async fn backend(storage: TestStorage) -> Backend {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         data_dir: dir.path().to_path_buf(),
@@ -49,7 +50,7 @@ async fn backend(storage: TestStorage) -> Backend {
     }
 }
 
-fn new_session(id: &str, site_id: i64, started_at: i64, url: &str) -> NewSession {
+pub(crate) fn new_session(id: &str, site_id: i64, started_at: i64, url: &str) -> NewSession {
     NewSession {
         id: id.into(),
         site_id,
@@ -180,33 +181,33 @@ async fn contract(b: Backend) {
         page.sessions.into_iter().map(|s| s.id).collect::<Vec<_>>()
     };
     let all = index
-        .list_sessions(&Scope::org(org), site, &SessionFilter::default())
+        .list_sessions(&Scope::org(org), site, &SessionFilter::default(), &[])
         .await
         .unwrap();
     assert_eq!(ids(all), vec!["s2", "s1"]);
     assert_eq!(
         ids(index
-            .list_sessions(&Scope::org(org), site, &list("HOME"))
+            .list_sessions(&Scope::org(org), site, &list("HOME"), &[])
             .await
             .unwrap()),
         vec!["s2", "s1"]
     );
     assert_eq!(
         ids(index
-            .list_sessions(&Scope::org(org), site, &list("cart"))
+            .list_sessions(&Scope::org(org), site, &list("cart"), &[])
             .await
             .unwrap()),
         vec!["s2", "s1"]
     );
     assert_eq!(
         ids(index
-            .list_sessions(&Scope::org(org), site, &list("100%"))
+            .list_sessions(&Scope::org(org), site, &list("100%"), &[])
             .await
             .unwrap()),
         Vec::<String>::new()
     );
     assert!(index
-        .list_sessions(&Scope::org(org + 1), site, &SessionFilter::default())
+        .list_sessions(&Scope::org(org + 1), site, &SessionFilter::default(), &[])
         .await
         .unwrap()
         .sessions
@@ -242,6 +243,66 @@ async fn contract(b: Backend) {
         Err(StoreError::NotFound)
     ));
     lifecycle_contract(&b).await;
+    signals_contract(&b).await;
+}
+
+/// Signals (PROTOCOL.md §7): counters and names added once per segment,
+/// names and texts bounded per session, deleted with the session.
+async fn signals_contract(b: &Backend) {
+    let (index, site, org) = (&b.index, b.site_id, b.org_id);
+    index
+        .open_session(&new_session("sig", site, 1_000, "https://shop.example/"))
+        .await
+        .unwrap();
+    let (rec, mut delta) = segment("sig", 0, 4);
+    delta.signals = SignalDelta {
+        failed_requests: 2,
+        rage_clicks: 1,
+        dead_clicks: 3,
+        track_events: vec!["signup".into(), "pay".into()],
+        error_texts: vec!["boom".into()],
+    };
+    // Committed twice (an outbox write applied again): added once.
+    index.commit_segment(&rec, &delta).await.unwrap();
+    index.commit_segment(&rec, &delta).await.unwrap();
+    let (mut rec2, mut delta2) = segment("sig", 5, 9);
+    rec2.first_ts = 3_000;
+    delta2.signals = SignalDelta {
+        failed_requests: 1,
+        track_events: (0..MAX_TRACK_NAMES)
+            .map(|i| format!("n{i:03}"))
+            .chain(["signup".to_string()])
+            .collect(),
+        error_texts: (0..MAX_ERROR_TEXTS + 3).map(|i| format!("e{i}")).collect(),
+        ..SignalDelta::default()
+    };
+    index.commit_segment(&rec2, &delta2).await.unwrap();
+    let info = index
+        .session_info(&Scope::org(org), "sig")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (info.failed_requests, info.rage_clicks, info.dead_clicks),
+        (3, 1, 3)
+    );
+    // First seen first; past the bound, new names are not kept.
+    let mut want = vec!["pay".to_string(), "signup".to_string()];
+    want.extend((0..MAX_TRACK_NAMES - 2).map(|i| format!("n{i:03}")));
+    assert_eq!(info.track_events, want);
+    let dir = b._dir.path();
+    let count = |table: &str| {
+        format!("UPDATE {table} SET session_id = session_id WHERE session_id = 'sig'")
+    };
+    assert_eq!(
+        b._storage.execute(dir, &count("session_error_texts")).await,
+        MAX_ERROR_TEXTS as u64
+    );
+    // Deleting the session deletes its names and texts.
+    index.purge_session("sig").await.unwrap();
+    for table in ["session_track_events", "session_error_texts"] {
+        assert_eq!(b._storage.execute(dir, &count(table)).await, 0, "{table}");
+    }
 }
 
 /// Deletion (PROTOCOL.md §6): blob deletes in batches, tombstones that
@@ -303,7 +364,7 @@ async fn lifecycle_contract(b: &Backend) {
     assert!(index.segments("gone").await.unwrap().is_empty());
     let usage = index.site_usage(&scope, site).await.unwrap().unwrap();
     let listed = index
-        .list_sessions(&scope, site, &SessionFilter::default())
+        .list_sessions(&scope, site, &SessionFilter::default(), &[])
         .await
         .unwrap();
     assert!(!listed.sessions.iter().any(|s| s.id == "gone"));

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use reel::config::{Config, Secret};
+use reel::config::Config;
+use reel::secrets::Secret;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 

@@ -5,7 +5,9 @@
 mod adapters;
 mod downtime;
 mod erasure;
+mod flags;
 mod migration;
+mod search;
 mod services;
 #[path = "../support/mod.rs"]
 mod support;

@@ -122,6 +122,7 @@ async fn reel_migrate_runs_while_a_node_on_the_previous_schema_ingests() {
     assert_eq!(
         valid,
         vec![
+            ("session_error_texts_trgm".to_string(), true),
             ("session_pages_url_trgm".to_string(), true),
             ("sessions_first_url_trgm".to_string(), true)
         ]

@@ -5,6 +5,7 @@
 //! - `storage`: the storage a test runs on (embedded, or Postgres and S3).
 //! - `app`: a real node in the test's process (`spawn_app`).
 //! - `process`: `reel serve` and the CLI as child processes.
+//! - `redis`: a `redis-server` of the test's own.
 //! - `tracker`: a tracker over a real WebSocket, and its events.
 //! - `http`: the replay API with a token, and the health routes.
 //! - `accounts`: people, signing in, requests as a person or a token.
@@ -16,6 +17,7 @@ mod accounts;
 mod app;
 mod http;
 mod process;
+mod redis;
 mod storage;
 mod tracker;
 
@@ -25,6 +27,7 @@ pub use accounts::*;
 pub use app::*;
 pub use http::*;
 pub use process::*;
+pub use redis::*;
 pub use storage::*;
 pub use tracker::*;
 

@@ -37,6 +37,13 @@ impl Serve {
         self
     }
 
+    /// Removes one environment variable of the node (one the storage set,
+    /// to give it another way).
+    pub fn env_remove(mut self, key: &str) -> Serve {
+        self.cmd.env_remove(key);
+        self
+    }
+
     /// Starts the node; returns once it listens and has drained whatever
     /// spool its data dir holds (the drain runs in the background).
     pub fn start(self) -> Proc {
@@ -179,14 +186,20 @@ impl Proc {
     }
 
     /// Stops the node (SIGTERM, then waits) and returns all it printed.
-    pub fn stop_and_output(mut self) -> String {
+    pub fn stop_and_output(self) -> String {
         self.signal("-TERM");
-        self.wait_exit(Duration::from_secs(30));
+        self.exit_output(Duration::from_secs(30)).1
+    }
+
+    /// Waits for exit (at most `limit`) and returns the status and all it
+    /// printed, to the end of its output.
+    pub fn exit_output(mut self, limit: Duration) -> (ExitStatus, String) {
+        let status = self.wait_exit(limit);
         for r in self.readers.drain(..) {
             let _ = r.join();
         }
         let out = self.output.lock().unwrap().clone();
-        out
+        (status, out)
     }
 
     /// Sends `sig` (`-TERM`, ...).

@@ -164,7 +164,7 @@ impl TestStorage {
     /// Points `config` at this storage.
     pub fn apply(&self, config: &mut Config) {
         if let Some(url) = &self.database_url {
-            config.database_url = Some(reel::config::Secret::new(url.clone()));
+            config.database_url = Some(reel::secrets::Secret::new(url.clone()));
         }
         if let Some(bucket) = &self.bucket {
             config.s3.bucket = Some(bucket.clone());

@@ -2,7 +2,7 @@
 //! messages and rrweb-shaped events it sends.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -17,6 +17,23 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The tests' clock: 2025-11-13, in milliseconds.
 pub const T0: i64 = 1_763_000_000_000;
+
+/// The next `settings` message `t` receives within `limit` of `since`
+/// (a change followed within a bound); acks and other messages before it
+/// are skipped.
+pub async fn settings_within(t: &mut Tracker, since: Instant, limit: Duration) -> Value {
+    loop {
+        let left = limit
+            .checked_sub(since.elapsed())
+            .unwrap_or_else(|| panic!("no settings within {limit:?}"));
+        let m = tokio::time::timeout(left, t.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no settings within {limit:?}"));
+        if m["t"] == "settings" {
+            return m;
+        }
+    }
+}
 
 /// Why a connection attempt was refused before the upgrade.
 #[derive(Debug)]

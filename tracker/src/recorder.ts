@@ -1,7 +1,7 @@
 // rrweb behind the transport's `Recorder` interface.
 
 import { record } from "@rrweb/record";
-import type { Settings } from "../../protocol/ts/protocol";
+import { RESNAPSHOT_TAG, type Settings } from "../../protocol/ts/protocol";
 import { captureKey, capturePlugins } from "./capture";
 import { inputThrottle } from "./inputs";
 import { privacyKey, privacyOptions } from "./privacy";
@@ -75,10 +75,13 @@ export function rrwebRecorder(emit: (event: unknown) => void, serverOrigin: stri
       return stopFn !== undefined;
     },
     stop,
-    snapshot() {
+    snapshot(rerecord = true) {
       // Throws until rrweb has taken its first snapshot (before `load`).
       try {
-        if (stopFn) record.takeFullSnapshot(true);
+        if (!stopFn) return;
+        // Tells the replay and the node that the Meta event next is this page again, not a page load.
+        if (rerecord) record.addCustomEvent(RESNAPSHOT_TAG, {});
+        record.takeFullSnapshot(true);
       } catch {
         // the first snapshot is still to come
       }

@@ -16,6 +16,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   capture_console: true,
   capture_network: true,
   redact_params: [...DEFAULT_REDACT_PARAMS],
+  redact_patterns: [],
   network_body_urls: [],
   honor_dnt: false,
 };

@@ -35,8 +35,13 @@ export interface Recorder {
    */
   start(settings: Settings): boolean;
   stop(): void;
-  /** Emits a new full snapshot if recording. */
-  snapshot(): void;
+  /**
+   * Emits a new full snapshot if recording. `rerecord` (the default): the
+   * page is recorded again in the same session (a viewer asked, batches were
+   * lost), marked so that the replay does not count it as a page load; false
+   * for the first snapshot of a new session.
+   */
+  snapshot(rerecord?: boolean): void;
 }
 
 /** The parts of a WebSocket used here. */
@@ -226,7 +231,10 @@ export class Client {
       return;
     }
     const first = this.batcher.count === 0;
-    if (this.batcher.add(json, this.settings)) this.cut();
+    // A full snapshot is cut at once rather than after batch_interval_ms:
+    // a page left within that interval would otherwise have only its
+    // pagehide to send its recording, which browsers drop with the page.
+    if (this.batcher.add(json, this.settings) || isFullSnapshot(e)) this.cut();
     else if (first) this.batchTimer = this.env.setTimeout(() => this.cut(), this.settings.batch_interval_ms);
   }
 
@@ -492,6 +500,7 @@ export class Client {
     if (this.unrecorded()) return this.stopUnrecorded();
     const local = this.env.local;
     let snapshot = false;
+    let fresh = false;
     if (session !== this.sessionId || this.buffer.session !== session) {
       // A new session (we asked for one, or ours was over): what is held
       // belongs to the old one and is dropped.
@@ -501,6 +510,7 @@ export class Client {
       this.sampled = null;
       this.suspect = false;
       snapshot = true;
+      fresh = true;
     } else {
       snapshot = this.buffer.welcome(nextSeq).lost;
       if (this.suspect) {
@@ -522,7 +532,7 @@ export class Client {
     if (this.settings.maintenance) return this.pauseForMaintenance();
     if (!this.sampled) return this.unsampled(session);
     if (this.identity) conn.ws.send(this.identity);
-    if (!this.overflow && !this.recorder.start(this.settings) && snapshot) this.recorder.snapshot();
+    if (!this.overflow && !this.recorder.start(this.settings) && snapshot) this.recorder.snapshot(!fresh);
     this.pump();
   }
 
@@ -610,5 +620,8 @@ export class Client {
     this.env.warn(message);
   }
 }
+
+/** rrweb's FullSnapshot event (type 2), which ends a (re-)recording's Meta, full snapshot pair. */
+const isFullSnapshot = (e: unknown): boolean => (e as { type?: unknown } | null)?.type === 2;
 
 const isSeq = (n: unknown): n is number => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;

@@ -56,6 +56,8 @@ export class FakeRecorder implements Recorder {
   starts = 0;
   stops = 0;
   snapshots = 0;
+  /** The `rerecord` of each snapshot asked for. */
+  rerecords: boolean[] = [];
   key = "";
   client: Client | null = null;
   private ts = 1_700_000_000_000;
@@ -72,9 +74,10 @@ export class FakeRecorder implements Recorder {
     if (this.recording) this.stops++;
     this.recording = false;
   }
-  snapshot(): void {
+  snapshot(rerecord = true): void {
     if (!this.recording) return;
     this.snapshots++;
+    this.rerecords.push(rerecord);
     this.fullSnapshot();
   }
   /** n incremental events. */

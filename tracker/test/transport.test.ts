@@ -44,20 +44,19 @@ describe("connecting", () => {
     expect(p.recorder.recording).toBe(false);
   });
 
-  it("records after welcome and sends batches every batch_interval_ms until acked", () => {
+  it("records after welcome, sends its full snapshot at once and other events every batch_interval_ms until acked", () => {
     const p = page();
     p.ws.open();
     p.ws.welcome("S1", 0);
     expect(p.recorder.starts).toBe(1);
     expect(readSession(p.env.local)).toEqual({ id: "S1", lastActivity: T0, sampled: true });
-    vi.advanceTimersByTime(999);
-    expect(p.ws.batches()).toEqual([]);
-    vi.advanceTimersByTime(1);
     const [b0] = p.ws.batches();
     expect(b0.seq).toBe(0);
     expect(types(b0)).toEqual([4, 2]);
     p.recorder.emit(2);
-    vi.advanceTimersByTime(1000);
+    vi.advanceTimersByTime(999);
+    expect(p.ws.batches().map((b) => b.seq)).toEqual([0]);
+    vi.advanceTimersByTime(1);
     expect(p.ws.batches().map((b) => b.seq)).toEqual([0, 1]);
     expect(JSON.parse(p.env.session.get(KEYS.pending)!).batches.map((b: any) => b[0])).toEqual([0, 1]);
     p.ws.receive({ t: "ack", seq: 1 });
@@ -68,12 +67,13 @@ describe("connecting", () => {
     const p = page();
     p.ws.open();
     p.ws.welcome("S1", 0, { batch_max_events: 3 });
-    p.recorder.emit(7); // 2 snapshot events + 7
+    p.recorder.emit(7); // after the 2 snapshot events, cut at once
     vi.advanceTimersByTime(1000);
     expect(p.ws.batches().map((b) => [b.seq, b.events.length])).toEqual([
-      [0, 3],
+      [0, 2],
       [1, 3],
       [2, 3],
+      [3, 1],
     ]);
   });
 
@@ -161,10 +161,37 @@ describe("page loads and tabs", () => {
     second.ws.open();
     expect(second.ws.messages()[0]).toMatchObject({ session: "S1", tab: first.ws.messages()[0].tab, acked: 0 });
     second.ws.welcome("S1", 2); // seq 1 arrived, seq 2 did not
-    expect(second.ws.batches().map((b) => [b.seq, b.events.length])).toEqual([[2, 1]]);
-    vi.advanceTimersByTime(1000);
-    expect(second.ws.batches().map((b) => b.seq)).toEqual([2, 3]);
+    // Seq 2 again, then the new page's full snapshot, cut as the page started.
+    expect(second.ws.batches().map((b) => [b.seq, b.events.length])).toEqual([
+      [2, 1],
+      [3, 2],
+    ]);
     expect(types(second.ws.batches()[1])).toEqual([4, 2]);
+  });
+
+  it("sends a page's full snapshot, and one a viewer asks for, without waiting for the batch timer", () => {
+    // The page's recording must not wait for batch_interval_ms: a page left
+    // sooner would have only its pagehide to send it, which browsers drop
+    // with the page (a visitor who watched live then navigated and left).
+    const local = memoryKV();
+    const ss = memoryKV();
+    const first = page({ local, session: ss });
+    first.ws.open();
+    first.ws.welcome("S1", 0);
+    first.ws.receive({ t: "ack", seq: 0 });
+    first.client.pagehide();
+    const second = page({ local, session: ss });
+    second.ws.open();
+    second.ws.welcome("S1", 1);
+    second.ws.receive({ t: "snapshot" });
+    expect(second.recorder.rerecords).toEqual([true]);
+    expect(second.ws.batches().map((b) => [b.seq, types(b)])).toEqual([
+      [1, [4, 2]],
+      [2, [4, 2]],
+    ]);
+    second.ws.receive({ t: "ack", seq: 2 });
+    // Acked with no timer run: nothing of the page waits for pagehide.
+    expect(JSON.parse(ss.get(KEYS.pending)!)).toMatchObject({ acked: 2, next: 3, batches: [] });
   });
 
   it("shares the session with a new tab, which gets its own tab id and seq", () => {
@@ -189,13 +216,15 @@ describe("page loads and tabs", () => {
     const original = page({ local, session: ss });
     original.ws.open();
     original.ws.welcome("S1", 0);
-    vi.advanceTimersByTime(1000);
+    original.recorder.emit(2);
+    vi.advanceTimersByTime(1000); // seq 0 the snapshot, seq 1 two events: not acked
     const dup = page({ local, session: copyKV(ss) });
     dup.ws.open();
     expect(dup.ws.messages()[0].tab).not.toBe(original.ws.messages()[0].tab);
     expect(dup.ws.messages()[0].acked).toBe(null);
     dup.ws.welcome("S1", 0);
-    expect(dup.ws.batches()).toEqual([]);
+    // Only its own page's snapshot.
+    expect(dup.ws.batches().map((b) => [b.seq, types(b)])).toEqual([[0, [4, 2]]]);
   });
 
   it("adopts the session of a welcome that differs, dropping the old session's batches", () => {
@@ -212,6 +241,7 @@ describe("page loads and tabs", () => {
     second.ws.welcome("S2", 0); // S1 ended on the server
     expect(readSession(local)).toMatchObject({ id: "S2", sampled: true });
     expect(second.recorder.snapshots).toBe(1);
+    expect(second.recorder.rerecords).toEqual([false]); // a new session's first page load, not a re-record
     vi.advanceTimersByTime(1000);
     const batches = second.ws.batches();
     expect(batches.map((b) => b.seq)).toEqual([0]);
@@ -371,6 +401,7 @@ describe("server messages", () => {
     p.ws.welcome("S1", 0);
     p.ws.receive({ t: "snapshot" });
     expect(p.recorder.snapshots).toBe(1);
+    expect(p.recorder.rerecords).toEqual([true]); // marked: the same page again
   });
 
   it("settings: new privacy options restart the recorder; maintenance stops it", () => {
@@ -463,7 +494,11 @@ describe("limits", () => {
     vi.advanceTimersByTime(1000);
     expect(p.warnings.some((w) => w.includes("frame limit"))).toBe(true);
     vi.advanceTimersByTime(1000);
-    expect(p.ws.batches().map((b) => [b.seq, types(b)])).toEqual([[0, [4, 2]]]);
+    // Seq 1 was dropped; the page's new snapshot took its seq.
+    expect(p.ws.batches().map((b) => [b.seq, types(b)])).toEqual([
+      [0, [4, 2]],
+      [1, [4, 2]],
+    ]);
   });
 
   it("paces a backlog instead of tripping the server's rate limit", () => {

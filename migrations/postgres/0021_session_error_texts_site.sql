@@ -1,0 +1,6 @@
+-- no-transaction
+-- Search (PROTOCOL.md §7, docs/search.md): error_contains=S (the texts of a site).
+-- Built CONCURRENTLY so that nodes keep writing sessions while it runs
+-- (see docs/operations.md, "Schema changes"). One statement per file: a
+-- multi-statement query would run as one transaction.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS session_error_texts_site ON session_error_texts(site_id, session_id);
