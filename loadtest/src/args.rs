@@ -267,8 +267,9 @@ pub struct Output {
     pub report: Option<PathBuf>,
 
     /// Write SVG charts here: a run's `throughput.svg` and `latency.svg`,
-    /// and with `--server-pid` the node's `rss.svg` (a hold writes only
-    /// that one, with its connections over time).
+    /// and with `--server-pid` the node's `rss.svg`; a hold's
+    /// `connections.svg` (connections open over time) and, with
+    /// `--server-pid`, `rss.svg`.
     #[arg(long)]
     pub charts: Option<PathBuf>,
 

@@ -1,7 +1,8 @@
 //! SVG charts of a summary's `per_second` rows (plotters' SVG backend:
 //! no system fonts needed): `throughput.svg` (acked batches per second),
 //! `latency.svg` (ack p50 and p99 per second) and `rss.svg` (the node's
-//! RSS), each with the sink's series when the run was compared with it.
+//! RSS), each with the sink's series when the run was compared with it;
+//! for a hold, `rss.svg` and `connections.svg` (connections open).
 
 use std::path::{Path, PathBuf};
 
@@ -88,6 +89,17 @@ pub fn write(dir: &Path, summary: &Value) -> anyhow::Result<Vec<PathBuf>> {
             points: rss,
         }];
         chart(&p, "node RSS", "MiB", &series)?;
+        written.push(p);
+    }
+    let connected = column(summary, "connected");
+    if !connected.is_empty() {
+        let p = dir.join("connections.svg");
+        let series = [Series {
+            name: "connections open".into(),
+            color: BLUE,
+            points: connected,
+        }];
+        chart(&p, "connections held", "connections", &series)?;
         written.push(p);
     }
     Ok(written)

@@ -37,7 +37,9 @@ struct Held {
     server_closes: Mutex<BTreeMap<String, u64>>,
 }
 
-/// Runs the hold; returns the summary.
+/// Runs the hold; returns the summary, after writing the charts
+/// (`--charts`: `rss.svg` with `--server-pid`, `connections.svg`) and the
+/// report (`--report`) asked for.
 pub async fn run(args: HoldArgs) -> anyhow::Result<Value> {
     if args.clients == 0 || args.hold < 0.0 {
         anyhow::bail!("--clients must be at least 1, --hold not negative");
@@ -195,7 +197,7 @@ pub async fn run(args: HoldArgs) -> anyhow::Result<Value> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    Ok(json!({
+    let mut summary = json!({
         "mode": "hold",
         "label": args.label,
         "clients": args.clients,
@@ -222,7 +224,9 @@ pub async fn run(args: HoldArgs) -> anyhow::Result<Value> {
             "connected": open,
             "rss_mib": mib.map(|v| crate::round(v, 1)),
         })).collect::<Vec<_>>(),
-    }))
+    });
+    crate::write_outputs(&args.output, &mut summary)?;
+    Ok(summary)
 }
 
 /// The hold summary as text for a person.

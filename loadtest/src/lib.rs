@@ -16,8 +16,10 @@
 //! - [`charts`]: SVG charts of a summary's seconds.
 //! - [`sys`]: the open-files limit and the generator's own CPU time.
 //!
-//! [`run`] ties them together and returns the summary as JSON; [`human`]
-//! renders it as text.
+//! [`run`] ties them together and returns the summary as JSON, after
+//! writing the report and charts asked for ([`write_outputs`], which the
+//! `hold` mode uses too); [`human`] renders it as text. The binary
+//! (`main.rs`) only prints.
 
 pub mod args;
 pub mod charts;
@@ -42,7 +44,7 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::http::Uri;
 
-use crate::args::Args;
+use crate::args::{Args, Output};
 use crate::client::Ctx;
 use crate::stats::{latency_summary, merge_counts, ClientReport, Timeline};
 
@@ -58,10 +60,18 @@ const RSS_SAMPLE_BEFORE_END: Duration = Duration::from_millis(500);
 /// Bytes in the MB of "MB/s" (decimal, like network throughput).
 const MB: f64 = 1e6;
 
-/// Runs the load test described by `args`; returns the summary: the run
-/// against the node, with `verify` (`--verify`), `sink` and `vs_sink`
-/// (`--compare-sink`) when asked for.
+/// Runs the load test described by `args`, its progress bar on standard
+/// error; returns the summary: the run against the node, with `verify`
+/// (`--verify`), `sink` and `vs_sink` (`--compare-sink`) when asked for,
+/// and `charts`. The charts (`--charts`) and the report (`--report`) are
+/// written before it returns, also when `--verify` failed.
 pub async fn run(args: Args) -> anyhow::Result<Value> {
+    run_with(args, progress::Draw::default()).await
+}
+
+/// [`run`] with its progress bars drawn on `draw` (one bar per run: two
+/// with `--compare-sink`).
+pub async fn run_with(args: Args, draw: progress::Draw) -> anyhow::Result<Value> {
     validate(&args)?;
     let corpus = match &args.corpus {
         Some(path) => Some(Arc::new(corpus::load(path)?)),
@@ -70,7 +80,7 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
     if args.verify && args.token.is_none() {
         bail!("--verify needs --token (or REEL_LOADTEST_TOKEN): reel token create --name loadtest --role viewer");
     }
-    let (mut summary, reports) = run_once(&args, corpus.clone(), "reel").await?;
+    let (mut summary, reports) = run_once(&args, corpus.clone(), "reel", &draw).await?;
     if args.verify {
         let token = args.token.as_deref().unwrap_or_default();
         let base = args.server.trim_end_matches('/');
@@ -86,15 +96,28 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
         sink_args.no_metrics = true;
         sink_args.verify = false;
         sink_args.label = Some("sink".into());
-        let (sink_summary, _) = run_once(&sink_args, corpus, "sink").await?;
+        let (sink_summary, _) = run_once(&sink_args, corpus, "sink", &draw).await?;
         drop(sink);
         summary["vs_sink"] = vs_sink(&summary, &sink_summary);
         summary["sink"] = sink_summary;
     }
-    if let Some(dir) = &args.output.charts {
-        summary["charts"] = json!(charts::write(dir, &summary)?);
-    }
+    write_outputs(&args.output, &mut summary)?;
     Ok(summary)
+}
+
+/// Writes what `output` asks for of a run's or a hold's `summary`: the
+/// charts into `--charts` (their paths go into `summary.charts`), then the
+/// summary, pretty-printed, into `--report`.
+pub fn write_outputs(output: &Output, summary: &mut Value) -> anyhow::Result<()> {
+    if let Some(dir) = &output.charts {
+        summary["charts"] = json!(charts::write(dir, summary)?);
+    }
+    if let Some(path) = &output.report {
+        let pretty = serde_json::to_string_pretty(summary)?;
+        std::fs::write(path, pretty + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// reel's figures as a share (throughput) or multiple (latency) of the
@@ -122,6 +145,7 @@ async fn run_once(
     args: &Args,
     corpus: Option<Arc<Vec<corpus::Fixture>>>,
     title: &str,
+    draw: &progress::Draw,
 ) -> anyhow::Result<(Value, Vec<ClientReport>)> {
     let args = args.clone();
     let nofile = sys::raise_nofile().context("raising RLIMIT_NOFILE")?;
@@ -172,8 +196,7 @@ async fn run_once(
         run_id,
         corpus: corpus.clone(),
     });
-    let progress =
-        progress::Progress::start(ctx.clone(), title, args.output.no_progress, args.server_pid);
+    let progress = progress::Progress::start(ctx.clone(), title, draw, args.server_pid);
     // The node's RSS just before `end`: every connection and session live.
     let rss_sampler = args.server_pid.map(|pid| {
         let at = send_end - RSS_SAMPLE_BEFORE_END;

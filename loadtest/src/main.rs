@@ -1,5 +1,6 @@
 //! `reel-loadtest`: see the crate docs in `lib.rs`, `loadtest/README.md`
-//! and docs/PERFORMANCE.md.
+//! and docs/PERFORMANCE.md. The library runs and writes the report and
+//! charts; this only prints.
 
 use clap::Parser;
 use reel_loadtest::args::{Cli, Command};
@@ -16,23 +17,18 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::Hold(args)) => {
             let report = args.output.report.clone();
-            let charts = args.output.charts.clone();
-            let mut summary = reel_loadtest::hold::run(args).await?;
-            if let Some(dir) = charts {
-                summary["charts"] =
-                    serde_json::json!(reel_loadtest::charts::write(&dir, &summary)?);
-            }
+            let summary = reel_loadtest::hold::run(args).await?;
             finish(
                 &reel_loadtest::hold::human(&summary),
                 &summary,
                 report.as_deref(),
-            )?;
+            );
             Ok(())
         }
         None => {
             let report = cli.run.output.report.clone();
             let summary = reel_loadtest::run(cli.run).await?;
-            finish(&reel_loadtest::human(&summary), &summary, report.as_deref())?;
+            finish(&reel_loadtest::human(&summary), &summary, report.as_deref());
             if summary["verify"]["ok"] == false {
                 eprintln!("reel-loadtest: --verify FAILED (see the `verify:` lines above)");
                 std::process::exit(2);
@@ -42,20 +38,12 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Prints the text summary, then the JSON summary as the last line (what
-/// scripts read), and writes the JSON report when asked.
-fn finish(
-    text: &str,
-    summary: &serde_json::Value,
-    report: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
+/// Prints the text summary, where the report was written, then the JSON
+/// summary as the last line (what scripts read).
+fn finish(text: &str, summary: &serde_json::Value, report: Option<&std::path::Path>) {
     print!("{text}");
     if let Some(path) = report {
-        let pretty = serde_json::to_string_pretty(summary)?;
-        std::fs::write(path, pretty + "\n")
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
         println!("report: {}", path.display());
     }
     println!("{summary}");
-    Ok(())
 }

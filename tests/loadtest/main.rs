@@ -1,7 +1,10 @@
 //! The load tester (`loadtest/`) on a few-second run against a real
 //! `reel serve` (embedded defaults, a fresh data dir): generated trackers
 //! verified through the API and compared with the sink, a corpus replay
-//! verified too, and a short hold of idle connections.
+//! verified too, and a short hold of idle connections; the runs' and the
+//! hold's JSON reports and charts as the library writes them for the
+//! binary. (The binary itself, with `sink` as a process, is
+//! `loadtest/tests/cli.rs`.)
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -12,6 +15,16 @@ use clap::Parser;
 use reel_loadtest::args::{Args, HoldArgs};
 use serde_json::Value;
 use support::{cli_site_and_token, Proc, TestStorage};
+
+/// The report file at `path`: it parses, and it is `summary` (as its
+/// JSON text reads back).
+fn assert_report(path: &std::path::Path, summary: &Value) -> Value {
+    let text = std::fs::read_to_string(path).unwrap();
+    let written: Value = serde_json::from_str(&text).unwrap();
+    let printed: Value = serde_json::from_str(&summary.to_string()).unwrap();
+    assert_eq!(written, printed, "{text}");
+    written
+}
 
 fn assert_verified(s: &Value, sessions: u64) {
     let v = &s["verify"];
@@ -92,6 +105,35 @@ async fn a_short_run_is_verified_compared_with_the_sink_and_holds_connections() 
         "{text}"
     );
 
+    // The report holds what the text prints, and what the run did.
+    let r = assert_report(&report, &s);
+    // Every line but the node's raw metrics, whose unrounded means
+    // serde_json reads back to a neighbouring float.
+    let figures = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.trim_start().starts_with("metric "))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(figures(&reel_loadtest::human(&r)), figures(&text));
+    assert_eq!(r["connected"], 10, "{r:#}");
+    let acked = r["batches_acked"].as_u64().unwrap();
+    assert_eq!(r["verify"]["batches_acked"], acked, "{r:#}");
+    assert_eq!(
+        r["batches_sent"],
+        acked + r["unacked_at_end"].as_u64().unwrap()
+    );
+    let per_second: u64 = r["per_second"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["acks"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_second, acked, "{r:#}");
+    assert_eq!(r["ack_latency_ms"]["count"], acked, "{r:#}");
+    assert!(r["vs_sink"]["batches_per_s"].is_number(), "{r:#}");
+    assert_eq!(r["charts"].as_array().unwrap().len(), 3, "{r:#}");
+
     // A corpus replayed at its timing (twice as fast), verified.
     let fixture = reel_loadtest::corpus::write_tiny(dir.path()).unwrap();
     let args = Args::parse_from([
@@ -122,7 +164,9 @@ async fn a_short_run_is_verified_compared_with_the_sink_and_holds_connections() 
     assert_verified(&s, 4);
     assert_eq!(s["corpus"]["fixtures"][0], "tiny");
 
-    // 50 idle connections over 5 source addresses.
+    // 50 idle connections over 5 source addresses, charted and reported.
+    let charts = dir.path().join("hold-charts");
+    let report = dir.path().join("hold.json");
     let hold = HoldArgs::parse_from([
         "hold",
         "--server",
@@ -138,11 +182,32 @@ async fn a_short_run_is_verified_compared_with_the_sink_and_holds_connections() 
         "--server-pid",
         &pid,
         "--no-progress",
+        "--charts",
+        charts.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
     ]);
     let h = reel_loadtest::hold::run(hold).await.unwrap();
     assert_eq!(h["connected"], 50, "{h:#}");
     assert_eq!(h["held_at_end"], 50, "{h:#}");
     assert_eq!(h["source_ips"], 5, "{h:#}");
     assert!(h["server"]["rss_kib_per_session"].is_number(), "{h:#}");
+    let r = assert_report(&report, &h);
+    assert_eq!(r["mode"], "hold");
+    assert_eq!(
+        reel_loadtest::hold::human(&r),
+        reel_loadtest::hold::human(&h)
+    );
+    // Sampled each second from the start: RSS and connections over time.
+    let rows = r["per_second"].as_array().unwrap();
+    assert!(rows.iter().all(|row| row["rss_mib"].is_number()), "{r:#}");
+    assert!(rows
+        .iter()
+        .all(|row| row["connected"].as_u64().unwrap() <= 50));
+    for chart in ["rss.svg", "connections.svg"] {
+        let svg = std::fs::read_to_string(charts.join(chart)).unwrap();
+        assert!(svg.starts_with("<svg"), "{chart}");
+    }
+    assert_eq!(r["charts"].as_array().unwrap().len(), 2, "{r:#}");
     eprintln!("loadtest suite took {:?}", began.elapsed());
 }
