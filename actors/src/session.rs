@@ -3,26 +3,28 @@
 //! batches to the spool (the ack waits for that), buffers them per tab,
 //! keeps the session's counters and commits segments.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix::prelude::*;
 use reel_protocol::{ErrorCode, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
+// The runtime's clock (the actor tests pause it): buffer ages and rate
+// limits follow it.
+use tokio::time::Instant;
 
 use crate::deps::Deps;
 use crate::identify::IdentifyWriter;
 use crate::live::Live;
-use crate::memory::Charge;
 use crate::metric_names;
 use crate::presence::SessionPresence;
-use crate::ratelimit::TokenBucket;
+use crate::ratelimit::{Over, SessionRate};
 use crate::registry::Registry;
 use crate::retry::retry;
-use crate::segment::{self, TabBuffer};
-use crate::signals::{SessionSignals, SignalEvent, TabSignals};
+use crate::segment;
+use crate::signals::{SessionSignals, SignalEvent};
 use crate::stats::BatchStats;
+use crate::tab::TabState;
 use crate::traits::{topics, BusMessage, Durable, OutboxOp, SpoolBatch, StoreError};
 use reel_protocol::live::Presence;
 
@@ -193,31 +195,6 @@ struct Committed {
 
 // ---- state ----
 
-/// One tab of the session.
-#[derive(Debug, Default)]
-struct TabState {
-    /// The next seq expected from this tab.
-    next_seq: u64,
-    /// Batches not yet in a committed segment.
-    buffer: TabBuffer,
-    /// The buffer's bytes against the node's bound ([`crate::memory`]).
-    charge: Charge,
-    /// Segments of this tab being committed.
-    in_flight: usize,
-    /// `end` callers waiting for the in-flight segments.
-    waiters: Vec<oneshot::Sender<()>>,
-    /// A batch whose spool append failed is in a segment being committed:
-    /// the next attach waits for the tab's commits, so that `next_seq`
-    /// never passes a batch that is not durable.
-    settle: bool,
-    /// The tab's signal detector (rage run, pending clicks).
-    signals: TabSignals,
-    /// The detector as it was before each batch of the buffer, by seq: a
-    /// rewind (`Handler<NotDurable>`) restores it, so that the resent
-    /// batches are counted once.
-    signals_before: VecDeque<(u64, TabSignals)>,
-}
-
 /// A live session.
 pub struct SessionActor {
     /// Session id.
@@ -232,14 +209,15 @@ pub struct SessionActor {
     last_activity_at: i64,
     /// Raw event bytes received over the session's life (restored from the index).
     raw_bytes: u64,
-    /// Tabs by id.
+    /// Tabs by id ([`crate::tab`]). At most `limits.tabs_per_session`:
+    /// an attach of one more tab is refused (`rate_limited`, then a close).
     tabs: HashMap<String, TabState>,
-    /// Open connections by id, with their tab and control channel.
+    /// Open connections by id, with their tab and control channel (each
+    /// bounded by [`CONTROL_CAPACITY`]). At most
+    /// `limits.connections_per_session`: one more is refused like a tab.
     conns: HashMap<u64, (String, mpsc::Sender<Control>)>,
-    /// Byte rate limit.
-    bytes_bucket: TokenBucket,
-    /// Message rate limit.
-    messages_bucket: TokenBucket,
+    /// The session's message and byte rate limits.
+    rate: SessionRate,
     /// Set once the session is ending: no new connection attaches.
     ending: bool,
     /// The session's signals across its tabs; its presence shows their
@@ -275,19 +253,8 @@ impl SessionActor {
         last_activity_at: i64,
         raw_bytes: u64,
     ) -> SessionActor {
-        let limits = &deps.config.limits;
-        let now = Instant::now();
         SessionActor {
-            bytes_bucket: TokenBucket::new(
-                limits.session_bytes_per_sec,
-                limits.session_bytes_burst,
-                now,
-            ),
-            messages_bucket: TokenBucket::new(
-                limits.session_messages_per_sec,
-                limits.session_messages_burst,
-                now,
-            ),
+            rate: SessionRate::new(&deps.config.limits, Instant::now()),
             tabs: HashMap::new(),
             conns: HashMap::new(),
             ending: false,
@@ -320,6 +287,201 @@ impl SessionActor {
             raw_bytes,
             deps,
             registry,
+        }
+    }
+
+    // The session's work, shared by the handlers and the sweep.
+
+    /// Brings presence up to date ([`SessionPresence::sync`]).
+    fn sync_presence(&mut self) {
+        let connected = !self.conns.is_empty();
+        self.presence
+            .sync(connected, self.ending, self.last_activity_at);
+    }
+
+    /// Shows the live signals in presence from the next sync on.
+    fn show_signals(&mut self) {
+        self.presence.show_signals(self.signals.live);
+    }
+
+    /// Takes one message of `wire_bytes` from the session's rate limits.
+    fn charge(&mut self, wire_bytes: u64, now: Instant) -> Result<(), Refusal> {
+        let limits = &self.deps.config.limits;
+        self.rate.take(wire_bytes, now).map_err(|over| {
+            let message = match over {
+                Over::Messages => format!(
+                    "over {} messages per second",
+                    limits.session_messages_per_sec
+                ),
+                Over::Bytes => format!("over {} bytes per second", limits.session_bytes_per_sec),
+            };
+            Refusal::new(ErrorCode::RateLimited, message)
+        })
+    }
+
+    /// Hands batch `seq` of `tab` to the live task: to its tail and, when
+    /// watched, to the watchers. When it was dropped for the watchers (the
+    /// bus is behind), the tab's trackers are asked for a snapshot, from
+    /// which the watchers pick up again.
+    fn live_batch(&mut self, tab: &str, seq: u64, ndjson: Vec<u8>, snapshot_from: Option<usize>) {
+        if !self
+            .live
+            .batch(&self.deps.bus, tab, seq, ndjson, snapshot_from)
+        {
+            self.ask_snapshot(tab)();
+        }
+    }
+
+    /// Asks `tab`'s connections, as they are now, for a fresh snapshot.
+    fn ask_snapshot(&self, tab: &str) -> impl FnOnce() + Send + 'static {
+        let controls: Vec<mpsc::Sender<Control>> = self
+            .conns
+            .values()
+            .filter(|(t, _)| t == tab)
+            .map(|(_, c)| c.clone())
+            .collect();
+        move || {
+            for c in controls {
+                let _ = c.try_send(Control::Send(Box::new(ServerMessage::Snapshot)));
+            }
+        }
+    }
+
+    /// Commits `tab`'s buffer as a segment, off the actor's thread.
+    fn flush_tab(&mut self, tab_id: &str, ctx: &mut Context<Self>) {
+        let Some(tab) = self.tabs.get_mut(tab_id) else {
+            return;
+        };
+        let Some(seg) = tab.take_segment(
+            &self.deps.memory,
+            self.site_id,
+            self.started_at,
+            &self.id,
+            tab_id,
+            &self.deps.config.node_id,
+        ) else {
+            return;
+        };
+        let deps = self.deps.clone();
+        let tab_name = tab_id.to_owned();
+        let fut = async move { segment::commit(seg, &deps.outbox, Some(deps.spool.clone())).await };
+        let addr = ctx.address();
+        actix::spawn(async move {
+            fut.await;
+            addr.do_send(Committed { tab: tab_name });
+        });
+    }
+
+    /// Commits every tab's buffer; the future resolves once every segment
+    /// of the session in flight is committed.
+    fn flush_all(
+        &mut self,
+        ctx: &mut Context<Self>,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let tabs: Vec<String> = self.tabs.keys().cloned().collect();
+        for tab in &tabs {
+            if let Some(t) = self.tabs.get_mut(tab) {
+                t.finish();
+            }
+            self.flush_tab(tab, ctx);
+        }
+        let waits: Vec<_> = tabs.iter().map(|t| self.wait_tab(t)).collect();
+        async move {
+            for w in waits {
+                let _ = w.await;
+            }
+        }
+    }
+
+    /// A future that resolves once every in-flight segment of `tab` is committed.
+    fn wait_tab(&mut self, tab: &str) -> oneshot::Receiver<()> {
+        match self.tabs.get_mut(tab) {
+            Some(t) => t.wait(),
+            None => {
+                let (tx, rx) = oneshot::channel();
+                let _ = tx.send(());
+                rx
+            }
+        }
+    }
+
+    /// Tells every connection, then ends the session: commit every buffer,
+    /// set `ended_at`, leave the registry.
+    fn end_session(&mut self, code: ErrorCode, why: &str, ended_at: i64, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        self.ending = true;
+        tracing::info!(session_id = %self.id, reason = why, "session ended");
+        for (_, (_, tx)) in self.conns.drain() {
+            let _ = tx.try_send(Control::Close(code, why.to_owned()));
+        }
+        // Leave presence now, behind any presence write already queued.
+        self.presence.leave();
+        // The tails go once the live task is done with what came before.
+        self.live.end(&self.deps.bus);
+        let flushed = self.flush_all(ctx);
+        let deps = self.deps.clone();
+        let id = self.id.clone();
+        async move {
+            flushed.await;
+            let op = OutboxOp::EndSession {
+                session_id: id.clone(),
+                ended_at,
+            };
+            retry("end_session", &id, || deps.outbox.write(&op)).await;
+            let ended = BusMessage::WatchEnded {
+                session: id.clone(),
+                reason: reel_protocol::live::WATCH_SESSION_ENDED.into(),
+            };
+            let _ = deps.bus.publish(&topics::live(&id), ended).await;
+        }
+        .into_actor(self)
+        .map(|_, _, ctx| ctx.stop())
+        .spawn(ctx);
+    }
+
+    /// Sweeps: ends the session when inactive or too old, commits buffers
+    /// that have waited too long.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        self.sync_presence();
+        self.live.expire();
+        let cfg = &self.deps.config;
+        let now = crate::now_ms();
+        if now - self.last_activity_at >= cfg.limits.inactivity_timeout_ms as i64 {
+            let at = self.last_activity_at;
+            self.end_session(
+                ErrorCode::SessionOver,
+                "session ended after inactivity",
+                at,
+                ctx,
+            );
+            return;
+        }
+        if now - self.started_at >= cfg.limits.max_session_duration_ms as i64 {
+            self.end_session(
+                ErrorCode::SessionOver,
+                "session passed its maximum duration",
+                now,
+                ctx,
+            );
+            return;
+        }
+        // Under memory pressure the larger buffers go, whatever their age
+        // (also when no batch arrives to trigger it: reads may be held).
+        let max_age = cfg.segment_max_age;
+        let memory = &self.deps.memory;
+        let old: Vec<String> = self
+            .tabs
+            .iter()
+            .filter(|(_, t)| t.due(max_age, memory))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for tab in old {
+            self.flush_tab(&tab, ctx);
         }
     }
 }
@@ -441,10 +603,10 @@ impl Handler<Attach> for SessionActor {
                     // tracker's resends of them are duplicates, acked).
                     let draining = act.deps.recovery.next_seq(&act.id, &msg.tab);
                     let memory = &act.deps.memory;
-                    let tab = act.tabs.entry(msg.tab).or_insert_with(|| TabState {
-                        charge: memory.charge(),
-                        ..TabState::default()
-                    });
+                    let tab = act
+                        .tabs
+                        .entry(msg.tab)
+                        .or_insert_with(|| TabState::new(memory));
                     tab.next_seq = tab.next_seq.max(stored).max(floor).max(draining);
                     Ok(tab.next_seq)
                 }),
@@ -477,8 +639,7 @@ impl Handler<Batch> for SessionActor {
     fn handle(&mut self, msg: Batch, ctx: &mut Context<Self>) -> Self::Result {
         let now = Instant::now();
         if !msg.held.is_zero() {
-            self.messages_bucket.credit(msg.held);
-            self.bytes_bucket.credit(msg.held);
+            self.rate.credit(msg.held);
         }
         self.charge(msg.wire_bytes, now)?;
         let limits = &self.deps.config.limits;
@@ -604,22 +765,10 @@ impl Handler<NotDurable> for SessionActor {
         }
         let buffered = tab.buffer.first_seq.is_some_and(|first| first <= msg.seq);
         if buffered && !shared {
-            let dropped = tab.buffer.rewind(msg.seq);
-            tab.charge.set(tab.buffer.held_bytes());
+            let dropped = tab.rewind(msg.seq);
             let tickets: Vec<_> = dropped.iter().filter_map(|b| b.ticket).collect();
             let bytes: u64 = dropped.iter().map(|b| b.stats.raw_bytes).sum();
             self.deps.spool.release(&tickets);
-            tab.next_seq = msg.seq;
-            // The detector goes back to before the first dropped batch.
-            if let Some(pos) = tab
-                .signals_before
-                .iter()
-                .position(|(seq, _)| *seq >= msg.seq)
-            {
-                if let Some((_, before)) = tab.signals_before.drain(pos..).next() {
-                    tab.signals = before;
-                }
-            }
             self.signals.forget(dropped.iter().map(|b| &b.stats));
             self.show_signals();
             self.raw_bytes = self.raw_bytes.saturating_sub(bytes);
@@ -745,234 +894,8 @@ impl Handler<Committed> for SessionActor {
 
     fn handle(&mut self, msg: Committed, _: &mut Context<Self>) {
         if let Some(tab) = self.tabs.get_mut(&msg.tab) {
-            tab.in_flight -= 1;
-            if tab.in_flight == 0 {
-                for w in tab.waiters.drain(..) {
-                    let _ = w.send(());
-                }
-            }
+            tab.committed();
         }
     }
 }
 
-// ---- the session's work, shared by the handlers ----
-
-impl SessionActor {
-    /// Brings presence up to date ([`SessionPresence::sync`]).
-    fn sync_presence(&mut self) {
-        let connected = !self.conns.is_empty();
-        self.presence
-            .sync(connected, self.ending, self.last_activity_at);
-    }
-
-    /// Shows the live signals in presence from the next sync on.
-    fn show_signals(&mut self) {
-        self.presence.show_signals(self.signals.live);
-    }
-
-    /// Takes one message of `wire_bytes` from the session's rate limits.
-    fn charge(&mut self, wire_bytes: u64, now: Instant) -> Result<(), Refusal> {
-        let limits = &self.deps.config.limits;
-        if !self.messages_bucket.take(1, now) {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "over {} messages per second",
-                    limits.session_messages_per_sec
-                ),
-            ));
-        }
-        if !self.bytes_bucket.take(wire_bytes, now) {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!("over {} bytes per second", limits.session_bytes_per_sec),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Hands batch `seq` of `tab` to the live task: to its tail and, when
-    /// watched, to the watchers. When it was dropped for the watchers (the
-    /// bus is behind), the tab's trackers are asked for a snapshot, from
-    /// which the watchers pick up again.
-    fn live_batch(&mut self, tab: &str, seq: u64, ndjson: Vec<u8>, snapshot_from: Option<usize>) {
-        if !self
-            .live
-            .batch(&self.deps.bus, tab, seq, ndjson, snapshot_from)
-        {
-            self.ask_snapshot(tab)();
-        }
-    }
-
-    /// Asks `tab`'s connections, as they are now, for a fresh snapshot.
-    fn ask_snapshot(&self, tab: &str) -> impl FnOnce() + Send + 'static {
-        let controls: Vec<mpsc::Sender<Control>> = self
-            .conns
-            .values()
-            .filter(|(t, _)| t == tab)
-            .map(|(_, c)| c.clone())
-            .collect();
-        move || {
-            for c in controls {
-                let _ = c.try_send(Control::Send(Box::new(ServerMessage::Snapshot)));
-            }
-        }
-    }
-
-    /// Commits `tab`'s buffer as a segment, off the actor's thread.
-    fn flush_tab(&mut self, tab_id: &str, ctx: &mut Context<Self>) {
-        let Some(tab) = self.tabs.get_mut(tab_id) else {
-            return;
-        };
-        let Some(mut seg) = tab.buffer.take(
-            self.site_id,
-            self.started_at,
-            &self.id,
-            tab_id,
-            &self.deps.config.node_id,
-        ) else {
-            return;
-        };
-        // Its batches can no longer be rewound.
-        tab.signals_before.clear();
-        // The bytes stay charged until the segment is written.
-        seg.memory =
-            std::mem::replace(&mut tab.charge, self.deps.memory.charge()).into_committing();
-        tab.in_flight += 1;
-        let deps = self.deps.clone();
-        let tab_name = tab_id.to_owned();
-        let fut = async move { segment::commit(seg, &deps.outbox, Some(deps.spool.clone())).await };
-        let addr = ctx.address();
-        actix::spawn(async move {
-            fut.await;
-            addr.do_send(Committed { tab: tab_name });
-        });
-    }
-
-    /// Commits every tab's buffer; the future resolves once every segment
-    /// of the session in flight is committed.
-    fn flush_all(
-        &mut self,
-        ctx: &mut Context<Self>,
-    ) -> impl std::future::Future<Output = ()> + 'static {
-        let tabs: Vec<String> = self.tabs.keys().cloned().collect();
-        for tab in &tabs {
-            // Nothing more comes: the tab's pending clicks are dead, counted
-            // with its last segment (lost when it has none left to commit).
-            if let Some(t) = self.tabs.get_mut(tab) {
-                let dead = t.signals.finish();
-                if !t.buffer.is_empty() {
-                    t.buffer.delta.signals.dead_clicks += dead;
-                }
-            }
-            self.flush_tab(tab, ctx);
-        }
-        let waits: Vec<_> = tabs.iter().map(|t| self.wait_tab(t)).collect();
-        async move {
-            for w in waits {
-                let _ = w.await;
-            }
-        }
-    }
-
-    /// A future that resolves once every in-flight segment of `tab` is committed.
-    fn wait_tab(&mut self, tab: &str) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        match self.tabs.get_mut(tab) {
-            Some(t) if t.in_flight > 0 => t.waiters.push(tx),
-            _ => {
-                let _ = tx.send(());
-            }
-        }
-        rx
-    }
-
-    /// Tells every connection, then ends the session: commit every buffer,
-    /// set `ended_at`, leave the registry.
-    fn end_session(&mut self, code: ErrorCode, why: &str, ended_at: i64, ctx: &mut Context<Self>) {
-        if self.ending {
-            return;
-        }
-        self.ending = true;
-        tracing::info!(session_id = %self.id, reason = why, "session ended");
-        for (_, (_, tx)) in self.conns.drain() {
-            let _ = tx.try_send(Control::Close(code, why.to_owned()));
-        }
-        // Leave presence now, behind any presence write already queued.
-        self.presence.leave();
-        // The tails go once the live task is done with what came before.
-        self.live.end(&self.deps.bus);
-        let flushed = self.flush_all(ctx);
-        let deps = self.deps.clone();
-        let id = self.id.clone();
-        async move {
-            flushed.await;
-            let op = OutboxOp::EndSession {
-                session_id: id.clone(),
-                ended_at,
-            };
-            retry("end_session", &id, || deps.outbox.write(&op)).await;
-            let ended = BusMessage::WatchEnded {
-                session: id.clone(),
-                reason: reel_protocol::live::WATCH_SESSION_ENDED.into(),
-            };
-            let _ = deps.bus.publish(&topics::live(&id), ended).await;
-        }
-        .into_actor(self)
-        .map(|_, _, ctx| ctx.stop())
-        .spawn(ctx);
-    }
-
-    /// Sweeps: ends the session when inactive or too old, commits buffers
-    /// that have waited too long.
-    fn tick(&mut self, ctx: &mut Context<Self>) {
-        if self.ending {
-            return;
-        }
-        self.sync_presence();
-        self.live.expire();
-        let cfg = &self.deps.config;
-        let now = crate::now_ms();
-        if now - self.last_activity_at >= cfg.limits.inactivity_timeout_ms as i64 {
-            let at = self.last_activity_at;
-            self.end_session(
-                ErrorCode::SessionOver,
-                "session ended after inactivity",
-                at,
-                ctx,
-            );
-            return;
-        }
-        if now - self.started_at >= cfg.limits.max_session_duration_ms as i64 {
-            self.end_session(
-                ErrorCode::SessionOver,
-                "session passed its maximum duration",
-                now,
-                ctx,
-            );
-            return;
-        }
-        // Under memory pressure the larger buffers go, whatever their age
-        // (also when no batch arrives to trigger it: reads may be held).
-        let max_age = cfg.segment_max_age;
-        let memory = &self.deps.memory;
-        let old: Vec<String> = self
-            .tabs
-            .iter()
-            .filter(|(_, t)| {
-                if t.buffer.oldest.is_some_and(|o| o.elapsed() >= max_age) {
-                    return true;
-                }
-                let early = memory.should_flush(t.charge.bytes());
-                if early {
-                    metrics::counter!(metric_names::SEGMENTS_FLUSHED_EARLY_TOTAL).increment(1);
-                }
-                early
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for tab in old {
-            self.flush_tab(&tab, ctx);
-        }
-    }
-}
