@@ -70,6 +70,8 @@ pub mod sessions;
 pub mod signals;
 pub mod stats;
 pub mod tab;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod traits;
 
 pub use sessions::{Sessions, SessionsConfig};

@@ -899,3 +899,352 @@ impl Handler<Committed> for SessionActor {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    //! The actor's timed behaviour under paused time: a sweep every
+    //! [`SWEEP`], so that each event is checked half a sweep before and
+    //! after the sweep that should act on it.
+
+    use std::time::Duration;
+
+    use futures_util::FutureExt;
+    use reel_protocol::live::WATCH_SESSION_ENDED;
+    use tokio::sync::broadcast;
+
+    use super::*;
+    use crate::deps::SessionsConfig;
+    use crate::live::WATCH_LEASE;
+    use crate::presence::{PRESENCE_GRACE, PRESENCE_HEARTBEAT};
+    use crate::testing::{self, MemSpool, TestDeps, NEVER};
+    use crate::traits::{Bus, PresenceStore};
+
+    const SWEEP: Duration = Duration::from_secs(1);
+    const MAX_AGE: Duration = Duration::from_secs(10);
+    const SITE: i64 = 1;
+
+    fn config() -> SessionsConfig {
+        SessionsConfig {
+            sweep_interval: SWEEP,
+            segment_max_age: MAX_AGE,
+            ..SessionsConfig::default()
+        }
+    }
+
+    /// Session `s1` started now on the doubles, last active at
+    /// `last_activity_at` and started at `started_at` (ms, the index's
+    /// clock), registered as live. Its sweeps run at `t0 + n * SWEEP`.
+    fn start(
+        t: &TestDeps,
+        started_at: i64,
+        last_activity_at: i64,
+    ) -> (Addr<SessionActor>, Arc<Registry<SessionActor>>, Instant) {
+        let registry = Arc::new(Registry::default());
+        let actor = SessionActor::new(
+            t.deps.clone(),
+            registry.clone(),
+            "s1".into(),
+            SITE,
+            "v1".into(),
+            started_at,
+            last_activity_at,
+            0,
+        );
+        let t0 = Instant::now();
+        let addr = actor.start();
+        registry.insert("s1".into(), addr.clone());
+        (addr, registry, t0)
+    }
+
+    /// Attaches connection `conn` of tab `t` on page `url`; its `next_seq`
+    /// and its control channel.
+    async fn attach(
+        addr: &Addr<SessionActor>,
+        conn: u64,
+        url: &str,
+    ) -> (u64, mpsc::Receiver<Control>) {
+        let (control, rx) = mpsc::channel(CONTROL_CAPACITY);
+        let next = addr
+            .send(Attach {
+                conn_id: conn,
+                site_id: SITE,
+                visitor: "v1".into(),
+                tab: "t".into(),
+                acked: None,
+                control,
+                url: url.into(),
+                title: String::new(),
+                device: "desktop".into(),
+                browser: "Firefox".into(),
+                os: "Linux".into(),
+            })
+            .await
+            .expect("the session is live")
+            .expect("attached");
+        (next, rx)
+    }
+
+    /// Batch `seq` of tab `t`: one event, on page `url` when given.
+    fn batch(seq: u64, url: Option<&str>) -> Batch {
+        let ndjson = format!("{{\"type\":3,\"timestamp\":{seq}}}\n").into_bytes();
+        let stats = BatchStats {
+            events: 1,
+            raw_bytes: ndjson.len() as u64,
+            first_ts: seq as i64,
+            last_ts: seq as i64,
+            urls: url
+                .map(|u| (u.to_owned(), seq as i64))
+                .into_iter()
+                .collect(),
+            ..BatchStats::default()
+        };
+        Batch {
+            tab: "t".into(),
+            seq,
+            wire_bytes: ndjson.len() as u64,
+            frame: segment::frame(&ndjson),
+            ndjson,
+            stats,
+            signals: Vec::new(),
+            snapshot_from: None,
+            held: Duration::ZERO,
+        }
+    }
+
+    /// Sends `b` and returns its acceptance.
+    async fn send(addr: &Addr<SessionActor>, b: Batch) -> BatchAccepted {
+        addr.send(b)
+            .await
+            .expect("the session is live")
+            .expect("accepted")
+    }
+
+    /// Sleeps (paused time) until `t0 + at`.
+    async fn at(t0: Instant, at: Duration) {
+        tokio::time::sleep_until(t0 + at).await;
+    }
+
+    /// The next message to a connection.
+    async fn told(control: &mut mpsc::Receiver<Control>) -> Control {
+        tokio::time::timeout(NEVER, control.recv())
+            .await
+            .expect("a control message")
+            .expect("the connection is open")
+    }
+
+    /// The next message on a topic.
+    async fn next(rx: &mut broadcast::Receiver<BusMessage>) -> BusMessage {
+        tokio::time::timeout(NEVER, rx.recv())
+            .await
+            .expect("a message")
+            .expect("the topic is open")
+    }
+
+    /// The seq of the first batch tab `t`'s buffer holds.
+    struct OldestBuffered;
+
+    impl Message for OldestBuffered {
+        type Result = Option<u64>;
+    }
+
+    impl Handler<OldestBuffered> for SessionActor {
+        type Result = Option<u64>;
+
+        fn handle(&mut self, _: OldestBuffered, _: &mut Context<Self>) -> Option<u64> {
+            self.tabs.get("t").and_then(|t| t.buffer.first_seq)
+        }
+    }
+
+    #[actix::test]
+    async fn a_buffer_becomes_a_segment_at_the_first_sweep_after_segment_max_age() {
+        tokio::time::pause();
+        let t = testing::deps(config(), MemSpool::synced());
+        let (addr, _, t0) = start(&t, crate::now_ms(), crate::now_ms());
+        attach(&addr, 1, "/a").await;
+        send(&addr, batch(0, None)).await.durable.await.unwrap();
+        at(t0, MAX_AGE / 2).await;
+        send(&addr, batch(1, None)).await.durable.await.unwrap();
+        // The buffer's age is its oldest batch's: the sweeps before it
+        // leave the buffer alone.
+        at(t0, MAX_AGE - SWEEP / 2).await;
+        assert_eq!(addr.send(OldestBuffered).await.unwrap(), Some(0));
+        assert!(t.index.stored().segments.is_empty());
+        // The sweep at MAX_AGE cuts it.
+        at(t0, MAX_AGE + SWEEP / 2).await;
+        let stored = tokio::time::timeout(NEVER, t.index.until(|s| !s.segments.is_empty()))
+            .await
+            .expect("a segment");
+        let seg = &stored.segments[0];
+        assert_eq!((seg.first_seq, seg.last_seq), (0, 1));
+        assert_eq!(addr.send(OldestBuffered).await.unwrap(), None);
+        // A batch after the cut starts a new buffer, with its own age.
+        send(&addr, batch(2, None)).await.durable.await.unwrap();
+        at(t0, MAX_AGE * 2 + SWEEP / 4).await;
+        assert_eq!(addr.send(OldestBuffered).await.unwrap(), Some(2));
+        assert_eq!(t.index.stored().segments.len(), 1);
+    }
+
+    #[actix::test]
+    async fn an_idle_session_ends_at_the_next_sweep_as_of_its_last_activity() {
+        tokio::time::pause();
+        let t = testing::deps(config(), MemSpool::synced());
+        let mut watchers = t.bus.subscribe(&topics::live("s1"));
+        // Restored from the index, idle for the whole timeout already
+        // (the session's clock is the index's: ms since the epoch).
+        let idle = t.deps.config.limits.inactivity_timeout_ms as i64;
+        let last = crate::now_ms() - idle;
+        let (addr, registry, t0) = start(&t, last, last);
+        let (_, mut control) = attach(&addr, 1, "/a").await;
+        at(t0, SWEEP / 2).await;
+        assert!(control.try_recv().is_err(), "no sweep yet");
+        at(t0, SWEEP + SWEEP / 2).await;
+        let Control::Close(code, why) = told(&mut control).await else {
+            panic!("the connection is closed");
+        };
+        assert_eq!(code, ErrorCode::SessionOver);
+        assert_eq!(why, "session ended after inactivity");
+        // Ended at its last activity, then its watchers are told.
+        let BusMessage::WatchEnded { reason, .. } = next(&mut watchers).await else {
+            panic!("the watch ends");
+        };
+        assert_eq!(reason, WATCH_SESSION_ENDED);
+        assert_eq!(t.index.stored().ended, vec![("s1".to_owned(), last)]);
+        // The actor stops and leaves the registry.
+        tokio::time::timeout(NEVER, async {
+            while addr.connected() {
+                tokio::time::sleep(SWEEP).await;
+            }
+        })
+        .await
+        .expect("the actor stops");
+        assert!(registry.get("s1").is_none());
+    }
+
+    #[actix::test]
+    async fn a_session_past_its_maximum_duration_ends_at_the_next_sweep_with_its_buffers_committed()
+    {
+        tokio::time::pause();
+        let t = testing::deps(config(), MemSpool::synced());
+        let max = t.deps.config.limits.max_session_duration_ms as i64;
+        let (addr, _, t0) = start(&t, crate::now_ms() - max, crate::now_ms());
+        let (_, mut control) = attach(&addr, 1, "/a").await;
+        send(&addr, batch(0, None)).await.durable.await.unwrap();
+        at(t0, SWEEP + SWEEP / 2).await;
+        let Control::Close(_, why) = told(&mut control).await else {
+            panic!("the connection is closed");
+        };
+        assert_eq!(why, "session passed its maximum duration");
+        // The buffer is committed before the session's end is written.
+        let stored = tokio::time::timeout(NEVER, t.index.until(|s| !s.ended.is_empty()))
+            .await
+            .expect("ended");
+        assert_eq!(stored.segments.len(), 1);
+        assert_eq!(stored.segments[0].first_seq, 0);
+        // An ended session takes no more batches.
+        let refused = addr.send(batch(1, None)).await;
+        assert!(!matches!(refused, Ok(Ok(_))), "a batch after the end");
+    }
+
+    #[actix::test]
+    async fn a_batch_is_acked_only_once_the_spool_has_fsynced_it() {
+        tokio::time::pause();
+        let t = testing::deps(config(), MemSpool::default());
+        let (addr, _, t0) = start(&t, crate::now_ms(), crate::now_ms());
+        assert_eq!(attach(&addr, 1, "/a").await.0, 0);
+        let first = send(&addr, batch(0, None)).await;
+        assert!(first.fresh);
+        let mut durable = first.durable;
+        // However long the fsync takes, there is no ack before it.
+        at(t0, SWEEP * 3 + SWEEP / 2).await;
+        assert!((&mut durable).now_or_never().is_none());
+        // The tracker resends it (its connection dropped): a duplicate,
+        // not appended again, acked once everything before is durable.
+        let again = send(&addr, batch(0, None)).await;
+        assert!(!again.fresh);
+        let mut again = again.durable;
+        assert!((&mut again).now_or_never().is_none());
+        // A second connection of the tab attaches past it only then.
+        let second = actix::spawn({
+            let addr = addr.clone();
+            async move { attach(&addr, 2, "/a").await.0 }
+        });
+        at(t0, SWEEP * 4 + SWEEP / 2).await;
+        assert!(!second.is_finished());
+        t.spool.sync();
+        durable.await.unwrap();
+        again.await.unwrap();
+        assert_eq!(second.await.unwrap(), 1);
+        assert_eq!(t.spool.seqs(), vec![0]);
+    }
+
+    #[actix::test]
+    async fn presence_joins_at_attach_refreshes_every_heartbeat_and_leaves_after_the_grace() {
+        tokio::time::pause();
+        let t = testing::deps(config(), MemSpool::synced());
+        let mut site = t.bus.subscribe(&topics::presence(SITE));
+        let (addr, _, t0) = start(&t, crate::now_ms(), crate::now_ms());
+        attach(&addr, 1, "/a").await;
+        let BusMessage::PresenceJoin { presence, .. } = next(&mut site).await else {
+            panic!("a join");
+        };
+        assert_eq!(
+            (presence.url.as_str(), presence.node.as_str()),
+            ("/a", "node")
+        );
+        // Nothing changed: the sweeps write nothing until the heartbeat.
+        at(t0, PRESENCE_HEARTBEAT - SWEEP / 2).await;
+        assert!(site.try_recv().is_err());
+        at(t0, PRESENCE_HEARTBEAT + SWEEP / 4).await;
+        assert!(matches!(
+            next(&mut site).await,
+            BusMessage::PresenceUpdate { .. }
+        ));
+        // A page load in a batch is published by the next sweep.
+        send(&addr, batch(0, Some("/b"))).await;
+        at(t0, PRESENCE_HEARTBEAT + SWEEP + SWEEP / 4).await;
+        let BusMessage::PresenceUpdate { presence, .. } = next(&mut site).await else {
+            panic!("an update");
+        };
+        assert_eq!(presence.url, "/b");
+        assert_eq!(t.presence.list(SITE).await.unwrap()[0].url, "/b");
+        // The last connection goes: the session stays in presence for
+        // the grace (a page load reconnects within it), then leaves.
+        let alone = PRESENCE_HEARTBEAT + SWEEP + SWEEP / 4;
+        addr.send(Detach { conn_id: 1 }).await.unwrap();
+        at(t0, alone + PRESENCE_GRACE - SWEEP / 2).await;
+        assert!(site.try_recv().is_err());
+        assert_eq!(t.presence.list(SITE).await.unwrap().len(), 1);
+        at(t0, alone + PRESENCE_GRACE + SWEEP).await;
+        assert!(matches!(
+            next(&mut site).await,
+            BusMessage::PresenceLeave { .. }
+        ));
+        assert!(t.presence.list(SITE).await.unwrap().is_empty());
+    }
+
+    #[actix::test]
+    async fn a_watch_publishes_batches_until_its_lease_runs_out() {
+        tokio::time::pause();
+        let t = testing::deps(config(), MemSpool::synced());
+        let mut watchers = t.bus.subscribe(&topics::live("s1"));
+        let (addr, _, t0) = start(&t, crate::now_ms(), crate::now_ms());
+        let (_, mut control) = attach(&addr, 1, "/a").await;
+        send(&addr, batch(0, None)).await;
+        // A new watcher: no tail kept here (no live directory), so the
+        // tab's tracker is asked for a snapshot.
+        addr.send(Watch { fresh: true }).await.unwrap();
+        let Control::Send(msg) = told(&mut control).await else {
+            panic!("a snapshot request");
+        };
+        assert!(matches!(*msg, ServerMessage::Snapshot));
+        send(&addr, batch(1, None)).await;
+        let BusMessage::LiveEvents { tab, ndjson, .. } = next(&mut watchers).await else {
+            panic!("live events");
+        };
+        assert_eq!((tab.as_str(), ndjson), ("t", batch(1, None).ndjson));
+        // Not renewed: the lease runs out, and nothing more is published.
+        at(t0, WATCH_LEASE + SWEEP / 2).await;
+        send(&addr, batch(2, None)).await;
+        at(t0, WATCH_LEASE + SWEEP * 2).await;
+        assert!(watchers.try_recv().is_err());
+    }
+}
