@@ -234,7 +234,7 @@ fn memory_and_ratio(redactor: &Redactor) {
         let raw: usize = ndjson.iter().map(Vec::len).sum();
         let held_before = raw_capacity(&ndjson.iter().map(Vec::len).collect::<Vec<_>>());
         let mut buf = TabBuffer::default();
-        let now = Instant::now();
+        let now = tokio::time::Instant::now();
         for (i, n) in ndjson.iter().enumerate() {
             let b = spool_batch(i as u64, n.clone());
             buf.push(&b, &segment::frame(n), None, now);

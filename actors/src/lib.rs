@@ -19,6 +19,8 @@
 //!   and error events before a batch reaches the spool.
 //! - [`registry`]: live actors by id.
 //! - [`session`]: the session actor.
+//! - [`tab`]: one tab of a session: its seq, buffer and memory charge,
+//!   the segments in flight and who waits for them, its signal detector.
 //! - [`identify`]: a session's identify writes, at most one pending, the
 //!   newest winning.
 //! - [`sessions`]: the node's registry of live session actors and how a
@@ -31,7 +33,7 @@
 //! - [`flags`]: feature flags evaluated (site over organisation over
 //!   global over default; percentages stable per session id), and the
 //!   `FlagStore` trait their rules are kept behind.
-//! - [`ratelimit`]: token buckets.
+//! - [`ratelimit`]: token buckets, and a session's two rate limits.
 //! - [`metric_names`]: every metric's name, kind, labels and help, declared
 //!   once; call sites and the node's start-up use these consts.
 //! - [`retry`]: retrying a storage write with backoff while data waits on disk.
@@ -67,6 +69,9 @@ pub mod session;
 pub mod sessions;
 pub mod signals;
 pub mod stats;
+pub mod tab;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod traits;
 
 pub use sessions::{Sessions, SessionsConfig};

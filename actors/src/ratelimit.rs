@@ -1,6 +1,64 @@
 //! Token buckets for the per-session byte and message rate limits.
 
-use std::time::Instant;
+use std::time::Duration;
+
+use reel_protocol::Limits;
+// The runtime's clock: under paused time (the actor tests) it is the
+// test's; otherwise it is `std::time::Instant`.
+use tokio::time::Instant;
+
+/// A session's two rate limits: messages and bytes a second, each a token
+/// bucket of the configured burst.
+#[derive(Debug, Clone)]
+pub struct SessionRate {
+    /// Messages a second.
+    messages: TokenBucket,
+    /// Bytes a second, counted on the wire.
+    bytes: TokenBucket,
+}
+
+/// The limit a message was over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Over {
+    Messages,
+    Bytes,
+}
+
+impl SessionRate {
+    /// Both buckets full.
+    pub fn new(limits: &Limits, now: Instant) -> SessionRate {
+        SessionRate {
+            messages: TokenBucket::new(
+                limits.session_messages_per_sec,
+                limits.session_messages_burst,
+                now,
+            ),
+            bytes: TokenBucket::new(
+                limits.session_bytes_per_sec,
+                limits.session_bytes_burst,
+                now,
+            ),
+        }
+    }
+
+    /// Takes one message of `wire_bytes`: the message first, then its
+    /// bytes (a message over the message limit takes no bytes).
+    pub fn take(&mut self, wire_bytes: u64, now: Instant) -> Result<(), Over> {
+        if !self.messages.take(1, now) {
+            return Err(Over::Messages);
+        }
+        if !self.bytes.take(wire_bytes, now) {
+            return Err(Over::Bytes);
+        }
+        Ok(())
+    }
+
+    /// Credits both buckets with `held` ([`TokenBucket::credit`]).
+    pub fn credit(&mut self, held: Duration) {
+        self.messages.credit(held);
+        self.bytes.credit(held);
+    }
+}
 
 /// A token bucket: `rate` tokens a second, at most `burst` saved up.
 #[derive(Debug, Clone)]
@@ -41,7 +99,7 @@ impl TokenBucket {
     /// Credits `held` of refill past the burst: the node held the sender
     /// back that long (it did not read its socket), so what the sender
     /// sent meanwhile arrives at once, and is not the sender's burst.
-    pub fn credit(&mut self, held: std::time::Duration) {
+    pub fn credit(&mut self, held: Duration) {
         // Up to a burst on top of this hold's refill; never less than now
         // (a short hold right after a long one keeps the long one's).
         let extra = held.as_secs_f64() * self.rate;
@@ -54,7 +112,6 @@ impl TokenBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn burst_then_rate() {

@@ -177,7 +177,7 @@ pub async fn drain(
         let (group, frames) = segment::frames(group).await?;
         let mut next: Option<u64> = None;
         let mut buf = TabBuffer::default();
-        let now = std::time::Instant::now();
+        let now = tokio::time::Instant::now();
         let mut site: Option<(i64, i64)> = None;
         for (b, frame) in group.into_iter().zip(frames) {
             site = Some((b.site_id, b.session_started_at));

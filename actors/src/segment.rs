@@ -6,7 +6,8 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::Instant;
+// The runtime's clock (the actor tests pause it): a buffer's age follows it.
+use tokio::time::Instant;
 
 use crate::memory::Charge;
 use crate::metric_names;

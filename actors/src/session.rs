@@ -3,26 +3,28 @@
 //! batches to the spool (the ack waits for that), buffers them per tab,
 //! keeps the session's counters and commits segments.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix::prelude::*;
 use reel_protocol::{ErrorCode, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
+// The runtime's clock (the actor tests pause it): buffer ages and rate
+// limits follow it.
+use tokio::time::Instant;
 
 use crate::deps::Deps;
 use crate::identify::IdentifyWriter;
 use crate::live::Live;
-use crate::memory::Charge;
 use crate::metric_names;
 use crate::presence::SessionPresence;
-use crate::ratelimit::TokenBucket;
+use crate::ratelimit::{Over, SessionRate};
 use crate::registry::Registry;
 use crate::retry::retry;
-use crate::segment::{self, TabBuffer};
-use crate::signals::{SessionSignals, SignalEvent, TabSignals};
+use crate::segment;
+use crate::signals::{SessionSignals, SignalEvent};
 use crate::stats::BatchStats;
+use crate::tab::TabState;
 use crate::traits::{topics, BusMessage, Durable, OutboxOp, SpoolBatch, StoreError};
 use reel_protocol::live::Presence;
 
@@ -193,31 +195,6 @@ struct Committed {
 
 // ---- state ----
 
-/// One tab of the session.
-#[derive(Debug, Default)]
-struct TabState {
-    /// The next seq expected from this tab.
-    next_seq: u64,
-    /// Batches not yet in a committed segment.
-    buffer: TabBuffer,
-    /// The buffer's bytes against the node's bound ([`crate::memory`]).
-    charge: Charge,
-    /// Segments of this tab being committed.
-    in_flight: usize,
-    /// `end` callers waiting for the in-flight segments.
-    waiters: Vec<oneshot::Sender<()>>,
-    /// A batch whose spool append failed is in a segment being committed:
-    /// the next attach waits for the tab's commits, so that `next_seq`
-    /// never passes a batch that is not durable.
-    settle: bool,
-    /// The tab's signal detector (rage run, pending clicks).
-    signals: TabSignals,
-    /// The detector as it was before each batch of the buffer, by seq: a
-    /// rewind (`Handler<NotDurable>`) restores it, so that the resent
-    /// batches are counted once.
-    signals_before: VecDeque<(u64, TabSignals)>,
-}
-
 /// A live session.
 pub struct SessionActor {
     /// Session id.
@@ -232,14 +209,15 @@ pub struct SessionActor {
     last_activity_at: i64,
     /// Raw event bytes received over the session's life (restored from the index).
     raw_bytes: u64,
-    /// Tabs by id.
+    /// Tabs by id ([`crate::tab`]). At most `limits.tabs_per_session`:
+    /// an attach of one more tab is refused (`rate_limited`, then a close).
     tabs: HashMap<String, TabState>,
-    /// Open connections by id, with their tab and control channel.
+    /// Open connections by id, with their tab and control channel (each
+    /// bounded by [`CONTROL_CAPACITY`]). At most
+    /// `limits.connections_per_session`: one more is refused like a tab.
     conns: HashMap<u64, (String, mpsc::Sender<Control>)>,
-    /// Byte rate limit.
-    bytes_bucket: TokenBucket,
-    /// Message rate limit.
-    messages_bucket: TokenBucket,
+    /// The session's message and byte rate limits.
+    rate: SessionRate,
     /// Set once the session is ending: no new connection attaches.
     ending: bool,
     /// The session's signals across its tabs; its presence shows their
@@ -275,19 +253,8 @@ impl SessionActor {
         last_activity_at: i64,
         raw_bytes: u64,
     ) -> SessionActor {
-        let limits = &deps.config.limits;
-        let now = Instant::now();
         SessionActor {
-            bytes_bucket: TokenBucket::new(
-                limits.session_bytes_per_sec,
-                limits.session_bytes_burst,
-                now,
-            ),
-            messages_bucket: TokenBucket::new(
-                limits.session_messages_per_sec,
-                limits.session_messages_burst,
-                now,
-            ),
+            rate: SessionRate::new(&deps.config.limits, Instant::now()),
             tabs: HashMap::new(),
             conns: HashMap::new(),
             ending: false,
@@ -320,6 +287,201 @@ impl SessionActor {
             raw_bytes,
             deps,
             registry,
+        }
+    }
+
+    // The session's work, shared by the handlers and the sweep.
+
+    /// Brings presence up to date ([`SessionPresence::sync`]).
+    fn sync_presence(&mut self) {
+        let connected = !self.conns.is_empty();
+        self.presence
+            .sync(connected, self.ending, self.last_activity_at);
+    }
+
+    /// Shows the live signals in presence from the next sync on.
+    fn show_signals(&mut self) {
+        self.presence.show_signals(self.signals.live);
+    }
+
+    /// Takes one message of `wire_bytes` from the session's rate limits.
+    fn charge(&mut self, wire_bytes: u64, now: Instant) -> Result<(), Refusal> {
+        let limits = &self.deps.config.limits;
+        self.rate.take(wire_bytes, now).map_err(|over| {
+            let message = match over {
+                Over::Messages => format!(
+                    "over {} messages per second",
+                    limits.session_messages_per_sec
+                ),
+                Over::Bytes => format!("over {} bytes per second", limits.session_bytes_per_sec),
+            };
+            Refusal::new(ErrorCode::RateLimited, message)
+        })
+    }
+
+    /// Hands batch `seq` of `tab` to the live task: to its tail and, when
+    /// watched, to the watchers. When it was dropped for the watchers (the
+    /// bus is behind), the tab's trackers are asked for a snapshot, from
+    /// which the watchers pick up again.
+    fn live_batch(&mut self, tab: &str, seq: u64, ndjson: Vec<u8>, snapshot_from: Option<usize>) {
+        if !self
+            .live
+            .batch(&self.deps.bus, tab, seq, ndjson, snapshot_from)
+        {
+            self.ask_snapshot(tab)();
+        }
+    }
+
+    /// Asks `tab`'s connections, as they are now, for a fresh snapshot.
+    fn ask_snapshot(&self, tab: &str) -> impl FnOnce() + Send + 'static {
+        let controls: Vec<mpsc::Sender<Control>> = self
+            .conns
+            .values()
+            .filter(|(t, _)| t == tab)
+            .map(|(_, c)| c.clone())
+            .collect();
+        move || {
+            for c in controls {
+                let _ = c.try_send(Control::Send(Box::new(ServerMessage::Snapshot)));
+            }
+        }
+    }
+
+    /// Commits `tab`'s buffer as a segment, off the actor's thread.
+    fn flush_tab(&mut self, tab_id: &str, ctx: &mut Context<Self>) {
+        let Some(tab) = self.tabs.get_mut(tab_id) else {
+            return;
+        };
+        let Some(seg) = tab.take_segment(
+            &self.deps.memory,
+            self.site_id,
+            self.started_at,
+            &self.id,
+            tab_id,
+            &self.deps.config.node_id,
+        ) else {
+            return;
+        };
+        let deps = self.deps.clone();
+        let tab_name = tab_id.to_owned();
+        let fut = async move { segment::commit(seg, &deps.outbox, Some(deps.spool.clone())).await };
+        let addr = ctx.address();
+        actix::spawn(async move {
+            fut.await;
+            addr.do_send(Committed { tab: tab_name });
+        });
+    }
+
+    /// Commits every tab's buffer; the future resolves once every segment
+    /// of the session in flight is committed.
+    fn flush_all(
+        &mut self,
+        ctx: &mut Context<Self>,
+    ) -> impl std::future::Future<Output = ()> + 'static {
+        let tabs: Vec<String> = self.tabs.keys().cloned().collect();
+        for tab in &tabs {
+            if let Some(t) = self.tabs.get_mut(tab) {
+                t.finish();
+            }
+            self.flush_tab(tab, ctx);
+        }
+        let waits: Vec<_> = tabs.iter().map(|t| self.wait_tab(t)).collect();
+        async move {
+            for w in waits {
+                let _ = w.await;
+            }
+        }
+    }
+
+    /// A future that resolves once every in-flight segment of `tab` is committed.
+    fn wait_tab(&mut self, tab: &str) -> oneshot::Receiver<()> {
+        match self.tabs.get_mut(tab) {
+            Some(t) => t.wait(),
+            None => {
+                let (tx, rx) = oneshot::channel();
+                let _ = tx.send(());
+                rx
+            }
+        }
+    }
+
+    /// Tells every connection, then ends the session: commit every buffer,
+    /// set `ended_at`, leave the registry.
+    fn end_session(&mut self, code: ErrorCode, why: &str, ended_at: i64, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        self.ending = true;
+        tracing::info!(session_id = %self.id, reason = why, "session ended");
+        for (_, (_, tx)) in self.conns.drain() {
+            let _ = tx.try_send(Control::Close(code, why.to_owned()));
+        }
+        // Leave presence now, behind any presence write already queued.
+        self.presence.leave();
+        // The tails go once the live task is done with what came before.
+        self.live.end(&self.deps.bus);
+        let flushed = self.flush_all(ctx);
+        let deps = self.deps.clone();
+        let id = self.id.clone();
+        async move {
+            flushed.await;
+            let op = OutboxOp::EndSession {
+                session_id: id.clone(),
+                ended_at,
+            };
+            retry("end_session", &id, || deps.outbox.write(&op)).await;
+            let ended = BusMessage::WatchEnded {
+                session: id.clone(),
+                reason: reel_protocol::live::WATCH_SESSION_ENDED.into(),
+            };
+            let _ = deps.bus.publish(&topics::live(&id), ended).await;
+        }
+        .into_actor(self)
+        .map(|_, _, ctx| ctx.stop())
+        .spawn(ctx);
+    }
+
+    /// Sweeps: ends the session when inactive or too old, commits buffers
+    /// that have waited too long.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        self.sync_presence();
+        self.live.expire();
+        let cfg = &self.deps.config;
+        let now = crate::now_ms();
+        if now - self.last_activity_at >= cfg.limits.inactivity_timeout_ms as i64 {
+            let at = self.last_activity_at;
+            self.end_session(
+                ErrorCode::SessionOver,
+                "session ended after inactivity",
+                at,
+                ctx,
+            );
+            return;
+        }
+        if now - self.started_at >= cfg.limits.max_session_duration_ms as i64 {
+            self.end_session(
+                ErrorCode::SessionOver,
+                "session passed its maximum duration",
+                now,
+                ctx,
+            );
+            return;
+        }
+        // Under memory pressure the larger buffers go, whatever their age
+        // (also when no batch arrives to trigger it: reads may be held).
+        let max_age = cfg.segment_max_age;
+        let memory = &self.deps.memory;
+        let old: Vec<String> = self
+            .tabs
+            .iter()
+            .filter(|(_, t)| t.due(max_age, memory))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for tab in old {
+            self.flush_tab(&tab, ctx);
         }
     }
 }
@@ -441,10 +603,10 @@ impl Handler<Attach> for SessionActor {
                     // tracker's resends of them are duplicates, acked).
                     let draining = act.deps.recovery.next_seq(&act.id, &msg.tab);
                     let memory = &act.deps.memory;
-                    let tab = act.tabs.entry(msg.tab).or_insert_with(|| TabState {
-                        charge: memory.charge(),
-                        ..TabState::default()
-                    });
+                    let tab = act
+                        .tabs
+                        .entry(msg.tab)
+                        .or_insert_with(|| TabState::new(memory));
                     tab.next_seq = tab.next_seq.max(stored).max(floor).max(draining);
                     Ok(tab.next_seq)
                 }),
@@ -477,8 +639,7 @@ impl Handler<Batch> for SessionActor {
     fn handle(&mut self, msg: Batch, ctx: &mut Context<Self>) -> Self::Result {
         let now = Instant::now();
         if !msg.held.is_zero() {
-            self.messages_bucket.credit(msg.held);
-            self.bytes_bucket.credit(msg.held);
+            self.rate.credit(msg.held);
         }
         self.charge(msg.wire_bytes, now)?;
         let limits = &self.deps.config.limits;
@@ -604,22 +765,10 @@ impl Handler<NotDurable> for SessionActor {
         }
         let buffered = tab.buffer.first_seq.is_some_and(|first| first <= msg.seq);
         if buffered && !shared {
-            let dropped = tab.buffer.rewind(msg.seq);
-            tab.charge.set(tab.buffer.held_bytes());
+            let dropped = tab.rewind(msg.seq);
             let tickets: Vec<_> = dropped.iter().filter_map(|b| b.ticket).collect();
             let bytes: u64 = dropped.iter().map(|b| b.stats.raw_bytes).sum();
             self.deps.spool.release(&tickets);
-            tab.next_seq = msg.seq;
-            // The detector goes back to before the first dropped batch.
-            if let Some(pos) = tab
-                .signals_before
-                .iter()
-                .position(|(seq, _)| *seq >= msg.seq)
-            {
-                if let Some((_, before)) = tab.signals_before.drain(pos..).next() {
-                    tab.signals = before;
-                }
-            }
             self.signals.forget(dropped.iter().map(|b| &b.stats));
             self.show_signals();
             self.raw_bytes = self.raw_bytes.saturating_sub(bytes);
@@ -745,234 +894,357 @@ impl Handler<Committed> for SessionActor {
 
     fn handle(&mut self, msg: Committed, _: &mut Context<Self>) {
         if let Some(tab) = self.tabs.get_mut(&msg.tab) {
-            tab.in_flight -= 1;
-            if tab.in_flight == 0 {
-                for w in tab.waiters.drain(..) {
-                    let _ = w.send(());
-                }
-            }
+            tab.committed();
         }
     }
 }
 
-// ---- the session's work, shared by the handlers ----
+#[cfg(test)]
+mod tests {
+    //! The actor's timed behaviour under paused time: a sweep every
+    //! [`SWEEP`], so that each event is checked half a sweep before and
+    //! after the sweep that should act on it.
 
-impl SessionActor {
-    /// Brings presence up to date ([`SessionPresence::sync`]).
-    fn sync_presence(&mut self) {
-        let connected = !self.conns.is_empty();
-        self.presence
-            .sync(connected, self.ending, self.last_activity_at);
-    }
+    use std::time::Duration;
 
-    /// Shows the live signals in presence from the next sync on.
-    fn show_signals(&mut self) {
-        self.presence.show_signals(self.signals.live);
-    }
+    use futures_util::FutureExt;
+    use reel_protocol::live::WATCH_SESSION_ENDED;
+    use tokio::sync::broadcast;
 
-    /// Takes one message of `wire_bytes` from the session's rate limits.
-    fn charge(&mut self, wire_bytes: u64, now: Instant) -> Result<(), Refusal> {
-        let limits = &self.deps.config.limits;
-        if !self.messages_bucket.take(1, now) {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!(
-                    "over {} messages per second",
-                    limits.session_messages_per_sec
-                ),
-            ));
-        }
-        if !self.bytes_bucket.take(wire_bytes, now) {
-            return Err(Refusal::new(
-                ErrorCode::RateLimited,
-                format!("over {} bytes per second", limits.session_bytes_per_sec),
-            ));
-        }
-        Ok(())
-    }
+    use super::*;
+    use crate::deps::SessionsConfig;
+    use crate::live::WATCH_LEASE;
+    use crate::presence::{PRESENCE_GRACE, PRESENCE_HEARTBEAT};
+    use crate::testing::{self, MemSpool, TestDeps, NEVER};
+    use crate::traits::{Bus, PresenceStore};
 
-    /// Hands batch `seq` of `tab` to the live task: to its tail and, when
-    /// watched, to the watchers. When it was dropped for the watchers (the
-    /// bus is behind), the tab's trackers are asked for a snapshot, from
-    /// which the watchers pick up again.
-    fn live_batch(&mut self, tab: &str, seq: u64, ndjson: Vec<u8>, snapshot_from: Option<usize>) {
-        if !self
-            .live
-            .batch(&self.deps.bus, tab, seq, ndjson, snapshot_from)
-        {
-            self.ask_snapshot(tab)();
+    const SWEEP: Duration = Duration::from_secs(1);
+    const MAX_AGE: Duration = Duration::from_secs(10);
+    const SITE: i64 = 1;
+
+    fn config() -> SessionsConfig {
+        SessionsConfig {
+            sweep_interval: SWEEP,
+            segment_max_age: MAX_AGE,
+            ..SessionsConfig::default()
         }
     }
 
-    /// Asks `tab`'s connections, as they are now, for a fresh snapshot.
-    fn ask_snapshot(&self, tab: &str) -> impl FnOnce() + Send + 'static {
-        let controls: Vec<mpsc::Sender<Control>> = self
-            .conns
-            .values()
-            .filter(|(t, _)| t == tab)
-            .map(|(_, c)| c.clone())
-            .collect();
-        move || {
-            for c in controls {
-                let _ = c.try_send(Control::Send(Box::new(ServerMessage::Snapshot)));
-            }
-        }
+    /// Session `s1` started now on the doubles, last active at
+    /// `last_activity_at` and started at `started_at` (ms, the index's
+    /// clock), registered as live. Its sweeps run at `t0 + n * SWEEP`.
+    fn start(
+        t: &TestDeps,
+        started_at: i64,
+        last_activity_at: i64,
+    ) -> (Addr<SessionActor>, Arc<Registry<SessionActor>>, Instant) {
+        let registry = Arc::new(Registry::default());
+        let actor = SessionActor::new(
+            t.deps.clone(),
+            registry.clone(),
+            "s1".into(),
+            SITE,
+            "v1".into(),
+            started_at,
+            last_activity_at,
+            0,
+        );
+        let t0 = Instant::now();
+        let addr = actor.start();
+        registry.insert("s1".into(), addr.clone());
+        (addr, registry, t0)
     }
 
-    /// Commits `tab`'s buffer as a segment, off the actor's thread.
-    fn flush_tab(&mut self, tab_id: &str, ctx: &mut Context<Self>) {
-        let Some(tab) = self.tabs.get_mut(tab_id) else {
-            return;
-        };
-        let Some(mut seg) = tab.buffer.take(
-            self.site_id,
-            self.started_at,
-            &self.id,
-            tab_id,
-            &self.deps.config.node_id,
-        ) else {
-            return;
-        };
-        // Its batches can no longer be rewound.
-        tab.signals_before.clear();
-        // The bytes stay charged until the segment is written.
-        seg.memory =
-            std::mem::replace(&mut tab.charge, self.deps.memory.charge()).into_committing();
-        tab.in_flight += 1;
-        let deps = self.deps.clone();
-        let tab_name = tab_id.to_owned();
-        let fut = async move { segment::commit(seg, &deps.outbox, Some(deps.spool.clone())).await };
-        let addr = ctx.address();
-        actix::spawn(async move {
-            fut.await;
-            addr.do_send(Committed { tab: tab_name });
-        });
-    }
-
-    /// Commits every tab's buffer; the future resolves once every segment
-    /// of the session in flight is committed.
-    fn flush_all(
-        &mut self,
-        ctx: &mut Context<Self>,
-    ) -> impl std::future::Future<Output = ()> + 'static {
-        let tabs: Vec<String> = self.tabs.keys().cloned().collect();
-        for tab in &tabs {
-            // Nothing more comes: the tab's pending clicks are dead, counted
-            // with its last segment (lost when it has none left to commit).
-            if let Some(t) = self.tabs.get_mut(tab) {
-                let dead = t.signals.finish();
-                if !t.buffer.is_empty() {
-                    t.buffer.delta.signals.dead_clicks += dead;
-                }
-            }
-            self.flush_tab(tab, ctx);
-        }
-        let waits: Vec<_> = tabs.iter().map(|t| self.wait_tab(t)).collect();
-        async move {
-            for w in waits {
-                let _ = w.await;
-            }
-        }
-    }
-
-    /// A future that resolves once every in-flight segment of `tab` is committed.
-    fn wait_tab(&mut self, tab: &str) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        match self.tabs.get_mut(tab) {
-            Some(t) if t.in_flight > 0 => t.waiters.push(tx),
-            _ => {
-                let _ = tx.send(());
-            }
-        }
-        rx
-    }
-
-    /// Tells every connection, then ends the session: commit every buffer,
-    /// set `ended_at`, leave the registry.
-    fn end_session(&mut self, code: ErrorCode, why: &str, ended_at: i64, ctx: &mut Context<Self>) {
-        if self.ending {
-            return;
-        }
-        self.ending = true;
-        tracing::info!(session_id = %self.id, reason = why, "session ended");
-        for (_, (_, tx)) in self.conns.drain() {
-            let _ = tx.try_send(Control::Close(code, why.to_owned()));
-        }
-        // Leave presence now, behind any presence write already queued.
-        self.presence.leave();
-        // The tails go once the live task is done with what came before.
-        self.live.end(&self.deps.bus);
-        let flushed = self.flush_all(ctx);
-        let deps = self.deps.clone();
-        let id = self.id.clone();
-        async move {
-            flushed.await;
-            let op = OutboxOp::EndSession {
-                session_id: id.clone(),
-                ended_at,
-            };
-            retry("end_session", &id, || deps.outbox.write(&op)).await;
-            let ended = BusMessage::WatchEnded {
-                session: id.clone(),
-                reason: reel_protocol::live::WATCH_SESSION_ENDED.into(),
-            };
-            let _ = deps.bus.publish(&topics::live(&id), ended).await;
-        }
-        .into_actor(self)
-        .map(|_, _, ctx| ctx.stop())
-        .spawn(ctx);
-    }
-
-    /// Sweeps: ends the session when inactive or too old, commits buffers
-    /// that have waited too long.
-    fn tick(&mut self, ctx: &mut Context<Self>) {
-        if self.ending {
-            return;
-        }
-        self.sync_presence();
-        self.live.expire();
-        let cfg = &self.deps.config;
-        let now = crate::now_ms();
-        if now - self.last_activity_at >= cfg.limits.inactivity_timeout_ms as i64 {
-            let at = self.last_activity_at;
-            self.end_session(
-                ErrorCode::SessionOver,
-                "session ended after inactivity",
-                at,
-                ctx,
-            );
-            return;
-        }
-        if now - self.started_at >= cfg.limits.max_session_duration_ms as i64 {
-            self.end_session(
-                ErrorCode::SessionOver,
-                "session passed its maximum duration",
-                now,
-                ctx,
-            );
-            return;
-        }
-        // Under memory pressure the larger buffers go, whatever their age
-        // (also when no batch arrives to trigger it: reads may be held).
-        let max_age = cfg.segment_max_age;
-        let memory = &self.deps.memory;
-        let old: Vec<String> = self
-            .tabs
-            .iter()
-            .filter(|(_, t)| {
-                if t.buffer.oldest.is_some_and(|o| o.elapsed() >= max_age) {
-                    return true;
-                }
-                let early = memory.should_flush(t.charge.bytes());
-                if early {
-                    metrics::counter!(metric_names::SEGMENTS_FLUSHED_EARLY_TOTAL).increment(1);
-                }
-                early
+    /// Attaches connection `conn` of tab `t` on page `url`; its `next_seq`
+    /// and its control channel.
+    async fn attach(
+        addr: &Addr<SessionActor>,
+        conn: u64,
+        url: &str,
+    ) -> (u64, mpsc::Receiver<Control>) {
+        let (control, rx) = mpsc::channel(CONTROL_CAPACITY);
+        let next = addr
+            .send(Attach {
+                conn_id: conn,
+                site_id: SITE,
+                visitor: "v1".into(),
+                tab: "t".into(),
+                acked: None,
+                control,
+                url: url.into(),
+                title: String::new(),
+                device: "desktop".into(),
+                browser: "Firefox".into(),
+                os: "Linux".into(),
             })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for tab in old {
-            self.flush_tab(&tab, ctx);
+            .await
+            .expect("the session is live")
+            .expect("attached");
+        (next, rx)
+    }
+
+    /// Batch `seq` of tab `t`: one event, on page `url` when given.
+    fn batch(seq: u64, url: Option<&str>) -> Batch {
+        let ndjson = format!("{{\"type\":3,\"timestamp\":{seq}}}\n").into_bytes();
+        let stats = BatchStats {
+            events: 1,
+            raw_bytes: ndjson.len() as u64,
+            first_ts: seq as i64,
+            last_ts: seq as i64,
+            urls: url
+                .map(|u| (u.to_owned(), seq as i64))
+                .into_iter()
+                .collect(),
+            ..BatchStats::default()
+        };
+        Batch {
+            tab: "t".into(),
+            seq,
+            wire_bytes: ndjson.len() as u64,
+            frame: segment::frame(&ndjson),
+            ndjson,
+            stats,
+            signals: Vec::new(),
+            snapshot_from: None,
+            held: Duration::ZERO,
         }
+    }
+
+    /// Sends `b` and returns its acceptance.
+    async fn send(addr: &Addr<SessionActor>, b: Batch) -> BatchAccepted {
+        addr.send(b)
+            .await
+            .expect("the session is live")
+            .expect("accepted")
+    }
+
+    /// Sleeps (paused time) until `t0 + at`.
+    async fn at(t0: Instant, at: Duration) {
+        tokio::time::sleep_until(t0 + at).await;
+    }
+
+    /// The next message to a connection.
+    async fn told(control: &mut mpsc::Receiver<Control>) -> Control {
+        tokio::time::timeout(NEVER, control.recv())
+            .await
+            .expect("a control message")
+            .expect("the connection is open")
+    }
+
+    /// The next message on a topic.
+    async fn next(rx: &mut broadcast::Receiver<BusMessage>) -> BusMessage {
+        tokio::time::timeout(NEVER, rx.recv())
+            .await
+            .expect("a message")
+            .expect("the topic is open")
+    }
+
+    /// The seq of the first batch tab `t`'s buffer holds.
+    struct OldestBuffered;
+
+    impl Message for OldestBuffered {
+        type Result = Option<u64>;
+    }
+
+    impl Handler<OldestBuffered> for SessionActor {
+        type Result = Option<u64>;
+
+        fn handle(&mut self, _: OldestBuffered, _: &mut Context<Self>) -> Option<u64> {
+            self.tabs.get("t").and_then(|t| t.buffer.first_seq)
+        }
+    }
+
+    #[actix::test]
+    async fn a_buffer_becomes_a_segment_at_the_first_sweep_after_segment_max_age() {
+        tokio::time::pause();
+        let t = testing::deps(config(), MemSpool::synced());
+        let (addr, _, t0) = start(&t, crate::now_ms(), crate::now_ms());
+        attach(&addr, 1, "/a").await;
+        send(&addr, batch(0, None)).await.durable.await.unwrap();
+        at(t0, MAX_AGE / 2).await;
+        send(&addr, batch(1, None)).await.durable.await.unwrap();
+        // The buffer's age is its oldest batch's: the sweeps before it
+        // leave the buffer alone.
+        at(t0, MAX_AGE - SWEEP / 2).await;
+        assert_eq!(addr.send(OldestBuffered).await.unwrap(), Some(0));
+        assert!(t.index.stored().segments.is_empty());
+        // The sweep at MAX_AGE cuts it.
+        at(t0, MAX_AGE + SWEEP / 2).await;
+        let stored = tokio::time::timeout(NEVER, t.index.until(|s| !s.segments.is_empty()))
+            .await
+            .expect("a segment");
+        let seg = &stored.segments[0];
+        assert_eq!((seg.first_seq, seg.last_seq), (0, 1));
+        assert_eq!(addr.send(OldestBuffered).await.unwrap(), None);
+        // A batch after the cut starts a new buffer, with its own age.
+        send(&addr, batch(2, None)).await.durable.await.unwrap();
+        at(t0, MAX_AGE * 2 + SWEEP / 4).await;
+        assert_eq!(addr.send(OldestBuffered).await.unwrap(), Some(2));
+        assert_eq!(t.index.stored().segments.len(), 1);
+    }
+
+    #[actix::test]
+    async fn an_idle_session_ends_at_the_next_sweep_as_of_its_last_activity() {
+        tokio::time::pause();
+        let t = testing::deps(config(), MemSpool::synced());
+        let mut watchers = t.bus.subscribe(&topics::live("s1"));
+        // Restored from the index, idle for the whole timeout already
+        // (the session's clock is the index's: ms since the epoch).
+        let idle = t.deps.config.limits.inactivity_timeout_ms as i64;
+        let last = crate::now_ms() - idle;
+        let (addr, registry, t0) = start(&t, last, last);
+        let (_, mut control) = attach(&addr, 1, "/a").await;
+        at(t0, SWEEP / 2).await;
+        assert!(control.try_recv().is_err(), "no sweep yet");
+        at(t0, SWEEP + SWEEP / 2).await;
+        let Control::Close(code, why) = told(&mut control).await else {
+            panic!("the connection is closed");
+        };
+        assert_eq!(code, ErrorCode::SessionOver);
+        assert_eq!(why, "session ended after inactivity");
+        // Ended at its last activity, then its watchers are told.
+        let BusMessage::WatchEnded { reason, .. } = next(&mut watchers).await else {
+            panic!("the watch ends");
+        };
+        assert_eq!(reason, WATCH_SESSION_ENDED);
+        assert_eq!(t.index.stored().ended, vec![("s1".to_owned(), last)]);
+        // The actor stops and leaves the registry.
+        tokio::time::timeout(NEVER, async {
+            while addr.connected() {
+                tokio::time::sleep(SWEEP).await;
+            }
+        })
+        .await
+        .expect("the actor stops");
+        assert!(registry.get("s1").is_none());
+    }
+
+    #[actix::test]
+    async fn a_session_past_its_maximum_duration_ends_at_the_next_sweep_with_its_buffers_committed()
+    {
+        tokio::time::pause();
+        let t = testing::deps(config(), MemSpool::synced());
+        let max = t.deps.config.limits.max_session_duration_ms as i64;
+        let (addr, _, t0) = start(&t, crate::now_ms() - max, crate::now_ms());
+        let (_, mut control) = attach(&addr, 1, "/a").await;
+        send(&addr, batch(0, None)).await.durable.await.unwrap();
+        at(t0, SWEEP + SWEEP / 2).await;
+        let Control::Close(_, why) = told(&mut control).await else {
+            panic!("the connection is closed");
+        };
+        assert_eq!(why, "session passed its maximum duration");
+        // The buffer is committed before the session's end is written.
+        let stored = tokio::time::timeout(NEVER, t.index.until(|s| !s.ended.is_empty()))
+            .await
+            .expect("ended");
+        assert_eq!(stored.segments.len(), 1);
+        assert_eq!(stored.segments[0].first_seq, 0);
+        // An ended session takes no more batches.
+        let refused = addr.send(batch(1, None)).await;
+        assert!(!matches!(refused, Ok(Ok(_))), "a batch after the end");
+    }
+
+    #[actix::test]
+    async fn a_batch_is_acked_only_once_the_spool_has_fsynced_it() {
+        tokio::time::pause();
+        let t = testing::deps(config(), MemSpool::default());
+        let (addr, _, t0) = start(&t, crate::now_ms(), crate::now_ms());
+        assert_eq!(attach(&addr, 1, "/a").await.0, 0);
+        let first = send(&addr, batch(0, None)).await;
+        assert!(first.fresh);
+        let mut durable = first.durable;
+        // However long the fsync takes, there is no ack before it.
+        at(t0, SWEEP * 3 + SWEEP / 2).await;
+        assert!((&mut durable).now_or_never().is_none());
+        // The tracker resends it (its connection dropped): a duplicate,
+        // not appended again, acked once everything before is durable.
+        let again = send(&addr, batch(0, None)).await;
+        assert!(!again.fresh);
+        let mut again = again.durable;
+        assert!((&mut again).now_or_never().is_none());
+        // A second connection of the tab attaches past it only then.
+        let second = actix::spawn({
+            let addr = addr.clone();
+            async move { attach(&addr, 2, "/a").await.0 }
+        });
+        at(t0, SWEEP * 4 + SWEEP / 2).await;
+        assert!(!second.is_finished());
+        t.spool.sync();
+        durable.await.unwrap();
+        again.await.unwrap();
+        assert_eq!(second.await.unwrap(), 1);
+        assert_eq!(t.spool.seqs(), vec![0]);
+    }
+
+    #[actix::test]
+    async fn presence_joins_at_attach_refreshes_every_heartbeat_and_leaves_after_the_grace() {
+        tokio::time::pause();
+        let t = testing::deps(config(), MemSpool::synced());
+        let mut site = t.bus.subscribe(&topics::presence(SITE));
+        let (addr, _, t0) = start(&t, crate::now_ms(), crate::now_ms());
+        attach(&addr, 1, "/a").await;
+        let BusMessage::PresenceJoin { presence, .. } = next(&mut site).await else {
+            panic!("a join");
+        };
+        assert_eq!(
+            (presence.url.as_str(), presence.node.as_str()),
+            ("/a", "node")
+        );
+        // Nothing changed: the sweeps write nothing until the heartbeat.
+        at(t0, PRESENCE_HEARTBEAT - SWEEP / 2).await;
+        assert!(site.try_recv().is_err());
+        at(t0, PRESENCE_HEARTBEAT + SWEEP / 4).await;
+        assert!(matches!(
+            next(&mut site).await,
+            BusMessage::PresenceUpdate { .. }
+        ));
+        // A page load in a batch is published by the next sweep.
+        send(&addr, batch(0, Some("/b"))).await;
+        at(t0, PRESENCE_HEARTBEAT + SWEEP + SWEEP / 4).await;
+        let BusMessage::PresenceUpdate { presence, .. } = next(&mut site).await else {
+            panic!("an update");
+        };
+        assert_eq!(presence.url, "/b");
+        assert_eq!(t.presence.list(SITE).await.unwrap()[0].url, "/b");
+        // The last connection goes: the session stays in presence for
+        // the grace (a page load reconnects within it), then leaves.
+        let alone = PRESENCE_HEARTBEAT + SWEEP + SWEEP / 4;
+        addr.send(Detach { conn_id: 1 }).await.unwrap();
+        at(t0, alone + PRESENCE_GRACE - SWEEP / 2).await;
+        assert!(site.try_recv().is_err());
+        assert_eq!(t.presence.list(SITE).await.unwrap().len(), 1);
+        at(t0, alone + PRESENCE_GRACE + SWEEP).await;
+        assert!(matches!(
+            next(&mut site).await,
+            BusMessage::PresenceLeave { .. }
+        ));
+        assert!(t.presence.list(SITE).await.unwrap().is_empty());
+    }
+
+    #[actix::test]
+    async fn a_watch_publishes_batches_until_its_lease_runs_out() {
+        tokio::time::pause();
+        let t = testing::deps(config(), MemSpool::synced());
+        let mut watchers = t.bus.subscribe(&topics::live("s1"));
+        let (addr, _, t0) = start(&t, crate::now_ms(), crate::now_ms());
+        let (_, mut control) = attach(&addr, 1, "/a").await;
+        send(&addr, batch(0, None)).await;
+        // A new watcher: no tail kept here (no live directory), so the
+        // tab's tracker is asked for a snapshot.
+        addr.send(Watch { fresh: true }).await.unwrap();
+        let Control::Send(msg) = told(&mut control).await else {
+            panic!("a snapshot request");
+        };
+        assert!(matches!(*msg, ServerMessage::Snapshot));
+        send(&addr, batch(1, None)).await;
+        let BusMessage::LiveEvents { tab, ndjson, .. } = next(&mut watchers).await else {
+            panic!("live events");
+        };
+        assert_eq!((tab.as_str(), ndjson), ("t", batch(1, None).ndjson));
+        // Not renewed: the lease runs out, and nothing more is published.
+        at(t0, WATCH_LEASE + SWEEP / 2).await;
+        send(&addr, batch(2, None)).await;
+        at(t0, WATCH_LEASE + SWEEP * 2).await;
+        assert!(watchers.try_recv().is_err());
     }
 }
