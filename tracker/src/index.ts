@@ -3,7 +3,6 @@
 // the page's lifecycle to the transport.
 
 import { readConfig, type ScriptTag } from "./config";
-import { fromErrorEvent, fromRejection } from "./errors";
 import { gzipper } from "./gzip";
 import { randomId } from "./ids";
 import { serverOrigin } from "./network";
@@ -112,9 +111,6 @@ function main(): void {
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") client.flush();
   });
-  // The server counts custom events tagged "error" as console errors.
-  addEventListener("error", (e) => recorder.custom("error", fromErrorEvent(e)));
-  addEventListener("unhandledrejection", (e) => recorder.custom("error", fromRejection(e.reason)));
 }
 
 main();
