@@ -15,7 +15,7 @@ import { Client, type Env } from "./transport";
 interface ReelApi {
   identify(userId: string, traits?: Record<string, string>): void;
   track(name: string, props?: TrackProps): void;
-  /** The dashboard page of this session, null until the session is known. */
+  /** The dashboard page of this session (live while connected, else the replay), null until the session is known. */
   sessionUrl(): string | null;
   /** Stops recording this browser (remembered in localStorage). */
   optOut(): void;
@@ -85,7 +85,7 @@ function main(): void {
     __reel: true,
     identify: (userId: string, traits?: Record<string, string>) => client.identify(userId, traits),
     track,
-    sessionUrl: () => sessionUrl(config.endpoint, client.session),
+    sessionUrl: () => sessionUrl(config.endpoint, client.session, client.live),
     optOut: () => client.optOut(),
     optIn: () => client.optIn(),
   };

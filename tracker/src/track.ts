@@ -41,8 +41,12 @@ export function trackPayload(name: unknown, props?: unknown): TrackPayload | str
   return { name, props: out };
 }
 
-/** The dashboard page of `session` on the reel server behind the ws(s) `endpoint`. */
-export function sessionUrl(endpoint: string, session: string | null): string | null {
+/**
+ * The dashboard page of `session` on the reel server behind the ws(s)
+ * `endpoint` (PROTOCOL.md §7): its live view while `live` (this page's
+ * tracker is connected), its replay otherwise.
+ */
+export function sessionUrl(endpoint: string, session: string | null, live: boolean): string | null {
   const origin = serverOrigin(endpoint);
-  return session && origin ? `${origin}/app/#/sessions/${session}` : null;
+  return session && origin ? `${origin}/app/#/${live ? "live" : "sessions"}/${session}` : null;
 }

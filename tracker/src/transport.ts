@@ -114,6 +114,8 @@ export class Client {
   private sessionId: string | null = null;
   /** The sampling decision of `sessionId`, null until known. */
   private sampled: boolean | null = null;
+  /** The session recorded until `optOut`: its replay stays. */
+  private optedOutOf: string | null = null;
   private settings: Settings;
   private buffer!: ResendBuffer;
   private readonly batcher = new Batcher();
@@ -169,6 +171,7 @@ export class Client {
   optOut(): void {
     this.env.local.set(KEYS.optOut, "1");
     if (this.sessionId) forgetSession(this.env.local, this.sessionId);
+    this.optedOutOf = this.sessionId;
     this.sessionId = null;
     this.stopUnrecorded();
   }
@@ -238,9 +241,18 @@ export class Client {
     else if (first) this.batchTimer = this.env.setTimeout(() => this.cut(), this.settings.batch_interval_ms);
   }
 
-  /** The session being recorded, null until a welcome names it. */
+  /**
+   * The session this page records (or recorded, before `optOut`), null
+   * while none is known or when it is not sampled (nothing to show).
+   */
   get session(): string | null {
-    return this.sessionId;
+    return this.sampled === false ? null : (this.sessionId ?? this.optedOutOf);
+  }
+
+  /** Connected now and recording: the dashboard shows this session live. */
+  get live(): boolean {
+    const conn = this.conn;
+    return !!conn && conn.welcomed && conn.ws.readyState === OPEN && this.sampled === true && !this.halted;
   }
 
   /** `window.reel.identify`: links the session to a user of the site. */
