@@ -24,6 +24,7 @@ import {
 } from "./session";
 import { type KV, parseJSON } from "./storage";
 import { readSettings } from "./settings";
+import { utf8Bytes } from "./utf8";
 
 /** The recorder as the transport sees it (rrweb in the browser, a fake in tests). */
 export interface Recorder {
@@ -91,8 +92,6 @@ const MAX_OVERSIZE_DROPS = 3;
 /** A connection without a welcome this long after opening is given up and retried. */
 export const WELCOME_TIMEOUT_MS = 15_000;
 
-const encoder = new TextEncoder();
-const utf8Length = (s: string): number => (s.length * 3 <= 0x7fffffff ? encoder.encode(s).length : Infinity);
 
 /** One WebSocket and what is known about it. */
 interface Conn {
@@ -229,7 +228,7 @@ export class Client {
     } catch {
       return;
     }
-    if (json.length * 3 > MAX_EVENT_BYTES && utf8Length(json) > MAX_EVENT_BYTES) {
+    if (json.length * 3 > MAX_EVENT_BYTES && utf8Bytes(json) > MAX_EVENT_BYTES) {
       this.warnOnce("event", `reel: dropped an event of ${json.length} characters, over the server's limit`);
       return;
     }
@@ -257,7 +256,7 @@ export class Client {
 
   /** `window.reel.identify`: links the session to a user of the site. */
   identify(userId: unknown, traits?: unknown): void {
-    if (typeof userId !== "string" || !userId || utf8Length(userId) > MAX_USER_ID_BYTES) {
+    if (typeof userId !== "string" || !userId || utf8Bytes(userId) > MAX_USER_ID_BYTES) {
       this.env.warn(`reel: identify needs a user id of 1 to ${MAX_USER_ID_BYTES} bytes`);
       return;
     }
@@ -267,7 +266,7 @@ export class Client {
       for (const [k, v] of Object.entries(traits as Record<string, unknown>)) {
         if (v === undefined || v === null) continue;
         const value = typeof v === "string" ? v : String(v);
-        if (n >= MAX_TRAITS || utf8Length(k) > MAX_TRAIT_BYTES || utf8Length(value) > MAX_TRAIT_BYTES) {
+        if (n >= MAX_TRAITS || utf8Bytes(k) > MAX_TRAIT_BYTES || utf8Bytes(value) > MAX_TRAIT_BYTES) {
           this.warnOnce("trait", `reel: identify keeps at most ${MAX_TRAITS} traits of ${MAX_TRAIT_BYTES} bytes`);
           continue;
         }
@@ -297,7 +296,7 @@ export class Client {
       for (const b of this.buffer.batches) {
         if (b.seq <= conn.sentUpTo) continue;
         const body = batchBody(b);
-        if (utf8Length(body) > this.settings.max_frame_bytes) break;
+        if (utf8Bytes(body) > this.settings.max_frame_bytes) break;
         conn.ws.send(body);
         conn.sentUpTo = b.seq;
       }
@@ -379,7 +378,7 @@ export class Client {
   }
 
   private sendBatch(conn: Conn, batch: Batch, data: Uint8Array | string): void {
-    const size = typeof data === "string" ? utf8Length(data) : data.byteLength;
+    const size = typeof data === "string" ? utf8Bytes(data) : data.byteLength;
     if (size > this.settings.max_frame_bytes) {
       // Never sendable: drop it (the later ones, not sent yet, move down a
       // seq) and re-record the page so the replay stays whole.
