@@ -552,8 +552,10 @@ mod tests {
             urls(vec!["a".repeat(NETWORK_BODY_URL_MAX_BYTES + 1)]),
             Err(SiteError::NetworkBodyUrls)
         );
-        let off: SettingsPatch =
-            serde_json::from_str(r#"{"capture_console":false,"capture_network":false,"capture_errors":false}"#).unwrap();
+        let off: SettingsPatch = serde_json::from_str(
+            r#"{"capture_console":false,"capture_network":false,"capture_errors":false}"#,
+        )
+        .unwrap();
         let off = off.apply(&s).unwrap();
         assert!(!off.capture_console && !off.capture_network && !off.capture_errors);
         assert!(s.capture_console && s.capture_network && s.capture_errors);

@@ -390,7 +390,10 @@ async fn capture_errors_is_a_site_setting_that_reaches_trackers() {
     assert_eq!(listed["settings"]["capture_errors"], false, "{listed}");
 
     let (status, site) = patch(&app, &id, json!({"settings": {"capture_errors": true}})).await;
-    assert_eq!((status, &site["settings"]["capture_errors"]), (200, &json!(true)));
+    assert_eq!(
+        (status, &site["settings"]["capture_errors"]),
+        (200, &json!(true))
+    );
     assert_eq!(next_settings(&mut t).await["capture_errors"], true);
 }
 
