@@ -92,7 +92,6 @@ const MAX_OVERSIZE_DROPS = 3;
 /** A connection without a welcome this long after opening is given up and retried. */
 export const WELCOME_TIMEOUT_MS = 15_000;
 
-
 /** One WebSocket and what is known about it. */
 interface Conn {
   ws: Socket;
