@@ -1,10 +1,11 @@
-import { asRecord, decodeConsoleArgs, str, truncate } from './markers';
+import { asRecord, customText, decodeConsoleArgs, str, truncate } from './markers';
 import { EventType, type RRwebEvent } from './types';
 
 /**
  * The devtools tabs beside the replay: console lines (rrweb's console
- * plugin, `rrweb/console@1`) and network requests (`reel/network@1`,
- * PROTOCOL.md §7), one row each.
+ * plugin, `rrweb/console@1`, and the page's uncaught errors, custom
+ * `error` events, as a browser's console shows them) and network requests
+ * (`reel/network@1`, PROTOCOL.md §7), one row each.
  */
 
 export const CONSOLE_PLUGIN = 'rrweb/console@1';
@@ -43,6 +44,7 @@ export interface NetworkRow {
 
 /** The console row of an event, or null. */
 export function consoleRowOf(event: RRwebEvent): ConsoleRow | null {
+  if (event.type === EventType.Custom) return uncaughtRowOf(event);
   if (event.type !== EventType.Plugin) return null;
   const data = asRecord(event.data);
   if (data?.plugin !== CONSOLE_PLUGIN) return null;
@@ -54,6 +56,28 @@ export function consoleRowOf(event: RRwebEvent): ConsoleRow | null {
     level: str(payload.level) ?? 'log',
     text: truncate(args.join(' '), MAX_LINE),
     trace: Array.isArray(payload.trace) ? payload.trace.filter((t): t is string => typeof t === 'string') : [],
+  };
+}
+
+/**
+ * An uncaught error or unhandled rejection (a custom `error` event,
+ * `{"message","stack",...}`) as an `error` line: its message, its stack's
+ * frames as the trace. The tracker records these once, here, not also as
+ * console plugin lines.
+ */
+function uncaughtRowOf(event: RRwebEvent): ConsoleRow | null {
+  const data = asRecord(event.data);
+  if (data?.tag !== 'error') return null;
+  const p = asRecord(data.payload);
+  const stack = str(p?.stack) ?? '';
+  return {
+    timestamp: event.timestamp,
+    level: 'error',
+    text: truncate(str(p?.message) ?? customText(data.payload), MAX_LINE),
+    trace: stack
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('at ') || l.includes('@')),
   };
 }
 

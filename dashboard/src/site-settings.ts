@@ -30,6 +30,7 @@ const DEFAULT_SETTINGS: SiteSettings = {
   honor_dnt: false,
   capture_console: true,
   capture_network: true,
+  capture_errors: true,
   redact_params: [...DEFAULT_REDACT_PARAMS],
   network_body_urls: [],
   redact_patterns: [],
@@ -38,7 +39,7 @@ const DEFAULT_SETTINGS: SiteSettings = {
 /**
  * A site's administration (admin): its name, allowed origins, the tracker
  * settings (sampling, masking of inputs and text, elements not recorded),
- * what it captures beside the DOM (console, network, which query
+ * what it captures beside the DOM (console, network, errors, which query
  * parameters and patterns are redacted, whose bodies are kept; PROTOCOL.md
  * §7) and retention, saved with `PATCH /api/v1/sites/{id}` (connected trackers
  * get new settings within 5 s), and the install snippet to copy.
@@ -87,6 +88,7 @@ function settingsForm(site: SiteDetails): HTMLElement {
   const block = h('input', { type: 'text', value: settings.block_selector, placeholder: '.private, [data-secret]', size: 30, 'data-testid': 'settings-block' });
   const captureConsole = h('input', { type: 'checkbox', checked: settings.capture_console, 'data-testid': 'settings-capture-console' });
   const captureNetwork = h('input', { type: 'checkbox', checked: settings.capture_network, 'data-testid': 'settings-capture-network' });
+  const captureErrors = h('input', { type: 'checkbox', checked: settings.capture_errors, 'data-testid': 'settings-capture-errors' });
   const lines = (list: readonly string[], testid: string, placeholder: string) => {
     const area = h('textarea', { rows: 4, cols: 40, spellcheck: 'false', 'data-testid': testid, placeholder });
     area.value = list.join('\n');
@@ -153,6 +155,7 @@ function settingsForm(site: SiteDetails): HTMLElement {
               honor_dnt: honorDnt.checked,
               capture_console: captureConsole.checked,
               capture_network: captureNetwork.checked,
+              capture_errors: captureErrors.checked,
               redact_params: params.value,
               network_body_urls: urls.value,
               redact_patterns: patterns.value,
@@ -184,6 +187,7 @@ function settingsForm(site: SiteDetails): HTMLElement {
     h('h2', null, 'Capture'),
     check(captureConsole, 'Record the console', 'console logs and errors, shown beside the replay'),
     check(captureNetwork, 'Record network requests', 'fetch, XMLHttpRequest and sendBeacon: method, URL, status, timing, sizes'),
+    check(captureErrors, 'Record errors', 'uncaught errors and unhandled promise rejections, with stack, source, line and column'),
     field(
       'Query parameters to redact, one per line',
       redactParams,

@@ -87,6 +87,7 @@ export type SiteSettings = Pick<
   | 'honor_dnt'
   | 'capture_console'
   | 'capture_network'
+  | 'capture_errors'
   | 'redact_params'
   | 'network_body_urls'
   | 'redact_patterns'

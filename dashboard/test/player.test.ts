@@ -99,6 +99,22 @@ describe('devtools rows', () => {
     assert.equal(consoleRowOf(network(1, {})), null);
   });
 
+  it("shows an uncaught error (the tracker's custom error event) as an error line with its stack's frames", () => {
+    const stack = 'Error: boom\n    at buy (https://shop.example/app.js:10:5)\n    at https://shop.example/app.js:3:1';
+    const row = consoleRowOf({
+      type: 5,
+      timestamp: 20,
+      data: { tag: 'error', payload: { message: 'Uncaught Error: boom', stack, source: 'https://shop.example/app.js', line: 10, col: 5 } },
+    });
+    assert.deepEqual(row, {
+      timestamp: 20,
+      level: 'error',
+      text: 'Uncaught Error: boom',
+      trace: ['at buy (https://shop.example/app.js:10:5)', 'at https://shop.example/app.js:3:1'],
+    });
+    assert.equal(consoleRowOf({ type: 5, timestamp: 1, data: { tag: 'track', payload: { name: 'x', props: {} } } }), null);
+  });
+
   it('reads requests and classifies them: >= 500 or an error is failed, 4xx is not', () => {
     const base = { method: 'post', url: 'https://a.test/api', ok: false, start: 1000, duration_ms: 12, request_bytes: 10, response_bytes: null, initiator: 'fetch', error: null };
     const failed = networkRowOf(network(1020, { ...base, status: 500 }))!;

@@ -35,6 +35,9 @@ pub struct Settings {
     /// Record the page's fetch, XMLHttpRequest and sendBeacon requests as
     /// `reel/network@1` events (PROTOCOL.md §7).
     pub capture_network: bool,
+    /// Record the page's uncaught errors and unhandled promise rejections
+    /// as custom `error` events (PROTOCOL.md §7).
+    pub capture_errors: bool,
     /// Query parameters (names, compared without regard to case) whose
     /// values a recorded request URL shows as `[redacted]`; replaces
     /// [`DEFAULT_REDACT_PARAMS`]. At most [`crate::site::MAX_REDACT_PARAMS`]
@@ -109,6 +112,7 @@ impl Default for Settings {
             maintenance: false,
             capture_console: true,
             capture_network: true,
+            capture_errors: true,
             redact_params: DEFAULT_REDACT_PARAMS
                 .iter()
                 .map(|p| (*p).to_owned())

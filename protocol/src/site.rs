@@ -86,6 +86,8 @@ pub struct SettingsPatch {
     pub capture_console: Option<bool>,
     #[ts(optional)]
     pub capture_network: Option<bool>,
+    #[ts(optional)]
+    pub capture_errors: Option<bool>,
     /// Replaces the list (names are trimmed; duplicates, compared without
     /// regard to case, are dropped).
     #[ts(optional)]
@@ -280,6 +282,9 @@ impl SettingsPatch {
         }
         if let Some(c) = self.capture_network {
             out.capture_network = c;
+        }
+        if let Some(c) = self.capture_errors {
+            out.capture_errors = c;
         }
         if let Some(list) = &self.redact_params {
             out.redact_params = bounded_list(list, MAX_REDACT_PARAMS, REDACT_PARAM_MAX_BYTES, true)
@@ -547,11 +552,14 @@ mod tests {
             urls(vec!["a".repeat(NETWORK_BODY_URL_MAX_BYTES + 1)]),
             Err(SiteError::NetworkBodyUrls)
         );
-        let off: SettingsPatch =
-            serde_json::from_str(r#"{"capture_console":false,"capture_network":false}"#).unwrap();
+        let off: SettingsPatch = serde_json::from_str(
+            r#"{"capture_console":false,"capture_network":false,"capture_errors":false}"#,
+        )
+        .unwrap();
         let off = off.apply(&s).unwrap();
-        assert!(!off.capture_console && !off.capture_network);
-        assert!(s.capture_console && s.capture_network && s.network_body_urls.is_empty());
+        assert!(!off.capture_console && !off.capture_network && !off.capture_errors);
+        assert!(s.capture_console && s.capture_network && s.capture_errors);
+        assert!(s.network_body_urls.is_empty());
         assert!(s.redact_params.iter().any(|p| p == "token"));
     }
 
@@ -619,7 +627,7 @@ mod tests {
     #[test]
     fn settings_stored_before_capture_get_its_defaults() {
         let old: Settings = serde_json::from_str(r#"{"mask_text":false}"#).unwrap();
-        assert!(old.capture_console && old.capture_network);
+        assert!(old.capture_console && old.capture_network && old.capture_errors);
         assert_eq!(old.redact_params, Settings::default().redact_params);
     }
 

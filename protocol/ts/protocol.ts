@@ -84,6 +84,11 @@ capture_console: boolean,
  */
 capture_network: boolean, 
 /**
+ * Record the page's uncaught errors and unhandled promise rejections
+ * as custom `error` events (PROTOCOL.md §7).
+ */
+capture_errors: boolean, 
+/**
  * Query parameters (names, compared without regard to case) whose
  * values a recorded request URL shows as `[redacted]`; replaces
  * [`DEFAULT_REDACT_PARAMS`]. At most [`crate::site::MAX_REDACT_PARAMS`]
@@ -283,7 +288,7 @@ sample_rate?: number, mask_all_inputs?: boolean, mask_text?: boolean,
 /**
  * A CSS selector; empty: none.
  */
-block_selector?: string, capture_console?: boolean, capture_network?: boolean, 
+block_selector?: string, capture_console?: boolean, capture_network?: boolean, capture_errors?: boolean, 
 /**
  * Replaces the list (names are trimmed; duplicates, compared without
  * regard to case, are dropped).

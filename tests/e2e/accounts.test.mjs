@@ -215,8 +215,10 @@ test("an admin creates a site and changes what its tracker records", async () =>
   await page.fill("[data-testid=settings-origins]", "https://blog.example.com\nhttps://www.blog.example.com");
   // What it captures beside the page (PROTOCOL.md §7), lists one per line.
   assert.equal(await page.isChecked("[data-testid=settings-capture-console]"), true, "console captured by default");
+  assert.equal(await page.isChecked("[data-testid=settings-capture-errors]"), true, "errors captured by default");
   assert.match(await page.inputValue("[data-testid=settings-redact-params]"), /^token\n/, "the default parameters to redact");
   await page.uncheck("[data-testid=settings-capture-console]");
+  await page.uncheck("[data-testid=settings-capture-errors]");
   await page.fill("[data-testid=settings-redact-params]", "token\n  order_ref \n\ntoken");
   await page.fill("[data-testid=settings-network-body-urls]", "https://blog.example.com/api/*");
   // Over a bound the form checks: said before sending.
@@ -245,6 +247,7 @@ test("an admin creates a site and changes what its tracker records", async () =>
   assert.equal(site.retention_days, 30);
   assert.equal(site.settings.capture_console, false);
   assert.equal(site.settings.capture_network, true);
+  assert.equal(site.settings.capture_errors, false);
   assert.deepEqual(site.settings.redact_params, ["token", "order_ref"]);
   assert.deepEqual(site.settings.network_body_urls, ["https://blog.example.com/api/*"]);
   // The audit log has it.

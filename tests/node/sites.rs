@@ -1,8 +1,8 @@
 //! Site administration (PROTOCOL.md §5 "Sites"): create and change sites
 //! within every bound, organisation scope and roles, settings reaching
 //! connected trackers within 5 s (through the node's own change, and
-//! through the index poll alone), new origins on the next connection, and
-//! the install snippet.
+//! through the index poll alone), the capture_errors switch, new origins
+//! on the next connection, and the install snippet.
 
 use std::time::{Duration, Instant};
 
@@ -345,6 +345,56 @@ async fn connected_trackers_get_new_settings_within_5_s() {
     assert_eq!(w2["settings"]["mask_all_inputs"], false);
     assert_eq!(w2["settings"]["block_selector"], ".card");
     assert_eq!(w2["settings"]["sample_rate"], 0.5);
+}
+
+#[actix_web::test]
+async fn capture_errors_is_a_site_setting_that_reaches_trackers() {
+    let app = spawn_app().await;
+    let id = json!(app.site_id);
+    // On by default: for a site stored before the setting, and a new one.
+    let mut t = app.tracker("v1").await;
+    let w = t.hello("v1", None, "tab", None).await;
+    assert_eq!(w["settings"]["capture_errors"], true, "{w}");
+    let new = create(&app, json!({"name": "new"})).await;
+    assert_eq!(new["settings"]["capture_errors"], true, "{new}");
+
+    // Not a boolean: refused.
+    for bad in [json!("no"), json!(0)] {
+        refused(
+            patch(&app, &id, json!({"settings": {"capture_errors": bad}})).await,
+            "expected a boolean",
+        );
+    }
+
+    let (status, site) = patch(&app, &id, json!({"settings": {"capture_errors": false}})).await;
+    assert_eq!(status, 200, "{site}");
+    assert_eq!(site["settings"]["capture_errors"], false);
+    // The other captures keep their values.
+    assert_eq!(site["settings"]["capture_console"], true);
+    assert_eq!(site["settings"]["capture_network"], true);
+    // Connected trackers are told, new connections welcomed with it.
+    let s = next_settings(&mut t).await;
+    assert_eq!(s["capture_errors"], false, "{s}");
+    let mut t2 = app.tracker("v2").await;
+    let w2 = t2.hello("v2", None, "tab", None).await;
+    assert_eq!(w2["settings"]["capture_errors"], false, "{w2}");
+    // Stored: the list shows it.
+    let list = app.get_json("/api/v1/sites").await;
+    let listed = list["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap()
+        .clone();
+    assert_eq!(listed["settings"]["capture_errors"], false, "{listed}");
+
+    let (status, site) = patch(&app, &id, json!({"settings": {"capture_errors": true}})).await;
+    assert_eq!(
+        (status, &site["settings"]["capture_errors"]),
+        (200, &json!(true))
+    );
+    assert_eq!(next_settings(&mut t).await["capture_errors"], true);
 }
 
 #[actix_web::test]

@@ -1,8 +1,9 @@
 // What the site's settings switch on besides the DOM (PROTOCOL.md §7):
-// the console and network plugins given to rrweb.
+// the console and network plugins given to rrweb, and error capture.
 
 import type { Settings } from "../../protocol/ts/protocol";
 import { consolePlugin, type Timers } from "./console";
+import { watchErrors, type ErrorPayload, type ErrorSource } from "./errors";
 import { networkPlugin } from "./network";
 
 const pageTimers: Timers = {
@@ -11,11 +12,11 @@ const pageTimers: Timers = {
   clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
 };
 
-type CaptureSettings = Pick<Settings, "capture_console" | "capture_network" | "redact_params" | "network_body_urls">;
+type CaptureSettings = Pick<Settings, "capture_console" | "capture_network" | "capture_errors" | "redact_params" | "network_body_urls">;
 
 /** Capture settings that need a new recorder when they change. */
 export function captureKey(s: CaptureSettings): string {
-  return JSON.stringify([s.capture_console, s.capture_network, s.redact_params, s.network_body_urls]);
+  return JSON.stringify([s.capture_console, s.capture_network, s.capture_errors, s.redact_params, s.network_body_urls]);
 }
 
 /** The rrweb plugins `settings` switch on. */
@@ -26,4 +27,9 @@ export function capturePlugins(s: CaptureSettings, serverOrigin: string | null, 
     plugins.push(networkPlugin({ redactParams: s.redact_params, bodyUrls: s.network_body_urls, serverOrigin }));
   }
   return plugins;
+}
+
+/** Records `win`'s errors into `emit` when `settings` say so; returns what stops it. */
+export function captureErrors(s: CaptureSettings, win: ErrorSource, emit: (p: ErrorPayload) => void): () => void {
+  return s.capture_errors ? watchErrors(win, emit) : () => {};
 }

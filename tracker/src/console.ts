@@ -3,7 +3,8 @@
 // arguments of MAX_CONSOLE_ARG_CHARS characters and MAX_TRACE_FRAMES stack
 // frames, and at most CONSOLE_LINES_PER_SECOND lines a second are recorded;
 // the rest are counted and reported as one "reel: N console lines dropped"
-// warning when the second is over.
+// warning when the second is over. Window errors and rejections are not
+// console lines here: errors.ts records them.
 
 import { getRecordConsolePlugin, type LogData } from "@rrweb/rrweb-plugin-console-record";
 import { rateCap } from "./rate";
@@ -75,7 +76,12 @@ export function consolePlugin(timers: Timers) {
     ...plugin,
     observer(cb: (line: LogData) => void, win: Window, options: unknown): () => void {
       const [bounded, stop] = boundConsole(cb, timers);
-      const undo = observe(bounded, win, options);
+      // With "error" among its levels the plugin also turns window errors
+      // and unhandled rejections into console lines; reel records each of
+      // those once, as its own `error` event (errors.ts). So the plugin is
+      // given the page's console and a window without events.
+      const noEvents = { console: (win as Window & { console: Console }).console, addEventListener() {}, removeEventListener() {} };
+      const undo = observe(bounded, noEvents as unknown as Window, options);
       return () => {
         stop();
         undo();

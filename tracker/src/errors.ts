@@ -1,6 +1,7 @@
 // Page errors as rrweb custom events (type 5) tagged "error"
 // (PROTOCOL.md §7): `{"message","stack","source","line","col"}` from window
-// `error` events and unhandled promise rejections.
+// `error` events and unhandled promise rejections, while the site's
+// `capture_errors` is on (capture.ts).
 
 export const MAX_ERROR_MESSAGE_CHARS = 1000;
 export const MAX_ERROR_STACK_CHARS = 4000;
@@ -55,4 +56,22 @@ export function fromErrorEvent(e: ErrorLike): ErrorPayload {
 export function fromRejection(reason: unknown): ErrorPayload {
   const name = reason instanceof Error ? reason.name : "";
   return payload(`Unhandled rejection: ${name ? `${name}: ` : ""}${text(reason)}`, stackOf(reason), "", 0, 0);
+}
+
+/** What `watchErrors` needs of a window. */
+export type ErrorSource = Pick<EventTarget, "addEventListener" | "removeEventListener">;
+
+/**
+ * Turns `win`'s `error` and `unhandledrejection` events into payloads for
+ * `emit` until the returned function is called.
+ */
+export function watchErrors(win: ErrorSource, emit: (p: ErrorPayload) => void): () => void {
+  const onError = (e: Event) => emit(fromErrorEvent(e as ErrorLike));
+  const onRejection = (e: Event) => emit(fromRejection((e as { reason?: unknown }).reason));
+  win.addEventListener("error", onError);
+  win.addEventListener("unhandledrejection", onRejection);
+  return () => {
+    win.removeEventListener("error", onError);
+    win.removeEventListener("unhandledrejection", onRejection);
+  };
 }

@@ -3,7 +3,6 @@
 // the page's lifecycle to the transport.
 
 import { readConfig, type ScriptTag } from "./config";
-import { fromErrorEvent, fromRejection } from "./errors";
 import { gzipper } from "./gzip";
 import { randomId } from "./ids";
 import { serverOrigin } from "./network";
@@ -16,7 +15,7 @@ import { Client, type Env } from "./transport";
 interface ReelApi {
   identify(userId: string, traits?: Record<string, string>): void;
   track(name: string, props?: TrackProps): void;
-  /** The dashboard page of this session, null until the session is known. */
+  /** The dashboard page of this session (live while connected, else the replay), null until the session is known. */
   sessionUrl(): string | null;
   /** Stops recording this browser (remembered in localStorage). */
   optOut(): void;
@@ -86,7 +85,7 @@ function main(): void {
     __reel: true,
     identify: (userId: string, traits?: Record<string, string>) => client.identify(userId, traits),
     track,
-    sessionUrl: () => sessionUrl(config.endpoint, client.session),
+    sessionUrl: () => sessionUrl(config.endpoint, client.session, client.live),
     optOut: () => client.optOut(),
     optIn: () => client.optIn(),
   };
@@ -112,9 +111,6 @@ function main(): void {
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") client.flush();
   });
-  // The server counts custom events tagged "error" as console errors.
-  addEventListener("error", (e) => recorder.custom("error", fromErrorEvent(e)));
-  addEventListener("unhandledrejection", (e) => recorder.custom("error", fromRejection(e.reason)));
 }
 
 main();

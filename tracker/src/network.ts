@@ -7,6 +7,7 @@
 
 import { NETWORK_BODY_MAX_BYTES } from "../../protocol/ts/protocol";
 import { rateCap } from "./rate";
+import { utf8, utf8Bytes } from "./utf8";
 
 export const NETWORK_PLUGIN = "reel/network@1";
 /** Most requests recorded per second; the rest are dropped (a page in a request loop). */
@@ -46,8 +47,6 @@ export interface NetworkOptions {
   serverOrigin: string | null;
 }
 
-const encoder = new TextEncoder();
-const utf8Bytes = (s: string): number => encoder.encode(s).length;
 
 function decodeName(raw: string): string {
   try {
@@ -126,7 +125,7 @@ export function matchesAny(url: string, patterns: readonly string[]): boolean {
 /** `s` cut to at most `max` bytes of UTF-8, at a character boundary. */
 export function cutBytes(s: string, max: number = NETWORK_BODY_MAX_BYTES): string {
   if (s.length <= max / 3) return s;
-  const bytes = encoder.encode(s);
+  const bytes = utf8(s);
   if (bytes.length <= max) return s;
   return new TextDecoder().decode(bytes.subarray(0, max)).replace(/\uFFFD$/, "");
 }

@@ -2,7 +2,7 @@
 
 import { record } from "@rrweb/record";
 import { RESNAPSHOT_TAG, type Settings } from "../../protocol/ts/protocol";
-import { captureKey, capturePlugins } from "./capture";
+import { captureErrors, captureKey, capturePlugins } from "./capture";
 import { inputThrottle } from "./inputs";
 import { privacyKey, privacyOptions } from "./privacy";
 import type { Recorder } from "./transport";
@@ -30,15 +30,26 @@ function parses(selector: string): boolean {
 /** rrweb recording into `emit`; `serverOrigin` is the reel server's, whose requests are not recorded. */
 export function rrwebRecorder(emit: (event: unknown) => void, serverOrigin: string | null): RrwebRecorder {
   let stopFn: (() => void) | undefined;
+  /** Stops error capture (capture_errors). */
+  let unwatch = (): void => {};
   let key = "";
   const inputs = inputThrottle(
     emit,
     (f, ms) => setTimeout(f, ms),
     (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
   );
+  const custom = (tag: string, payload: unknown): void => {
+    try {
+      if (stopFn) record.addCustomEvent(tag, payload);
+    } catch {
+      // not recording yet
+    }
+  };
   const stop = (): void => {
     const f = stopFn;
     stopFn = undefined;
+    unwatch();
+    unwatch = () => {};
     inputs.reset();
     try {
       f?.();
@@ -72,6 +83,7 @@ export function rrwebRecorder(emit: (event: unknown) => void, serverOrigin: stri
       } catch {
         stopFn = undefined;
       }
+      if (stopFn) unwatch = captureErrors(settings, window, (p) => custom("error", p));
       return stopFn !== undefined;
     },
     stop,
@@ -89,12 +101,6 @@ export function rrwebRecorder(emit: (event: unknown) => void, serverOrigin: stri
     flush() {
       inputs.flush();
     },
-    custom(tag, payload) {
-      try {
-        if (stopFn) record.addCustomEvent(tag, payload);
-      } catch {
-        // not recording yet
-      }
-    },
+    custom,
   };
 }

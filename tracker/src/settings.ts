@@ -15,6 +15,7 @@ export const DEFAULT_SETTINGS: Readonly<Settings> = {
   maintenance: false,
   capture_console: true,
   capture_network: true,
+  capture_errors: true,
   redact_params: [...DEFAULT_REDACT_PARAMS],
   redact_patterns: [],
   network_body_urls: [],
@@ -50,6 +51,7 @@ export function readSettings(raw: unknown): Settings {
   bool("maintenance");
   bool("capture_console");
   bool("capture_network");
+  bool("capture_errors");
   bool("honor_dnt");
   if (typeof r.block_selector === "string") s.block_selector = r.block_selector;
   const strings = (v: unknown): string[] | null =>

@@ -24,6 +24,7 @@ import {
 } from "./session";
 import { type KV, parseJSON } from "./storage";
 import { readSettings } from "./settings";
+import { utf8Bytes } from "./utf8";
 
 /** The recorder as the transport sees it (rrweb in the browser, a fake in tests). */
 export interface Recorder {
@@ -91,9 +92,6 @@ const MAX_OVERSIZE_DROPS = 3;
 /** A connection without a welcome this long after opening is given up and retried. */
 export const WELCOME_TIMEOUT_MS = 15_000;
 
-const encoder = new TextEncoder();
-const utf8Length = (s: string): number => (s.length * 3 <= 0x7fffffff ? encoder.encode(s).length : Infinity);
-
 /** One WebSocket and what is known about it. */
 interface Conn {
   ws: Socket;
@@ -114,6 +112,8 @@ export class Client {
   private sessionId: string | null = null;
   /** The sampling decision of `sessionId`, null until known. */
   private sampled: boolean | null = null;
+  /** The session recorded until `optOut`: its replay stays. */
+  private optedOutOf: string | null = null;
   private settings: Settings;
   private buffer!: ResendBuffer;
   private readonly batcher = new Batcher();
@@ -169,6 +169,7 @@ export class Client {
   optOut(): void {
     this.env.local.set(KEYS.optOut, "1");
     if (this.sessionId) forgetSession(this.env.local, this.sessionId);
+    this.optedOutOf = this.sessionId;
     this.sessionId = null;
     this.stopUnrecorded();
   }
@@ -226,7 +227,7 @@ export class Client {
     } catch {
       return;
     }
-    if (json.length * 3 > MAX_EVENT_BYTES && utf8Length(json) > MAX_EVENT_BYTES) {
+    if (json.length * 3 > MAX_EVENT_BYTES && utf8Bytes(json) > MAX_EVENT_BYTES) {
       this.warnOnce("event", `reel: dropped an event of ${json.length} characters, over the server's limit`);
       return;
     }
@@ -238,14 +239,23 @@ export class Client {
     else if (first) this.batchTimer = this.env.setTimeout(() => this.cut(), this.settings.batch_interval_ms);
   }
 
-  /** The session being recorded, null until a welcome names it. */
+  /**
+   * The session this page records (or recorded, before `optOut`), null
+   * while none is known or when it is not sampled (nothing to show).
+   */
   get session(): string | null {
-    return this.sessionId;
+    return this.sampled === false ? null : (this.sessionId ?? this.optedOutOf);
+  }
+
+  /** Connected now and recording: the dashboard shows this session live. */
+  get live(): boolean {
+    const conn = this.conn;
+    return !!conn && conn.welcomed && conn.ws.readyState === OPEN && this.sampled === true && !this.halted;
   }
 
   /** `window.reel.identify`: links the session to a user of the site. */
   identify(userId: unknown, traits?: unknown): void {
-    if (typeof userId !== "string" || !userId || utf8Length(userId) > MAX_USER_ID_BYTES) {
+    if (typeof userId !== "string" || !userId || utf8Bytes(userId) > MAX_USER_ID_BYTES) {
       this.env.warn(`reel: identify needs a user id of 1 to ${MAX_USER_ID_BYTES} bytes`);
       return;
     }
@@ -255,7 +265,7 @@ export class Client {
       for (const [k, v] of Object.entries(traits as Record<string, unknown>)) {
         if (v === undefined || v === null) continue;
         const value = typeof v === "string" ? v : String(v);
-        if (n >= MAX_TRAITS || utf8Length(k) > MAX_TRAIT_BYTES || utf8Length(value) > MAX_TRAIT_BYTES) {
+        if (n >= MAX_TRAITS || utf8Bytes(k) > MAX_TRAIT_BYTES || utf8Bytes(value) > MAX_TRAIT_BYTES) {
           this.warnOnce("trait", `reel: identify keeps at most ${MAX_TRAITS} traits of ${MAX_TRAIT_BYTES} bytes`);
           continue;
         }
@@ -285,7 +295,7 @@ export class Client {
       for (const b of this.buffer.batches) {
         if (b.seq <= conn.sentUpTo) continue;
         const body = batchBody(b);
-        if (utf8Length(body) > this.settings.max_frame_bytes) break;
+        if (utf8Bytes(body) > this.settings.max_frame_bytes) break;
         conn.ws.send(body);
         conn.sentUpTo = b.seq;
       }
@@ -367,7 +377,7 @@ export class Client {
   }
 
   private sendBatch(conn: Conn, batch: Batch, data: Uint8Array | string): void {
-    const size = typeof data === "string" ? utf8Length(data) : data.byteLength;
+    const size = typeof data === "string" ? utf8Bytes(data) : data.byteLength;
     if (size > this.settings.max_frame_bytes) {
       // Never sendable: drop it (the later ones, not sent yet, move down a
       // seq) and re-record the page so the replay stays whole.

@@ -103,4 +103,21 @@ describe("console bounds", () => {
     expect(win.console).toBe(fakeConsole);
     expect(win.console.log).toBe(fakeConsole.log);
   });
+  it("leave window errors and rejections to reel's error events: console.error stays a line, a thrown error is none", () => {
+    const g = globalThis as { Node?: unknown };
+    g.Node ??= class {};
+    const { timers } = manualTimers();
+    const fakeConsole = { log: (..._: unknown[]) => {}, error: (..._: unknown[]) => {} };
+    // A window with events: the plugin would listen for "error" and "unhandledrejection" on it.
+    const win = Object.assign(new EventTarget(), { console: fakeConsole });
+    const out: { level: string; payload: string[] }[] = [];
+    const plugin = consolePlugin(timers);
+    const undo = plugin.observer((l) => out.push(l), win as never, plugin.options);
+    win.dispatchEvent(Object.assign(new Event("error"), { message: "Uncaught Error: boom", error: new Error("boom") }));
+    win.dispatchEvent(Object.assign(new Event("unhandledrejection"), { reason: new Error("nope") }));
+    expect(out).toEqual([]);
+    win.console.error("logged");
+    expect(out.map((l) => [l.level, l.payload])).toEqual([["error", ['"logged"']]]);
+    undo();
+  });
 });

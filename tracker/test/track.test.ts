@@ -29,9 +29,10 @@ describe("reel.track", () => {
 });
 
 describe("reel.sessionUrl", () => {
-  it("is the dashboard's page of the session, on the reel server", () => {
-    expect(sessionUrl("wss://reel.example/v1/ingest", "s1")).toBe("https://reel.example/app/#/sessions/s1");
-    expect(sessionUrl("ws://127.0.0.1:8080/v1/ingest", "s1")).toBe("http://127.0.0.1:8080/app/#/sessions/s1");
-    expect(sessionUrl("wss://reel.example/v1/ingest", null)).toBe(null);
+  it("is the dashboard's live view of the session while live, its replay otherwise, on the reel server", () => {
+    expect(sessionUrl("wss://reel.example/v1/ingest", "s1", true)).toBe("https://reel.example/app/#/live/s1");
+    expect(sessionUrl("wss://reel.example/v1/ingest", "s1", false)).toBe("https://reel.example/app/#/sessions/s1");
+    expect(sessionUrl("ws://127.0.0.1:8080/v1/ingest", "s1", false)).toBe("http://127.0.0.1:8080/app/#/sessions/s1");
+    expect(sessionUrl("wss://reel.example/v1/ingest", null, true)).toBe(null);
   });
 });

@@ -587,3 +587,29 @@ describe("opting out and Do-Not-Track (PROTOCOL.md §6)", () => {
     expect(next.sockets).toHaveLength(0);
   });
 });
+
+describe("reel.sessionUrl's session (PROTOCOL.md §7)", () => {
+  it("is live while the tracker is connected, and the replay's once it is not or the browser opted out", () => {
+    const p = page();
+    expect([p.client.session, p.client.live]).toEqual([null, false]);
+    p.ws.open();
+    expect(p.client.live).toBe(false); // no welcome yet
+    p.ws.welcome("S1", 0);
+    expect([p.client.session, p.client.live]).toEqual(["S1", true]);
+    p.ws.serverClose(1006);
+    expect([p.client.session, p.client.live]).toEqual(["S1", false]);
+    vi.advanceTimersByTime(60_000);
+    p.ws.open();
+    p.ws.welcome("S1", 1);
+    expect(p.client.live).toBe(true);
+    p.client.optOut();
+    expect([p.client.session, p.client.live]).toEqual(["S1", false]);
+  });
+
+  it("is none for a session that is not sampled", () => {
+    const p = page({ random: () => 0.9 });
+    p.ws.open();
+    p.ws.welcome("S1", 0, { sample_rate: 0.5 });
+    expect([p.client.session, p.client.live]).toEqual([null, false]);
+  });
+});

@@ -5,7 +5,8 @@
 // WebSocket: welcome, acks, duplicates, gaps. Then a visit goes through the
 // three pages and the recording is checked: ids, seq continuity across page
 // loads, gzip frames, end, identify, privacy, custom errors, live snapshot,
-// and what a page logs, fetches and throws (console, network, errors, track).
+// and what a page logs, fetches and throws (console, network, errors, track,
+// each uncaught error once), the capture switches and reel.sessionUrl().
 //
 //   npm run build && node test/browser/smoke.mjs
 //   CHROMIUM=/path/to/chromium node test/browser/smoke.mjs
@@ -387,16 +388,26 @@ try {
   check(beacon && beacon.method === "POST" && beacon.ok && beacon.request_bytes === 3, `sendBeacon recorded (${JSON.stringify(beacon)})`);
   check(!net.some((n) => n.url.includes("/t/loader.js")), "requests to the reel server's own paths are not recorded");
   check(net.length === 6, `exactly the page's six requests (${net.length})`);
-  const logs = capEvents().filter((e) => e.type === 6 && e.data.plugin === "rrweb/console@1").map((e) => e.data.payload);
+  const logsOf = () => capEvents().filter((e) => e.type === 6 && e.data.plugin === "rrweb/console@1").map((e) => e.data.payload);
+  const logs = logsOf();
   check(logs.some((l) => l.level === "log" && l.payload[0] === '"hello from the page"' && l.payload[1].includes("cart")), "console.log is recorded by the console plugin");
+  // A track event after the error and the rejection: whatever they made comes before it.
+  await capPage.evaluate(() => reel.track("after_errors"));
+  await until(() => capEvents().some((e) => e.type === 5 && e.data.tag === "track" && e.data.payload.name === "after_errors"), "the track event after the errors");
   const errors = capEvents().filter((e) => e.type === 5 && e.data.tag === "error").map((e) => e.data.payload);
+  const errorLines = logsOf().filter((l) => l.level === "error").map((l) => JSON.stringify(l));
+  for (const what of ["capture boom", "capture rejection"]) {
+    const n = errors.filter((p) => p.message.includes(what)).length;
+    const lines = errorLines.filter((l) => l.includes(what)).length;
+    check(n === 1 && lines === 0, `"${what}" is recorded once, as an error event, not as a console line (${n} error events, ${lines} console lines)`);
+  }
   const boom = errors.find((p) => p.message.includes("capture boom"));
   check(boom && boom.source === `${base}/capture.html` && boom.line > 0 && boom.col > 0 && boom.stack.includes("capture boom"), `a thrown error carries stack, source, line and column (${JSON.stringify(boom)})`);
   const rejection = errors.find((p) => p.message.includes("capture rejection"));
   check(rejection && rejection.stack.includes("capture rejection") && rejection.source === `${base}/capture.html` && rejection.line > 0, `an unhandled rejection is recorded (${JSON.stringify(rejection)})`);
-  const tracks = capEvents().filter((e) => e.type === 5 && e.data.tag === "track").map((e) => e.data.payload);
+  const tracks = capEvents().filter((e) => e.type === 5 && e.data.tag === "track" && e.data.payload.name !== "after_errors").map((e) => e.data.payload);
   check(tracks.length === 1 && tracks[0].name === "go_clicked" && tracks[0].props.n === 1 && tracks[0].props.ok === true, "reel.track records its event; an invalid call is dropped");
-  check((await capPage.title()) === `${base}/app/#/sessions/${capConn.session}`, "reel.sessionUrl is the dashboard page of the session");
+  check((await capPage.title()) === `${base}/app/#/live/${capConn.session}`, "reel.sessionUrl is the session's live view while the tracker is connected");
 
   // The site switches console and network capture off: rrweb restarts, and
   // the same clicks record errors and track events but no console or network.
@@ -409,6 +420,32 @@ try {
   await until(() => capEvents().slice(from).filter((e) => e.type === 5 && e.data.tag === "error").length === 2, "the errors of the second click");
   const after = capEvents().slice(from);
   check(after.some((e) => e.type === 5 && e.data.tag === "track") && !after.some((e) => e.type === 6), "with capture_console and capture_network off, nothing of type 6 is recorded");
+
+  // The site switches error capture off: a thrown error and a rejection are not recorded.
+  const beforeOff = snapshots();
+  capConn.send({ t: "settings", ...settings, capture_errors: false });
+  await until(() => snapshots() > beforeOff, "a full snapshot after error capture is switched off");
+  const fromOff = capEvents().length;
+  await capPage.evaluate(() => {
+    // Listeners added now run after the tracker's (had it any): their track events mark the error and the rejection as handled.
+    addEventListener("error", () => reel.track("after_error"), { once: true });
+    addEventListener("unhandledrejection", () => reel.track("after_rejection"), { once: true });
+    Promise.reject(new Error("off rejection"));
+    setTimeout(() => {
+      throw new Error("off boom");
+    });
+  });
+  const offEvents = () => capEvents().slice(fromOff);
+  const tracked = (name) => offEvents().some((e) => e.type === 5 && e.data.tag === "track" && e.data.payload.name === name);
+  await until(() => tracked("after_error") && tracked("after_rejection"), "the track events after the error and the rejection");
+  check(!offEvents().some((e) => e.type === 5 && e.data.tag === "error") && !/off boom|off rejection/.test(JSON.stringify(offEvents())), "with capture_errors off, errors and rejections are not recorded");
+
+  // Opted out, the page's session is no longer live: its replay.
+  const afterOptOut = await capPage.evaluate(() => {
+    reel.optOut();
+    return reel.sessionUrl();
+  });
+  check(afterOptOut === `${base}/app/#/sessions/${capConn.session}`, `after optOut reel.sessionUrl is the session's replay (${afterOptOut})`);
   await cap.close();
   // Do-Not-Track / Global Privacy Control on a site that honours it, and
   // an opted-out browser: no WebSocket is opened at all.
