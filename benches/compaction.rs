@@ -14,7 +14,7 @@
 //!    end of the response.
 //!
 //! ```text
-//! cargo bench --bench compaction -- [--corpus /work/corpus] [--repeats 7] \
+//! cargo bench --bench compaction -- [--corpus target/corpus] [--repeats 7] \
 //!     [--postgres postgres://reel@127.0.0.1/reel_bench --s3 http://127.0.0.1:4566]
 //! ```
 
@@ -180,7 +180,7 @@ fn corpus(dir: &Path) -> anyhow::Result<()> {
         raw as f64 / hot as f64
     );
     println!(
-        "  compacted (zstd {}, long window): {:.2} MB stored, {:.1}x, {} frames, {:.1} s CPU",
+        "  compacted (zstd {}, long window): {:.2} MB stored, {:.1}x, {} frames, {:.1} s (wall clock, one thread)",
         compacted::ZSTD_LEVEL,
         mb(cold),
         raw as f64 / cold as f64,

@@ -6,7 +6,7 @@
 // one `.meta.json` per tab). Not part of `npm test` (minutes); the suite's
 // corpus.test.mjs captures two pages with the same code.
 //
-//   npm run capture-corpus -- --out /work/corpus --pages 74
+//   npm run capture-corpus -- --out ../../target/corpus --pages 74
 //   (options: --seed N, --fast, --max-page-bytes N, --sessions 2,2,1,1)
 import { rmSync } from "node:fs";
 import { join } from "node:path";

@@ -15,7 +15,7 @@
 //! - `*-dict`: zstd with a dictionary trained on the other tabs (every
 //!   `--train-every`th tab trains, the rest are measured).
 //!
-//!   cargo run --release -p reel-loadtest --bin corpus-ratio -- /work/corpus
+//!   cargo run --release -p reel-loadtest --bin corpus-ratio -- target/corpus
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
