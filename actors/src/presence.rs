@@ -139,9 +139,9 @@ impl SessionPresence {
 
     /// Marks presence changed when the live signals changed: the next
     /// sync publishes them.
-    pub fn show_signals(&mut self, live: LiveSignals) {
-        if self.presence.signals != live {
-            self.presence.signals = live;
+    pub fn show_signals(&mut self, live: &LiveSignals) {
+        if self.presence.signals != *live {
+            self.presence.signals = live.clone();
             self.dirty = true;
         }
     }
@@ -320,8 +320,9 @@ mod tests {
         p.sync(true, false, 6);
         assert_eq!(kind(&next(&mut rx).await), "update");
         // A change is published on the next sync, heartbeat or not.
-        p.show_signals(LiveSignals {
+        p.show_signals(&LiveSignals {
             rage_clicks: 1,
+            track_events: vec!["checkout".into()],
             ..Default::default()
         });
         assert!(p.set_user("u1"));
@@ -332,6 +333,7 @@ mod tests {
         };
         assert_eq!(presence.user_id.as_deref(), Some("u1"));
         assert_eq!(presence.signals.rage_clicks, 1);
+        assert_eq!(presence.signals.track_events, ["checkout"]);
         // Entries expire unless refreshed.
         tokio::time::advance(PRESENCE_TTL).await;
         assert!(store.list(1).await.unwrap().is_empty());

@@ -29,6 +29,18 @@
 //! - the site's `redact_patterns` (checked by
 //!   [`reel_protocol::site::redact_pattern`]), each match as a whole.
 //!
+//! Network events first lose what §7 does not let them carry (see
+//! [`Redactor::network_fields`]): every member of `data.payload` whose
+//! name holds `header` (any case) is dropped, and so is every body (a
+//! member whose name holds `body`: the tracker's `request_body` and
+//! `response_body`) unless each `url` of the payload matches the site's
+//! `network_body_urls` ([`BodyUrls`]); an allowed body is cut to
+//! [`NETWORK_BODY_MAX_BYTES`] of UTF-8 at a character boundary. Those
+//! members are removed from the payload object, which is written again
+//! from its other members' bytes (whitespace between them may go). This
+//! runs after the rules above, so a cut never hides half a secret from
+//! them; `url` is matched as it reads then.
+//!
 //! A rewritten event keeps its bytes except the strings that changed
 //! (each written again by `serde_json`, so escapes may differ), key order
 //! included: the event is scanned, never rebuilt. A string holding a lone
@@ -37,10 +49,13 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 use crate::metric_names;
 use reel_protocol::event::{event_type, EventHeader};
+use reel_protocol::settings::NETWORK_BODY_MAX_BYTES;
+use reel_protocol::site::BodyUrls;
 use reel_protocol::Settings;
 use regex::Regex;
 
@@ -164,6 +179,10 @@ pub struct Redactor {
     params: Vec<String>,
     /// `redact_patterns` as set.
     patterns: Vec<String>,
+    /// `network_body_urls` as set.
+    body_urls: Vec<String>,
+    /// `network_body_urls` compiled: whose bodies network events keep.
+    bodies: BodyUrls,
     /// `redact_params` in lower case.
     params_lower: Vec<String>,
     /// The site's rules: its params as text, then its patterns.
@@ -204,6 +223,8 @@ impl Redactor {
         Redactor {
             params: settings.redact_params.clone(),
             patterns: settings.redact_patterns.clone(),
+            body_urls: settings.network_body_urls.clone(),
+            bodies: BodyUrls::new(&settings.network_body_urls),
             params_lower: settings
                 .redact_params
                 .iter()
@@ -215,14 +236,117 @@ impl Redactor {
 
     /// Were these rules made from the same redaction settings?
     pub fn same_rules(&self, settings: &Settings) -> bool {
-        self.params == settings.redact_params && self.patterns == settings.redact_patterns
+        self.params == settings.redact_params
+            && self.patterns == settings.redact_patterns
+            && self.body_urls == settings.network_body_urls
     }
 
     /// The event rewritten, or `None` when it is not one of the redacted
     /// kinds or no rule matched (its bytes stay as they are).
     pub fn event(&self, header: &EventHeader, json: &str) -> Option<String> {
         let target = target(header)?;
-        rewrite(json, |place, s| self.string(target, place, s))
+        let rewritten = rewrite(json, |place, s| self.string(target, place, s));
+        match target {
+            // Cut after the rules ran: a cut never splits a secret so
+            // that a rule no longer sees it.
+            Target::Network => self
+                .network_fields(rewritten.as_deref().unwrap_or(json))
+                .or(rewritten),
+            Target::Console | Target::Error => rewritten,
+        }
+    }
+
+    /// A network event without what §7 does not let it carry, or `None`
+    /// when it carries none of it: in each `data.payload` object, members
+    /// named like a header are dropped, bodies are dropped unless every
+    /// `url` member of that payload is a string matching the site's
+    /// `network_body_urls`, and a kept body that is not a string (or
+    /// `null`) is dropped, one over [`NETWORK_BODY_MAX_BYTES`] cut. Every
+    /// `data` and `payload` member is read, so a duplicated key hides
+    /// nothing.
+    pub fn network_fields(&self, json: &str) -> Option<String> {
+        let b = json.as_bytes();
+        let root = skip_ws(b, 0);
+        if b.get(root) != Some(&b'{') {
+            return None;
+        }
+        let (members_of_root, _) = members(json, root)?;
+        let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+        for data in members_of_root.iter().filter(|m| m.key == "data") {
+            if b.get(data.value.start) != Some(&b'{') {
+                continue;
+            }
+            let (members_of_data, _) = members(json, data.value.start)?;
+            for payload in members_of_data.iter().filter(|m| m.key == "payload") {
+                if b.get(payload.value.start) != Some(&b'{') {
+                    continue;
+                }
+                let (fields, end) = members(json, payload.value.start)?;
+                if let Some(new) = self.payload_fields(json, &fields) {
+                    edits.push((payload.value.start..end, new));
+                }
+            }
+        }
+        if edits.is_empty() {
+            return None;
+        }
+        let mut out = String::with_capacity(json.len());
+        let mut copied = 0;
+        for (span, new) in edits {
+            out.push_str(&json[copied..span.start]);
+            out.push_str(&new);
+            copied = span.end;
+        }
+        out.push_str(&json[copied..]);
+        Some(out)
+    }
+
+    /// One network payload object written again without its header
+    /// members and the bodies it may not keep, or `None` when all its
+    /// members stay as they are.
+    fn payload_fields(&self, json: &str, fields: &[Member<'_>]) -> Option<String> {
+        let b = json.as_bytes();
+        let mut urls = fields.iter().filter(|m| m.key == "url").peekable();
+        let bodies_allowed = urls.peek().is_some()
+            && urls.all(|m| {
+                b.get(m.value.start) == Some(&b'"')
+                    && self
+                        .bodies
+                        .matches(&decode(&json[m.value.start + 1..m.value.end - 1]))
+            });
+        let mut changed = false;
+        let mut kept: Vec<Cow<'_, str>> = Vec::with_capacity(fields.len());
+        for m in fields {
+            let name = m.key.to_ascii_lowercase();
+            let member = &json[m.start..m.value.end];
+            if name.contains(HEADER_FIELD) {
+                changed = true;
+                continue;
+            }
+            if !name.contains(BODY_FIELD) {
+                kept.push(Cow::Borrowed(member));
+                continue;
+            }
+            let value = &json[m.value.clone()];
+            match b[m.value.start] {
+                _ if !bodies_allowed => changed = true,
+                b'n' if value == "null" => kept.push(Cow::Borrowed(member)),
+                b'"' => match clip_body(value) {
+                    None => kept.push(Cow::Borrowed(member)),
+                    Some(cut) => {
+                        changed = true;
+                        // unwrap: a string always serialises.
+                        let cut = serde_json::to_string(&cut).unwrap();
+                        kept.push(Cow::Owned(format!(
+                            "{}{cut}",
+                            &json[m.start..m.value.start]
+                        )));
+                    }
+                },
+                _ => changed = true,
+            }
+        }
+        changed.then(|| format!("{{{}}}", kept.join(",")))
     }
 
     /// The events of a batch, each rewritten or as it was.
@@ -306,6 +430,130 @@ impl Redactor {
             Cow::Owned(out)
         } else {
             url
+        }
+    }
+}
+
+/// A network payload member whose name (in lower case) holds this is a
+/// header: never kept (§7 records none).
+pub const HEADER_FIELD: &str = "header";
+/// A network payload member whose name (in lower case) holds this is a
+/// body (the tracker's `request_body`, `response_body`): kept only for
+/// the site's `network_body_urls`, at most [`NETWORK_BODY_MAX_BYTES`].
+pub const BODY_FIELD: &str = "body";
+
+/// A body's string literal (quotes included) cut to
+/// [`NETWORK_BODY_MAX_BYTES`] of UTF-8 at a character boundary, or `None`
+/// when it is not longer than that.
+fn clip_body(literal: &str) -> Option<String> {
+    // Decoding never makes a string longer than its literal.
+    if literal.len() < 2 || literal.len() - 2 <= NETWORK_BODY_MAX_BYTES {
+        return None;
+    }
+    let text = decode(&literal[1..literal.len() - 1]);
+    if text.len() <= NETWORK_BODY_MAX_BYTES {
+        return None;
+    }
+    let mut end = NETWORK_BODY_MAX_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(text[..end].to_owned())
+}
+
+/// One member of a JSON object, by where it sits in the event.
+struct Member<'a> {
+    /// Its key, decoded.
+    key: Cow<'a, str>,
+    /// Where its key's opening quote is.
+    start: usize,
+    /// Its value's bytes.
+    value: Range<usize>,
+}
+
+/// The members of the object opening at `at` (a `{`) and the index after
+/// its `}`; `None` when it is not well formed (only valid JSON reaches
+/// here: the codec parsed it).
+fn members(json: &str, at: usize) -> Option<(Vec<Member<'_>>, usize)> {
+    let b = json.as_bytes();
+    let mut out = Vec::new();
+    let mut i = skip_ws(b, at + 1);
+    if b.get(i) == Some(&b'}') {
+        return Some((out, i + 1));
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let (lit, after_key) = string_at(json, i);
+        let colon = skip_ws(b, after_key);
+        if b.get(colon) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(b, colon + 1);
+        let end = value_end(json, start)?;
+        out.push(Member {
+            key: decode(lit),
+            start: i,
+            value: start..end,
+        });
+        let next = skip_ws(b, end);
+        match b.get(next) {
+            Some(b',') => i = skip_ws(b, next + 1),
+            Some(b'}') => return Some((out, next + 1)),
+            _ => return None,
+        }
+    }
+}
+
+/// The first index at or after `i` that is not JSON whitespace.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b
+        .get(i)
+        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        i += 1;
+    }
+    i
+}
+
+/// The index after the JSON value starting at `i`; `None` when there is
+/// none or it is not closed.
+fn value_end(json: &str, i: usize) -> Option<usize> {
+    let b = json.as_bytes();
+    match *b.get(i)? {
+        b'"' => {
+            let (_, end) = string_at(json, i);
+            (b.get(end - 1) == Some(&b'"') && end > i + 1).then_some(end)
+        }
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = string_at(json, j).1;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            None
+        }
+        _ => {
+            let end = b[i..]
+                .iter()
+                .position(|c| matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .map_or(b.len(), |n| i + n);
+            (end > i).then_some(end)
         }
     }
 }
@@ -519,8 +767,9 @@ fn hex4(chars: &mut std::str::Chars<'_>) -> Option<u32> {
     Some(v)
 }
 
-/// Redactors by the rules they were made from, while someone holds them.
-type Shared = HashMap<(Vec<String>, Vec<String>), Weak<Redactor>>;
+/// Redactors by the rules they were made from (`redact_params`,
+/// `redact_patterns`, `network_body_urls`), while someone holds them.
+type Shared = HashMap<(Vec<String>, Vec<String>, Vec<String>), Weak<Redactor>>;
 
 static SHARED: LazyLock<Mutex<Shared>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
@@ -530,6 +779,7 @@ pub fn shared(settings: &Settings) -> Arc<Redactor> {
     let key = (
         settings.redact_params.clone(),
         settings.redact_patterns.clone(),
+        settings.network_body_urls.clone(),
     );
     let mut map = SHARED.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(r) = map.get(&key).and_then(Weak::upgrade) {
@@ -661,7 +911,10 @@ mod tests {
 
     #[test]
     fn network_urls_lose_the_site_params_even_percent_encoded() {
-        let r = Redactor::new(&settings(&["token", "Order_Ref"], &[]));
+        let r = Redactor::new(&Settings {
+            network_body_urls: vec!["https://a.example/*".into()],
+            ..settings(&["token", "Order_Ref"], &[])
+        });
         let out = stored(
             &r,
             &network("https://shop.example/api?a=1&TOKEN=abc&order%5Fref=42&tok=keep#frag&token=x"),
@@ -698,6 +951,199 @@ mod tests {
             at(&out, "/data/payload/url"),
             "https://a.example/?token=abc&m=[redacted]"
         );
+    }
+
+    /// A network event to `url` with these extra payload members (JSON).
+    fn network_with(url: &str, extra: &str) -> String {
+        format!(
+            r#"{{"type":6,"timestamp":5,"data":{{"plugin":"reel/network@1","payload":{{"method":"POST","url":{},"status":200,"ok":true,{extra},"initiator":"fetch","error":null}}}}}}"#,
+            serde_json::to_string(url).unwrap()
+        )
+    }
+
+    fn body_site(urls: &[&str]) -> Redactor {
+        Redactor::new(&Settings {
+            network_body_urls: urls.iter().map(|u| (*u).to_owned()).collect(),
+            ..Settings::default()
+        })
+    }
+
+    #[test]
+    fn network_headers_are_never_stored() {
+        // Even for a URL whose bodies the site allows.
+        let r = body_site(&["https://shop.example/*"]);
+        let json = network_with(
+            "https://shop.example/api",
+            r#""headers":{"cookie":"sid=1"}, "request_headers":[["x-api","k"]],"ResponseHeaders":"set-cookie: a","req\u0048eaders":1,"request_body":"hi""#,
+        );
+        let out = stored(&r, &json);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let mut keys: Vec<&str> = v["data"]["payload"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "error",
+                "initiator",
+                "method",
+                "ok",
+                "request_body",
+                "status",
+                "url"
+            ]
+        );
+        assert!(!out.contains("sid=1") && !out.contains("x-api"), "{out}");
+        // The other members keep their bytes; the header is read again.
+        assert!(out.starts_with(
+            r#"{"type":6,"timestamp":5,"data":{"plugin":"reel/network@1","payload":{"method":"POST","url":"https://shop.example/api","status":200,"ok":true,"request_body":"hi","#
+        ));
+        let h = EventHeader::parse(&out).unwrap();
+        assert_eq!(target(&h), Some(Target::Network));
+        assert_eq!(h, EventHeader::parse(&json).unwrap());
+        // Console and error events keep such members (no such rule there).
+        let console = r#"{"type":6,"timestamp":1,"data":{"plugin":"rrweb/console@1","payload":{"level":"log","headers":"x","payload":[]}}}"#;
+        let h = EventHeader::parse(console).unwrap();
+        assert_eq!(r.event(&h, console), None);
+    }
+
+    #[test]
+    fn network_bodies_are_kept_only_for_the_sites_urls() {
+        let bodies = r#""request_body":"q=1","response_body":"{\"stock\":7}""#;
+        let body_of = |r: &Redactor, json: &str| {
+            let out = stored(r, json);
+            (
+                at(&out, "/data/payload/request_body"),
+                at(&out, "/data/payload/response_body"),
+            )
+        };
+        let kept = (
+            serde_json::json!("q=1"),
+            serde_json::json!(r#"{"stock":7}"#),
+        );
+        let gone = (serde_json::Value::Null, serde_json::Value::Null);
+        // No network_body_urls: no body at all.
+        let none = body_site(&[]);
+        assert_eq!(
+            body_of(&none, &network_with("https://shop.example/api", bodies)),
+            gone
+        );
+        let r = body_site(&["https://shop.example/api/*", "*/lab/data"]);
+        assert_eq!(
+            body_of(&r, &network_with("https://shop.example/api/cart", bodies)),
+            kept
+        );
+        assert_eq!(
+            body_of(&r, &network_with("http://x.example/lab/data#f", bodies)),
+            kept
+        );
+        // A kept event with nothing to drop keeps its bytes.
+        let json = network_with("https://shop.example/api/cart", bodies);
+        let h = EventHeader::parse(&json).unwrap();
+        assert_eq!(r.event(&h, &json), None);
+        for url in [
+            "https://shop.example/apix",
+            "https://other.example/api/cart",
+            "http://x.example/lab/data2",
+        ] {
+            assert_eq!(body_of(&r, &network_with(url, bodies)), gone, "{url}");
+        }
+        // Any name holding "body", any case.
+        let out = stored(
+            &r,
+            &network_with(
+                "https://evil.example/",
+                r#""Body":"b","rawBODY":{"a":1},"x":1"#,
+            ),
+        );
+        assert_eq!(at(&out, "/data/payload/x"), 1);
+        assert!(!out.contains("Body") && !out.contains("BODY"), "{out}");
+        // Every url must match: a second `url` member, or none, loses it.
+        let twice = network_with(
+            "https://shop.example/api/cart",
+            &format!(r#""url":"https://evil.example/",{bodies}"#),
+        );
+        assert!(!stored(&r, &twice).contains("stock"));
+        let no_url = r#"{"type":6,"timestamp":1,"data":{"plugin":"reel/network@1","payload":{"response_body":"secret"}}}"#;
+        assert!(!stored(&r, no_url).contains("secret"));
+        let odd_url = r#"{"type":6,"timestamp":1,"data":{"plugin":"reel/network@1","payload":{"url":["https://shop.example/api/x"],"response_body":"secret"}}}"#;
+        assert!(!stored(&r, odd_url).contains("secret"));
+        // An allowed body that is not a string is dropped; null stays.
+        let out = stored(
+            &r,
+            &network_with(
+                "https://shop.example/api/x",
+                r#""request_body":null,"response_body":{"deep":"x"}"#,
+            ),
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(v["data"]["payload"]["request_body"].is_null());
+        assert!(v["data"]["payload"].get("request_body").is_some());
+        assert!(v["data"]["payload"].get("response_body").is_none());
+        // A duplicated `payload` hides nothing (the codec refuses a
+        // duplicated `data`).
+        let dup = r#"{"type":6,"timestamp":1,"data":{"plugin":"reel/network@1","payload":{"url":"https://evil.example/","headers":"h","response_body":"b1"},"payload":{"response_body":"b2"}}}"#;
+        let h = EventHeader::parse(dup).unwrap();
+        let out = r.event(&h, dup).unwrap();
+        assert!(
+            !out.contains("b1") && !out.contains("b2") && !out.contains("headers"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn an_allowed_body_is_cut_to_the_limit_at_a_character_boundary() {
+        assert_eq!(NETWORK_BODY_MAX_BYTES, 16 * 1024);
+        let r = body_site(&["https://shop.example/*"]);
+        let body_after = |body: &str| {
+            let json = network_with(
+                "https://shop.example/x",
+                &format!(
+                    r#""response_body":{}"#,
+                    serde_json::to_string(body).unwrap()
+                ),
+            );
+            let out = stored(&r, &json);
+            at(&out, "/data/payload/response_body")
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        // At the limit: kept whole (and the event untouched); one over: cut.
+        let exact = "a".repeat(NETWORK_BODY_MAX_BYTES);
+        assert_eq!(body_after(&exact), exact);
+        let json = network_with(
+            "https://shop.example/x",
+            &format!(r#""response_body":"{exact}""#),
+        );
+        let h = EventHeader::parse(&json).unwrap();
+        assert_eq!(r.event(&h, &json), None);
+        assert_eq!(body_after(&format!("{exact}b")), exact);
+        assert_eq!(
+            body_after(&"x".repeat(20 * 1024)).len(),
+            NETWORK_BODY_MAX_BYTES
+        );
+        // Three-byte characters: 16383 bytes, whole characters only.
+        let euros = body_after(&"€".repeat(7000));
+        assert_eq!(euros.len(), NETWORK_BODY_MAX_BYTES - 1);
+        assert!(euros.chars().all(|c| c == '€'));
+        // Escapes count as the characters they stand for.
+        let lines = "\n".repeat(NETWORK_BODY_MAX_BYTES);
+        assert_eq!(body_after(&lines), lines);
+        let quoted = format!("{}\"", "\"".repeat(NETWORK_BODY_MAX_BYTES));
+        assert_eq!(body_after(&quoted).len(), NETWORK_BODY_MAX_BYTES);
+        // The rules run first: a card at the cut is redacted, not halved.
+        let card = format!(
+            "{} 4111 1111 1111 1111",
+            "a".repeat(NETWORK_BODY_MAX_BYTES - 11)
+        );
+        let cut = body_after(&card);
+        assert!(cut.ends_with("[redacted]"), "{}", &cut[cut.len() - 20..]);
+        assert!(!cut.contains("4111"));
     }
 
     #[test]

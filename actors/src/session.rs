@@ -301,7 +301,7 @@ impl SessionActor {
 
     /// Shows the live signals in presence from the next sync on.
     fn show_signals(&mut self) {
-        self.presence.show_signals(self.signals.live);
+        self.presence.show_signals(&self.signals.live);
     }
 
     /// Takes one message of `wire_bytes` from the session's rate limits.

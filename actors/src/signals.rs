@@ -16,7 +16,8 @@ use std::collections::{HashSet, VecDeque};
 use reel_protocol::event::{event_type, mouse, source, EventHeader, EventKind};
 use reel_protocol::signals::{
     LiveSignals, DEAD_CLICK_MS, ERROR_TEXT_MAX_BYTES, FAILED_STATUS, MAX_ERROR_TEXTS,
-    MAX_TRACK_NAMES, RAGE_MIN_CLICKS, RAGE_RADIUS_PX, RAGE_WINDOW_MS, TRACK_NAME_MAX_BYTES,
+    MAX_LIVE_TRACK_NAMES, MAX_TRACK_NAMES, RAGE_MIN_CLICKS, RAGE_RADIUS_PX, RAGE_WINDOW_MS,
+    TRACK_NAME_MAX_BYTES,
 };
 
 use crate::stats::{BatchStats, SignalDelta};
@@ -39,7 +40,9 @@ pub enum SignalKind {
     /// A DOM mutation or a navigation (Meta): the page responded.
     Response,
     /// A `reel/network@1` request: the page responded; `failed` when its
-    /// status is at least [`FAILED_STATUS`] or it has an error.
+    /// status is at least [`FAILED_STATUS`] or it has an error that is not
+    /// the page's own cancellation
+    /// ([`reel_protocol::signals::ABORTED_ERRORS`]).
     Request { failed: bool },
     /// A `track` custom event with a name of 1 to [`TRACK_NAME_MAX_BYTES`].
     Track(String),
@@ -63,7 +66,7 @@ pub fn events<'a>(headers: impl IntoIterator<Item = &'a EventHeader>) -> Vec<Sig
             },
             (event_type::PLUGIN, Some(d)) if d.plugin.as_deref() == Some(NETWORK_PLUGIN) => {
                 Some(SignalKind::Request {
-                    failed: d.error || d.status.is_some_and(|s| s >= FAILED_STATUS),
+                    failed: (d.error && !d.aborted) || d.status.is_some_and(|s| s >= FAILED_STATUS),
                 })
             }
             (event_type::CUSTOM, Some(d)) if d.tag.as_deref() == Some("track") => d
@@ -228,6 +231,9 @@ impl SessionSignals {
                 SignalKind::Track(name)
                     if self.tracks.len() < MAX_TRACK_NAMES && self.tracks.insert(name.clone()) =>
                 {
+                    if self.live.track_events.len() < MAX_LIVE_TRACK_NAMES {
+                        self.live.track_events.push(name.clone());
+                    }
                     out.track_events.push(name.clone());
                 }
                 SignalKind::Error { line } if self.errors.len() < MAX_ERROR_TEXTS => {
@@ -263,6 +269,9 @@ impl SessionSignals {
             for name in &d.track_events {
                 self.tracks.remove(name);
             }
+            self.live
+                .track_events
+                .retain(|name| !d.track_events.contains(name));
             for text in &d.error_texts {
                 self.errors.remove(text);
             }
@@ -523,6 +532,44 @@ mod tests {
     }
 
     #[test]
+    fn client_errors_and_requests_the_page_aborted_are_not_failed() {
+        let net = |status: &str, error: &str| {
+            format!(
+                r#"{{"type":6,"timestamp":1,"data":{{"plugin":"reel/network@1","payload":{{"method":"GET","url":"https://a/x","status":{status},"ok":false,"error":{error}}}}}}}"#
+            )
+        };
+        // 4xx, the edge below 500, and cancellations (fetch's AbortError
+        // as the tracker records it, an XHR's abort event).
+        for (status, error) in [
+            ("400", "null"),
+            ("404", "null"),
+            ("429", "null"),
+            ("499", "null"),
+            ("0", r#""aborted""#),
+            ("0", r#""abort""#),
+            ("0", r#""\u0061bort""#),
+        ] {
+            let d = one(&[net(status, error)]);
+            assert_eq!(d.failed_requests, 0, "{status} {error}");
+        }
+        assert_eq!(reel_protocol::signals::ABORTED_ERRORS, ["aborted", "abort"]);
+        // Network errors that are not the page's doing still count: an
+        // XHR's error and timeout, a refused connection, any other value.
+        for (status, error) in [
+            ("0", r#""error""#),
+            ("0", r#""timeout""#),
+            ("0", r#""Failed to fetch""#),
+            ("0", r#""Aborted""#),
+            ("0", "true"),
+            ("0", r#"{"name":"abort"}"#),
+            ("500", r#""aborted""#),
+        ] {
+            let d = one(&[net(status, error)]);
+            assert_eq!(d.failed_requests, 1, "{status} {error}");
+        }
+    }
+
+    #[test]
     fn batches_taken_back_and_sent_again_count_once() {
         let track = |ts: i64, name: &str| {
             format!(
@@ -556,7 +603,8 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(first.track_events, vec!["checkout"]);
-        let counted = s.live;
+        let counted = s.live.clone();
+        assert_eq!(counted.track_events, vec!["cart", "checkout"]);
         // Taken back (the detector restored as it was), then sent again:
         // the same delta, and the live counts hold it once.
         let stats = BatchStats {
@@ -592,6 +640,8 @@ mod tests {
             &[track("b"), track("c")],
         );
         assert_eq!(again.track_events, vec!["c"]);
+        // The live entry carries them as they come, first seen first.
+        assert_eq!(s.live.track_events, vec!["a", "b", "c"]);
         // Names outside 1..=128 bytes are ignored.
         let long = "x".repeat(TRACK_NAME_MAX_BYTES + 1);
         let odd = feed(&mut s, &mut tab, &[track(""), track(&long)]);
@@ -605,6 +655,13 @@ mod tests {
         assert!(feed(&mut s, &mut tab, &[track("z")])
             .track_events
             .is_empty());
+        // The live entry holds the first MAX_LIVE_TRACK_NAMES of them.
+        assert_eq!(s.live.track_events.len(), MAX_LIVE_TRACK_NAMES);
+        assert_eq!(s.live.track_events[..3], ["a", "b", "c"]);
+        assert_eq!(
+            s.live.track_events.last().map(String::as_str),
+            Some(format!("n{}", MAX_LIVE_TRACK_NAMES - 4).as_str())
+        );
     }
 
     #[test]

@@ -1,3 +1,4 @@
+import { ABORTED_ERRORS, FAILED_STATUS } from '../../protocol/ts/protocol';
 import { asRecord, customText, decodeConsoleArgs, str, truncate } from './markers';
 import { EventType, type RRwebEvent } from './types';
 
@@ -81,9 +82,12 @@ function uncaughtRowOf(event: RRwebEvent): ConsoleRow | null {
   };
 }
 
-/** A request failed: a status of 500 or more, or a network error. */
+/**
+ * A request failed: a status of 500 or more, or a network error that the
+ * page did not cause by cancelling it (as the session's `failed_requests`).
+ */
 export function isFailedRequest(status: number, error: string | null): boolean {
-  return status >= 500 || (error !== null && error !== '');
+  return status >= FAILED_STATUS || (error !== null && error !== '' && !ABORTED_ERRORS.includes(error));
 }
 
 /** The network row of an event, or null. */

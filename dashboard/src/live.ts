@@ -6,7 +6,7 @@ import { backoffDelay, describeConnection, type ConnectionState } from './live-s
 import type { PageContext } from './page';
 import { initialPresence, presenceWho, reducePresence, resubscribed, sortedPresence, type PresenceState } from './presence';
 import { hashOf, sitePath, watchHash } from './route';
-import { isFlagged, signalBadges } from './signals';
+import { isFlagged, sessionBadges } from './signals';
 import type { Presence } from './types';
 import { badgeList } from './widgets';
 
@@ -168,14 +168,17 @@ export function renderLive(ctx: PageContext, siteId: number): void {
 function presenceRow(p: Presence, siteId: number, now: number): HTMLTableRowElement {
   const who = presenceWho(p);
   const watch = watchHash(p.session, siteId);
-  const badges = signalBadges(p.signals);
+  // Badges for the signals and the track event names so far; only the
+  // signals flag the visitor.
+  const badges = sessionBadges(p.signals ?? {});
+  const flagged = isFlagged(p.signals);
   return h(
     'tr',
     {
-      class: badges.length > 0 ? 'flagged' : null,
+      class: flagged ? 'flagged' : null,
       'data-testid': 'presence-row',
       'data-session-id': p.session,
-      'data-flagged': badges.length > 0 ? 'true' : 'false',
+      'data-flagged': flagged ? 'true' : 'false',
     },
     h(
       'td',

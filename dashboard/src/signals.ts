@@ -53,10 +53,16 @@ export function signalBadges(signals: Partial<LiveSignals> | null | undefined): 
   return out;
 }
 
-/** A session row's badges: its signals, then its track event names (one badge for all). */
-export function sessionBadges(s: Pick<SessionInfo, 'console_errors' | 'failed_requests' | 'rage_clicks' | 'dead_clicks' | 'track_events'>): Badge[] {
+/**
+ * A session row's or a live row's badges: its signals, then its track event
+ * names (one badge for all). A live row passes its presence entry's
+ * `signals`, which carry the names too (from nodes that send them).
+ */
+export function sessionBadges(
+  s: Partial<Pick<SessionInfo, 'console_errors' | 'failed_requests' | 'rage_clicks' | 'dead_clicks' | 'track_events'>>,
+): Badge[] {
   const badges = signalBadges(s);
-  const names = Array.isArray(s.track_events) ? s.track_events : [];
+  const names = Array.isArray(s.track_events) ? s.track_events.filter((n) => typeof n === 'string') : [];
   if (names.length > 0) {
     badges.push({
       kind: 'track',

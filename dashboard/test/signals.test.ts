@@ -37,6 +37,17 @@ describe('signal badges', () => {
     assert.match(two[0]!.title, /signup, checkout/);
   });
 
+  it('names the track events of a live visitor without flagging them', () => {
+    const live = { ...none, track_events: ['add_to_cart'] };
+    assert.deepEqual(
+      sessionBadges(live).map((b) => [b.kind, b.label]),
+      [['track', 'add_to_cart']],
+    );
+    assert.equal(isFlagged(live), false);
+    // From a node that sends no names.
+    assert.deepEqual(sessionBadges({ ...none, rage_clicks: 1 }).map((b) => b.kind), ['rage_clicks']);
+  });
+
   it('links every signal to the list filter that finds it', () => {
     for (const s of SIGNALS) assert.ok((FLAG_FILTERS as readonly string[]).includes(s.filter), s.kind);
     assert.deepEqual(

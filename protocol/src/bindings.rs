@@ -175,6 +175,16 @@ pub fn typescript() -> String {
             crate::settings::NETWORK_BODY_MAX_BYTES as i64,
         ),
         (
+            "FAILED_STATUS",
+            "A response status at or above this is a failed request (as is a network error).",
+            crate::signals::FAILED_STATUS,
+        ),
+        (
+            "MAX_LIVE_TRACK_NAMES",
+            "Distinct `reel.track` names a live presence entry carries.",
+            crate::signals::MAX_LIVE_TRACK_NAMES as i64,
+        ),
+        (
             "NOTE_TEXT_MAX_BYTES",
             "A note's text, in bytes after trimming.",
             crate::notes::NOTE_TEXT_MAX_BYTES as i64,
@@ -205,6 +215,10 @@ pub fn typescript() -> String {
     out.push_str(&format!(
         "/** Query parameters redacted unless a site sets `redact_params`. */\nexport const DEFAULT_REDACT_PARAMS: readonly string[] = {};\n",
         serde_json::to_string(crate::settings::DEFAULT_REDACT_PARAMS).unwrap_or_default()
+    ));
+    out.push_str(&format!(
+        "/** A network event's `error` when the page itself cancelled the request: not a failed request. */\nexport const ABORTED_ERRORS: readonly string[] = {};\n",
+        serde_json::to_string(crate::signals::ABORTED_ERRORS).unwrap_or_default()
     ));
     out.push_str(&format!(
         "/** Tag of the custom event before a full snapshot of the same page again: the Meta after it is not a page load. */\nexport const RESNAPSHOT_TAG = {};\n",

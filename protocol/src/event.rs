@@ -76,6 +76,9 @@ pub struct DataHeader {
     /// `data.payload.error` is present and not null (a `reel/network@1`
     /// request that failed without a response).
     pub error: bool,
+    /// ... and is one of [`crate::signals::ABORTED_ERRORS`]: the page
+    /// itself cancelled the request.
+    pub aborted: bool,
     /// `data.payload.name` (a `track` custom event's name).
     pub name: Option<String>,
 }
@@ -110,7 +113,8 @@ impl<'de> Visitor<'de> for DataVisitor {
                     let p = map.next_value::<PayloadOf>()?;
                     h.level = p.level;
                     h.status = p.status;
-                    h.error = p.error;
+                    h.error = p.error.present;
+                    h.aborted = p.error.aborted;
                     h.name = p.name;
                 }
                 _ => {
@@ -168,7 +172,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
 pub(crate) struct PayloadOf {
     pub(crate) level: Option<String>,
     pub(crate) status: Option<i64>,
-    pub(crate) error: bool,
+    pub(crate) error: NetError,
     pub(crate) name: Option<String>,
 }
 
@@ -187,7 +191,7 @@ impl<'de> Deserialize<'de> for PayloadOf {
                         "level" => p.level = map.next_value::<Lenient<String>>()?.0,
                         "status" => p.status = map.next_value::<Lenient<i64>>()?.0,
                         "name" => p.name = map.next_value::<Lenient<String>>()?.0,
-                        "error" => p.error = map.next_value::<NotNull>()?.0,
+                        "error" => p.error = map.next_value::<NetError>()?,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -227,13 +231,65 @@ impl<'de> Deserialize<'de> for PayloadOf {
 /// live viewer asked, batches were lost): the Meta event after it is a
 /// re-record, not a page load (PROTOCOL.md §7).
 pub const RESNAPSHOT_TAG: &str = "reel/resnapshot";
-/// Whether a value is anything but `null`, skipped without being built.
-pub(crate) struct NotNull(pub(crate) bool);
+/// A network payload's `error`: whether it is anything but `null`, and
+/// whether it is the page's own cancellation
+/// ([`crate::signals::ABORTED_ERRORS`]). Only a string is looked at; any
+/// other value is skipped without being built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct NetError {
+    pub(crate) present: bool,
+    pub(crate) aborted: bool,
+}
 
-impl<'de> Deserialize<'de> for NotNull {
+impl<'de> Deserialize<'de> for NetError {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Option::<IgnoredAny>::deserialize(d)?;
-        Ok(NotNull(v.is_some()))
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = NetError;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<NetError, E> {
+                Ok(NetError {
+                    present: true,
+                    aborted: crate::signals::ABORTED_ERRORS.contains(&s),
+                })
+            }
+            fn visit_unit<E>(self) -> Result<NetError, E> {
+                Ok(NetError::default())
+            }
+            fn visit_none<E>(self) -> Result<NetError, E> {
+                Ok(NetError::default())
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<NetError, D::Error> {
+                d.deserialize_any(V)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<NetError, E> {
+                Ok(PRESENT)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<NetError, E> {
+                Ok(PRESENT)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<NetError, E> {
+                Ok(PRESENT)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<NetError, E> {
+                Ok(PRESENT)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NetError, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(PRESENT)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NetError, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(PRESENT)
+            }
+        }
+        const PRESENT: NetError = NetError {
+            present: true,
+            aborted: false,
+        };
+        d.deserialize_any(V)
     }
 }
 
@@ -408,7 +464,18 @@ mod tests {
         let err = d(
             r#"{"type":6,"timestamp":1,"data":{"plugin":"reel/network@1","payload":{"status":0,"error":"Failed to fetch"}}}"#,
         );
-        assert!(err.error);
+        assert!(err.error && !err.aborted);
+        for (error, aborted) in [
+            ("\"aborted\"", true),
+            ("\"abort\"", true),
+            ("\"abortedx\"", false),
+            ("1", false),
+        ] {
+            let net = d(&format!(
+                r#"{{"type":6,"timestamp":1,"data":{{"plugin":"reel/network@1","payload":{{"status":0,"error":{error}}}}}}}"#
+            ));
+            assert_eq!((net.error, net.aborted), (true, aborted), "{error}");
+        }
         let track = d(
             r#"{"type":5,"timestamp":1,"data":{"tag":"track","payload":{"name":"signup","props":{"a":1}}}}"#,
         );

@@ -20,7 +20,7 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::event::{px, DataHeader, EventHeader, Lenient, NotNull, PayloadOf};
+use crate::event::{px, DataHeader, EventHeader, Lenient, NetError, PayloadOf};
 
 /// Nesting deeper than this is left to serde (which skips any depth).
 const MAX_DEPTH: u32 = 256;
@@ -202,14 +202,15 @@ impl DataFields<'_> {
                 status: lenient(status)?,
                 name: lenient(name)?,
                 error: match error {
-                    None => false,
-                    Some(span) => read::<NotNull>(span)?.0,
+                    None => NetError::default(),
+                    Some(span) => read::<NetError>(span)?,
                 },
             },
         };
         h.level = p.level;
         h.status = p.status;
-        h.error = p.error;
+        h.error = p.error.present;
+        h.aborted = p.error.aborted;
         h.name = p.name;
         Some(h)
     }
@@ -674,6 +675,9 @@ mod tests {
         r#"{"type":3,"timestamp":99999999999999999999}"#,
         r#"{"type":4294967296,"timestamp":1}"#,
         r#"{"type":3,"timestamp":1,"data":{"x":-0.5,"y":1e2,"payload":{"status":200.0,"name":7,"error":false}}}"#,
+        r#"{"type":6,"timestamp":1,"data":{"plugin":"reel/network@1","payload":{"status":0,"error":"aborted"}}}"#,
+        r#"{"type":6,"timestamp":1,"data":{"plugin":"reel/network@1","payload":{"status":0,"error":"\u0061bort"}}}"#,
+        r#"{"type":6,"timestamp":1,"data":{"plugin":"reel/network@1","payload":{"status":0,"error":{"abort":[1]}}}}"#,
     ];
 
     fn message(events: &[&str]) -> String {

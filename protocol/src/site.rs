@@ -404,6 +404,48 @@ impl SitePatch {
     }
 }
 
+/// A site's `network_body_urls`, compiled as the node matches them: each
+/// pattern against the whole URL without its fragment, `*` any run of
+/// characters but a line break (`\n`, `\r`, U+2028, U+2029), the rest
+/// literal, case-sensitive. The same match as the tracker's `matchesAny`
+/// (`tracker/src/network.ts`, a JavaScript `RegExp` of `.*` per `*`),
+/// written once on the Rust side.
+#[derive(Debug, Clone)]
+pub struct BodyUrls {
+    /// One anchored alternation of all the patterns; `None` without any
+    /// (or, should they ever not compile, then no body is allowed).
+    re: Option<regex::Regex>,
+}
+
+impl BodyUrls {
+    /// The patterns as a site sets them.
+    pub fn new(patterns: &[String]) -> BodyUrls {
+        if patterns.is_empty() {
+            return BodyUrls { re: None };
+        }
+        let alt = patterns
+            .iter()
+            .map(|p| {
+                p.split('*')
+                    .map(regex::escape)
+                    .collect::<Vec<_>>()
+                    .join(r"[^\n\r\x{2028}\x{2029}]*")
+            })
+            .collect::<Vec<_>>()
+            .join("|");
+        let re = regex::RegexBuilder::new(&format!("^(?:{alt})$"))
+            .size_limit(REDACT_PATTERN_COMPILED_MAX_BYTES * MAX_NETWORK_BODY_URLS)
+            .build();
+        BodyUrls { re: re.ok() }
+    }
+
+    /// Are bodies of requests to `url` recorded? Its fragment is ignored.
+    pub fn matches(&self, url: &str) -> bool {
+        let bare = url.split('#').next().unwrap_or(url);
+        self.re.as_ref().is_some_and(|re| re.is_match(bare))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,6 +603,33 @@ mod tests {
         assert!(s.capture_console && s.capture_network && s.capture_errors);
         assert!(s.network_body_urls.is_empty());
         assert!(s.redact_params.iter().any(|p| p == "token"));
+    }
+
+    #[test]
+    fn body_urls_match_as_the_trackers_matches_any() {
+        let v = |list: &[&str]| list.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+        let none = BodyUrls::new(&[]);
+        assert!(!none.matches("https://shop.example/api/cart"));
+        assert!(!none.matches(""));
+        let b = BodyUrls::new(&v(&["https://shop.example/api/*", "*/lab/data?x=(1)+[2]"]));
+        // `*`: any run, empty included; the whole URL; fragment ignored.
+        assert!(b.matches("https://shop.example/api/"));
+        assert!(b.matches("https://shop.example/api/cart?sku=1#frag"));
+        assert!(!b.matches("https://shop.example/apis"));
+        assert!(!b.matches("http://shop.example/api/cart"));
+        assert!(!b.matches("https://evil.example/?https://shop.example/api/"));
+        // Case-sensitive, and regex syntax in a pattern is literal.
+        assert!(!b.matches("https://SHOP.example/api/cart"));
+        assert!(b.matches("http://a.example/lab/data?x=(1)+[2]"));
+        assert!(!b.matches("http://a.example/lab/data?x=1+2"));
+        assert!(!b.matches("http://a.example/labXdata?x=(1)+[2]"));
+        // `*` does not run over a line break (JavaScript's `.`).
+        assert!(!b.matches("https://shop.example/api/a\nb"));
+        assert!(!b.matches("https://shop.example/api/a\u{2028}b"));
+        // A pattern without `*` is the URL itself.
+        let exact = BodyUrls::new(&v(&["https://a.example/x"]));
+        assert!(exact.matches("https://a.example/x#y"));
+        assert!(!exact.matches("https://a.example/x?y"));
     }
 
     #[test]

@@ -340,7 +340,13 @@ export type SiteUsage = { sessions: number, raw_bytes: number, stored_bytes: num
  */
 oldest_started_at: number | null, };
 
-export type LiveSignals = { console_errors: number, failed_requests: number, rage_clicks: number, dead_clicks: number, };
+export type LiveSignals = { console_errors: number, failed_requests: number, rage_clicks: number, dead_clicks: number, 
+/**
+ * The session's distinct `reel.track` names in first-seen order, at
+ * most [`MAX_LIVE_TRACK_NAMES`]. Absent (empty) from nodes older
+ * than this field.
+ */
+track_events?: Array<string>, };
 
 export type Presence = { session: string, visitor: string, user_id: string | null, 
 /**
@@ -548,6 +554,10 @@ export const MAX_NETWORK_BODY_URLS = 20;
 export const NETWORK_BODY_URL_MAX_BYTES = 512;
 /** A recorded request or response body is cut to this many bytes. */
 export const NETWORK_BODY_MAX_BYTES = 16384;
+/** A response status at or above this is a failed request (as is a network error). */
+export const FAILED_STATUS = 500;
+/** Distinct `reel.track` names a live presence entry carries. */
+export const MAX_LIVE_TRACK_NAMES = 20;
 /** A note's text, in bytes after trimming. */
 export const NOTE_TEXT_MAX_BYTES = 2000;
 /** Notes one session holds. */
@@ -560,5 +570,7 @@ export const MIN_RETENTION_DAYS = 1;
 export const MAX_RETENTION_DAYS = 3650;
 /** Query parameters redacted unless a site sets `redact_params`. */
 export const DEFAULT_REDACT_PARAMS: readonly string[] = ["token","access_token","refresh_token","id_token","password","secret","client_secret","key","api_key","apikey","auth","authorization","session","sessionid","code","signature","sig"];
+/** A network event's `error` when the page itself cancelled the request: not a failed request. */
+export const ABORTED_ERRORS: readonly string[] = ["aborted","abort"];
 /** Tag of the custom event before a full snapshot of the same page again: the Meta after it is not a page load. */
 export const RESNAPSHOT_TAG = "reel/resnapshot";

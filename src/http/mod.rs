@@ -385,6 +385,7 @@ pub fn routes(cfg: &mut aweb::ServiceConfig, admin_listener: bool) {
         .route("/v1/live", aweb::get().to(live::live))
         .route("/t/loader.js", aweb::get().to(web::loader))
         .route("/t/{file}", aweb::get().to(web::tracker))
+        .route("/demo/api/cart", aweb::route().to(web::demo_cart))
         .route("/demo/{page:.*}", aweb::get().to(web::demo))
         .route("/demo", aweb::get().to(|| async { redirect("/demo/") }))
         .route("/app", aweb::get().to(|| async { redirect("/app/") }))

@@ -4,7 +4,8 @@
 //! - `/t/tracker.<hash>.js`: the tracker bundle at a content-hashed URL,
 //!   cached for a year, immutable;
 //! - `/app/`: the dashboard (hashed assets immutable, `index.html` revalidated);
-//! - `/demo/`: the demo shop with the snippet installed (`--demo` only).
+//! - `/demo/`: the demo shop with the snippet installed (`--demo` only),
+//!   and its cart, `/demo/api/cart`, which always fails (a 500).
 
 use std::path::PathBuf;
 
@@ -159,6 +160,27 @@ pub async fn demo(path: web::Path<String>, state: web::Data<AppState>) -> HttpRe
         }
         Err(_) => HttpResponse::NotFound().finish(),
     }
+}
+
+/// What the demo shop's cart answers: it fails on purpose, so that a
+/// newcomer's first replay has a failed request to find (PROTOCOL.md §7).
+pub const DEMO_CART_DOWN: &str =
+    "the demo shop's cart is down on purpose: a failed request to find in the replay";
+
+/// `/demo/api/cart` (any method): the demo shop's cart, which always
+/// fails with a 500 and a small JSON error (404 when the demo is off).
+/// Not an [`super::ApiError`]: the node did not fail, and its error
+/// metrics and logs stay clean.
+pub async fn demo_cart(state: web::Data<AppState>) -> HttpResponse {
+    if state.web.demo_site_key.is_none() {
+        return HttpResponse::NotFound().body("the demo is off: run `reel serve --demo`");
+    }
+    HttpResponse::InternalServerError()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(reel_protocol::error::ErrorBody {
+            error: reel_protocol::error::ErrorCode::Internal,
+            message: DEMO_CART_DOWN.to_owned(),
+        })
 }
 
 /// True for a file name carrying an esbuild content hash (`name-HASH.ext`).

@@ -521,6 +521,40 @@ impl $name {
         self.probe(&self.signals, "SELECT dead_clicks FROM sessions WHERE 1 = 0").await
     }
 
+    /// Sets the `track_events` of a page of the site's sessions, in
+    /// first-seen order, with one query for the whole page.
+    async fn fill_track_events(&self, site_id: i64, sessions: &mut [SessionInfo]) -> StoreResult<()> {
+        let ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+        let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Other(e.to_string()))?;
+        let mut q: QueryBuilder<$db> =
+            QueryBuilder::new("SELECT session_id, name FROM session_track_events WHERE site_id = ");
+        q.push_bind(site_id)
+            .push(" AND session_id IN ")
+            .push($ids_open)
+            .push_bind(ids)
+            .push($ids_close)
+            .push(" ORDER BY session_id, first_seen_at, name");
+        let rows = q
+            .build()
+            .persistent(false)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let mut names: std::collections::HashMap<String, Vec<String>> =
+            std::collections::HashMap::new();
+        for r in &rows {
+            let id: String = r.try_get("session_id").map_err(db_err)?;
+            let name: String = r.try_get("name").map_err(db_err)?;
+            names.entry(id).or_default().push(name);
+        }
+        for s in sessions {
+            if let Some(n) = names.remove(&s.id) {
+                s.track_events = n;
+            }
+        }
+        Ok(())
+    }
+
     /// Fails when the schema has no lifecycle tables yet.
     async fn need_lifecycle(&self) -> StoreResult<()> {
         if self.has_lifecycle().await? {
@@ -1122,6 +1156,9 @@ impl Index for $name {
         } else {
             None
         };
+        if signals && !sessions.is_empty() {
+            self.fill_track_events(site_id, &mut sessions).await?;
+        }
         Ok(SessionPage {
             sessions,
             next_cursor,

@@ -44,7 +44,7 @@ async function visit(page, base, midway = async () => {}) {
   await page.click("a[href$='product.html']");
   await page.locator("#add-to-cart").waitFor();
   let before = await nextSeq(page);
-  // The shop's cart answers (404) before `midway` runs: a node killed while
+  // The shop's cart answers (500) before `midway` runs: a node killed while
   // the request is in flight would record it as a network error instead.
   const cartAnswered = page.waitForResponse((r) => r.url().includes("/demo/api/cart"));
   await page.click("#add-to-cart");
@@ -100,7 +100,7 @@ async function checkRecording(node, session) {
   // parameter redacted, an unreachable service, a console error, a track event.
   const network = events.filter((e) => e.type === 6 && e.data.plugin === "reel/network@1").map((e) => e.data.payload);
   assert.ok(
-    network.some((n) => n.url.endsWith("/demo/api/cart?sku=desk-lamp&session=[redacted]") && n.status === 404 && !n.ok),
+    network.some((n) => n.url.endsWith("/demo/api/cart?sku=desk-lamp&session=[redacted]") && n.status === 500 && !n.ok),
     `the failing cart request in ${JSON.stringify(network)}`,
   );
   assert.ok(network.some((n) => n.url.startsWith("http://127.0.0.1:9/") && n.status === 0 && n.error), "the unreachable service");
@@ -120,10 +120,22 @@ test("a demo visit is found by user id and replayed with inputs masked", async (
     await visit(await context.newPage(), node.base);
     const session = await checkoutRecorded(node);
     await checkRecording(node, session);
+    // The cart's 500 and the unreachable service are failed requests.
+    const counted = await waitFor("the demo session's failed requests", async () => {
+      const s = await api(node, `/api/v1/sessions/${session.id}`);
+      return s.failed_requests >= 2 ? s : null;
+    });
+    assert.ok(counted.failed_requests >= 2, JSON.stringify(counted));
 
     const page = await context.newPage();
     const shown = await replayInDashboard(page, node, "demo-user-1", "replay");
     assert.equal(shown, session.id);
+    // The network panel highlights the cart request as failed.
+    await page.click("[data-testid=panel-tab-network]");
+    const cartRow = page.locator("[data-testid=network-row]", { has: page.locator("[data-testid=row-label]", { hasText: "/demo/api/cart" }) });
+    await cartRow.first().waitFor({ timeout: 15_000 });
+    assert.equal(await cartRow.first().getAttribute("data-failed"), "true");
+    assert.equal(await cartRow.first().getAttribute("data-status"), "500");
     // The replayer renders the demo's own page.
     const frame = page.frameLocator("[data-testid=player] iframe");
     await frame.getByText("Reel Demo Shop").first().waitFor({ timeout: 15_000 });

@@ -5,7 +5,8 @@
 //! watcher's stream, and nowhere under the node's data directory (spool,
 //! index, blobs), while the other events keep their bytes. A site's change
 //! of rules applies from the next batch; a pattern that is no pattern is
-//! refused.
+//! refused. Network events keep no headers, and bodies only of the URLs
+//! the site allows, cut to `NETWORK_BODY_MAX_BYTES`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -136,7 +137,7 @@ async fn hostile_payloads_are_redacted_before_the_spool() {
         .send(
             Method::PATCH,
             &site,
-            &json!({"settings": {"redact_params": ["token", "order_ref"], "redact_patterns": ["ORD-\\d{6}"]}}),
+            &json!({"settings": {"redact_params": ["token", "order_ref"], "redact_patterns": ["ORD-\\d{6}"], "network_body_urls": ["https://api.shop.example/*"]}}),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -310,4 +311,120 @@ async fn hostile_payloads_are_redacted_before_the_spool() {
 
     // Committed: nothing secret in the index, the blobs or the spool.
     no_secret_under(app.dir.path());
+}
+
+/// A network event to `url` carrying headers and these bodies.
+fn network_with_bodies(ts: i64, url: &str, request_body: &str, response_body: &str) -> String {
+    json!({
+        "type": 6,
+        "timestamp": ts,
+        "data": {"plugin": "reel/network@1", "payload": {
+            "method": "POST", "url": url, "status": 200, "ok": true, "start": ts,
+            "duration_ms": 3, "request_bytes": request_body.len(),
+            "response_bytes": response_body.len(), "initiator": "fetch", "error": null,
+            "headers": {"cookie": "sid=HEADERSECRET1"},
+            "request_headers": {"x-api-key": "HEADERSECRET2"},
+            "response_headers": [["set-cookie", "HEADERSECRET3"]],
+            "request_body": request_body,
+            "response_body": response_body,
+        }},
+    })
+    .to_string()
+}
+
+#[actix_web::test]
+async fn network_headers_are_never_stored_and_bodies_only_as_the_site_allows() {
+    use reel_protocol::settings::NETWORK_BODY_MAX_BYTES;
+    let app = spawn_app().await;
+    let (status, body) = app
+        .api()
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/sites/{}", app.site_id),
+            &json!({"settings": {"network_body_urls": ["https://shop.example/api/allowed/*"]}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let mut t = app.tracker("v-bodies").await;
+    let w = t.hello("v-bodies", None, "tab", None).await;
+    let session = w["session"].as_str().unwrap().to_string();
+    // A hostile tracker: headers everywhere, a 100 KiB body for a URL the
+    // site does not allow, a 20 KiB one (of two-byte characters) for one
+    // it does.
+    let big = format!("NOTALLOWED{}", "x".repeat(100 * 1024));
+    let allowed = "é".repeat(10 * 1024);
+    let events = vec![
+        ev::meta(T0, "https://shop.example/cart"),
+        ev::full_snapshot(T0 + 1, "Cart"),
+        network_with_bodies(T0 + 2, "https://shop.example/api/other", &big, &big),
+        network_with_bodies(
+            T0 + 3,
+            "https://shop.example/api/allowed/cart#x",
+            "q=1",
+            &allowed,
+        ),
+    ];
+    t.batch_acked(0, &events).await;
+    t.send_json(&json!({"t": "end"})).await;
+    acked(&mut t, 0).await;
+    let row = app
+        .wait_session(&session, "the events committed", |v| {
+            v["events"].as_u64() == Some(events.len() as u64)
+        })
+        .await;
+
+    let stored = app.events(&session, None).await;
+    let lines: Vec<&str> = stored.lines().collect();
+    assert_eq!(lines.len(), events.len(), "{stored:.300}");
+    // Snapshots keep their bytes.
+    assert_eq!(lines[0], events[0]);
+    assert_eq!(lines[1], events[1]);
+    assert!(!stored.contains("HEADERSECRET"), "{stored:.2000}");
+    assert!(!stored.contains("NOTALLOWED"));
+    let v: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let keys = |i: usize| {
+        let mut k: Vec<String> = v[i]["data"]["payload"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        k.sort();
+        k
+    };
+    let fields = [
+        "duration_ms",
+        "error",
+        "initiator",
+        "method",
+        "ok",
+        "request_bytes",
+        "response_bytes",
+        "start",
+        "status",
+        "url",
+    ];
+    assert_eq!(keys(2), fields);
+    let mut with_bodies: Vec<&str> = fields.to_vec();
+    with_bodies.extend(["request_body", "response_body"]);
+    with_bodies.sort();
+    assert_eq!(keys(3), with_bodies);
+    // The sizes the tracker measured stay.
+    assert_eq!(v[2]["data"]["payload"]["response_bytes"], big.len());
+    let p = &v[3]["data"]["payload"];
+    assert_eq!(p["request_body"], "q=1");
+    let cut = p["response_body"].as_str().unwrap();
+    assert_eq!(cut.len(), NETWORK_BODY_MAX_BYTES);
+    assert!(allowed.starts_with(cut));
+    // The stored sizes are the stored bytes.
+    assert_eq!(
+        row["raw_bytes"].as_u64(),
+        Some(stored.len() as u64),
+        "{row}"
+    );
+    t.close().await;
 }

@@ -101,6 +101,37 @@ async fn demo_pages_carry_the_snippet_of_the_demo_site() {
 }
 
 #[actix_web::test]
+async fn the_demo_cart_fails_with_a_500_and_a_json_error() {
+    let app = web_node().await;
+    for method in [reqwest::Method::POST, reqwest::Method::GET] {
+        let res = app
+            .http
+            .request(
+                method.clone(),
+                format!("{}/demo/api/cart?sku=desk-lamp", app.base),
+            )
+            .body(r#"{"sku":"desk-lamp","quantity":1}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 500, "{method}");
+        assert_eq!(res.headers()["content-type"], "application/json");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "internal");
+        assert_eq!(body["message"], reel::http::web::DEMO_CART_DOWN);
+    }
+    // Without the demo there is no cart either.
+    let plain = spawn_app().await;
+    let res = plain
+        .http
+        .post(format!("{}/demo/api/cart", plain.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+#[actix_web::test]
 async fn sites_are_listed_for_the_tokens_organisation_only() {
     let app = spawn_app().await;
     let v: Value = app.get_json("/api/v1/sites").await;
