@@ -22,7 +22,7 @@ use crate::registry::Registry;
 use crate::retry::retry;
 use crate::segment::{self, TabBuffer};
 use crate::signals::{SessionSignals, SignalEvent, TabSignals};
-use crate::stats::BatchStats;
+use crate::stats::{BatchStats, Keys};
 use crate::traits::{topics, BusMessage, Durable, OutboxOp, SpoolBatch, StoreError};
 use reel_protocol::live::Presence;
 
@@ -212,10 +212,12 @@ struct TabState {
     settle: bool,
     /// The tab's signal detector (rage run, pending clicks).
     signals: TabSignals,
-    /// The detector as it was before each batch of the buffer, by seq: a
-    /// rewind (`Handler<NotDurable>`) restores it, so that the resent
-    /// batches are counted once.
-    signals_before: VecDeque<(u64, TabSignals)>,
+    /// The value length of each field typed into (keypresses).
+    keys: Keys,
+    /// The detector and the fields as they were before each batch of the
+    /// buffer, by seq: a rewind (`Handler<NotDurable>`) restores them, so
+    /// that the resent batches are counted once.
+    signals_before: VecDeque<(u64, TabSignals, Keys)>,
 }
 
 /// A live session.
@@ -528,7 +530,9 @@ impl Handler<Batch> for SessionActor {
         // unwrap: looked up above, and nothing removed it since.
         let tab = self.tabs.get_mut(&msg.tab).unwrap();
         let mut stats = msg.stats;
-        tab.signals_before.push_back((msg.seq, tab.signals.clone()));
+        tab.signals_before
+            .push_back((msg.seq, tab.signals.clone(), tab.keys.clone()));
+        stats.keypresses = tab.keys.count(&std::mem::take(&mut stats.typing));
         stats.signals = self.signals.batch(
             &mut tab.signals,
             &msg.signals,
@@ -610,14 +614,16 @@ impl Handler<NotDurable> for SessionActor {
             let bytes: u64 = dropped.iter().map(|b| b.stats.raw_bytes).sum();
             self.deps.spool.release(&tickets);
             tab.next_seq = msg.seq;
-            // The detector goes back to before the first dropped batch.
+            // The detector and the fields go back to before the first
+            // dropped batch.
             if let Some(pos) = tab
                 .signals_before
                 .iter()
-                .position(|(seq, _)| *seq >= msg.seq)
+                .position(|(seq, _, _)| *seq >= msg.seq)
             {
-                if let Some((_, before)) = tab.signals_before.drain(pos..).next() {
-                    tab.signals = before;
+                if let Some((_, signals, keys)) = tab.signals_before.drain(pos..).next() {
+                    tab.signals = signals;
+                    tab.keys = keys;
                 }
             }
             self.signals.forget(dropped.iter().map(|b| &b.stats));
