@@ -176,6 +176,7 @@ impl From<SpoolBatchV3> for SpoolBatch {
                 clicks: s.clicks,
                 keypresses: s.keypresses,
                 console_errors: s.console_errors,
+                typing: Vec::new(),
                 urls: s.urls,
                 first_ts: s.first_ts,
                 last_ts: s.last_ts,

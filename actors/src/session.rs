@@ -689,7 +689,9 @@ impl Handler<Batch> for SessionActor {
         // unwrap: looked up above, and nothing removed it since.
         let tab = self.tabs.get_mut(&msg.tab).unwrap();
         let mut stats = msg.stats;
-        tab.signals_before.push_back((msg.seq, tab.signals.clone()));
+        tab.signals_before
+            .push_back((msg.seq, tab.signals.clone(), tab.keys.clone()));
+        stats.keypresses = tab.keys.count(&std::mem::take(&mut stats.typing));
         stats.signals = self.signals.batch(
             &mut tab.signals,
             &msg.signals,

@@ -1,10 +1,17 @@
 //! Session counters, read from each event's header as batches stream by.
 
-use reel_protocol::event::{EventHeader, EventKind};
+use std::collections::HashMap;
+
+use reel_protocol::event::{event_type, EventHeader, EventKind};
 use serde::{Deserialize, Serialize};
 
 /// Gaps between user input events shorter than this count as active time.
 pub const ACTIVE_GAP_MS: i64 = 5_000;
+
+/// Fields of a page whose value length a tab remembers to count keys
+/// ([`Keys`]). A page typed into in more fields than this starts its
+/// memory over: the next input event of each field counts 1.
+pub const MAX_TYPED_FIELDS: usize = 64;
 
 /// What one batch adds to its session's counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,8 +20,14 @@ pub struct BatchStats {
     pub raw_bytes: u64,
     pub page_loads: u64,
     pub clicks: u64,
+    /// Keys typed, as the batch alone tells ([`Keys`]); the session actor
+    /// counts them again with what the tab's earlier batches left.
     pub keypresses: u64,
     pub console_errors: u64,
+    /// The batch's input events and new pages, in order, to count keys
+    /// with. Not stored: counted before the batch is spooled.
+    #[serde(skip)]
+    pub typing: Vec<Typing>,
     /// URLs of the batch's page loads with their event timestamps, in order.
     pub urls: Vec<(String, i64)>,
     pub first_ts: i64,
@@ -52,6 +65,72 @@ impl InputSpan {
     }
 }
 
+/// What counting keys reads from an event (PROTOCOL.md §7, "Input as
+/// typed").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typing {
+    /// A full snapshot: the page is recorded anew, its nodes numbered anew.
+    NewPage,
+    /// An input event: its field's node id and value length, when given.
+    Input { node: Option<i64>, len: Option<u64> },
+}
+
+impl Typing {
+    /// What `h` tells about typing, if anything.
+    pub fn of(h: &EventHeader) -> Option<Typing> {
+        match h.kind() {
+            EventKind::Keypress => {
+                let data = h.data.as_ref();
+                Some(Typing::Input {
+                    node: data.and_then(|d| d.id),
+                    len: data.and_then(|d| d.text_len),
+                })
+            }
+            _ if h.kind == event_type::FULL_SNAPSHOT => Some(Typing::NewPage),
+            _ => None,
+        }
+    }
+}
+
+/// Counts keys from input events, which the tracker throttles (at most one
+/// per field every 100 ms, with the field's whole value): each counts the
+/// change in its field's value length since the field's previous input
+/// event in the page, at least 1; a field's first input event counts 1.
+/// Remembers each field's last length, for at most [`MAX_TYPED_FIELDS`]
+/// fields of the page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Keys {
+    /// Value length of each field at its last input event, by node id.
+    fields: HashMap<i64, u64>,
+}
+
+impl Keys {
+    /// The keys `typing` adds, remembering the fields' new lengths.
+    pub fn count(&mut self, typing: &[Typing]) -> u64 {
+        let mut keys = 0;
+        for t in typing {
+            match *t {
+                Typing::NewPage => self.fields.clear(),
+                Typing::Input {
+                    node: Some(node),
+                    len: Some(len),
+                } => {
+                    if self.fields.len() >= MAX_TYPED_FIELDS && !self.fields.contains_key(&node) {
+                        self.fields.clear();
+                    }
+                    let typed = match self.fields.insert(node, len) {
+                        Some(before) => before.abs_diff(len),
+                        None => 1,
+                    };
+                    keys += typed.max(1);
+                }
+                Typing::Input { .. } => keys += 1,
+            }
+        }
+        keys
+    }
+}
+
 impl BatchStats {
     /// Counts a batch from its event headers and raw sizes.
     pub fn from_headers<'a>(
@@ -83,9 +162,12 @@ impl BatchStats {
                     }
                 }
                 EventKind::Click => s.clicks += 1,
-                EventKind::Keypress => s.keypresses += 1,
+                EventKind::Keypress => {}
                 EventKind::ConsoleError => s.console_errors += 1,
                 EventKind::OtherInput | EventKind::Other => {}
+            }
+            if let Some(t) = Typing::of(h) {
+                s.typing.push(t);
             }
             if h.is_user_input() {
                 let point = InputSpan {
@@ -99,6 +181,7 @@ impl BatchStats {
                 });
             }
         }
+        s.keypresses = Keys::default().count(&s.typing);
         s
     }
 }
@@ -186,6 +269,65 @@ mod tests {
 
     fn h(json: &str) -> EventHeader {
         EventHeader::parse(json).unwrap()
+    }
+
+    fn input(node: i64, len: u64) -> Typing {
+        Typing::Input {
+            node: Some(node),
+            len: Some(len),
+        }
+    }
+
+    #[test]
+    fn keys_are_counted_from_each_fields_value_length() {
+        let events = [
+            h(r#"{"type":3,"timestamp":1,"data":{"source":5,"text":"*","id":5}}"#),
+            // Three more keys within the tracker's 100 ms: one event.
+            h(r#"{"type":3,"timestamp":2,"data":{"source":5,"text":"****","id":5}}"#),
+            // Backspace.
+            h(r#"{"type":3,"timestamp":3,"data":{"source":5,"text":"***","id":5}}"#),
+            // A character replaced: the same length, still a key.
+            h(r#"{"type":3,"timestamp":4,"data":{"source":5,"text":"***","id":5}}"#),
+            // Another field, prefilled: its first event counts 1.
+            h(r#"{"type":3,"timestamp":5,"data":{"source":5,"text":"abcdef","id":6}}"#),
+            h(r#"{"type":3,"timestamp":6,"data":{"source":5,"text":"*****","id":5}}"#),
+            // A new page numbers its nodes anew.
+            h(r#"{"type":2,"timestamp":7,"data":{}}"#),
+            h(r#"{"type":3,"timestamp":8,"data":{"source":5,"text":"*****","id":5}}"#),
+            // No field or no value: 1.
+            h(r#"{"type":3,"timestamp":9,"data":{"source":5,"isChecked":true}}"#),
+            h(r#"{"type":3,"timestamp":10,"data":{"source":5,"text":7,"id":5}}"#),
+        ];
+        let s = BatchStats::from_headers(events.iter().map(|e| (e, 10)));
+        assert_eq!(s.keypresses, 1 + 3 + 1 + 1 + 1 + 2 + 1 + 1 + 1);
+        assert_eq!(s.typing.len(), events.len());
+        assert_eq!(s.typing[6], Typing::NewPage);
+    }
+
+    #[test]
+    fn a_tabs_keys_carry_over_from_batch_to_batch() {
+        let mut keys = Keys::default();
+        assert_eq!(keys.count(&[input(5, 1), input(5, 2)]), 2);
+        // The batch alone would count 1; the tab knows the field had 2.
+        let next = BatchStats::from_headers([(
+            &h(r#"{"type":3,"timestamp":9,"data":{"source":5,"text":"Alice","id":5}}"#),
+            10,
+        )]);
+        assert_eq!(next.keypresses, 1);
+        assert_eq!(keys.count(&next.typing), 3);
+    }
+
+    #[test]
+    fn a_page_typed_into_in_more_fields_than_remembered_starts_over() {
+        let mut keys = Keys::default();
+        let first: Vec<Typing> = (0..MAX_TYPED_FIELDS as i64).map(|n| input(n, 1)).collect();
+        assert_eq!(keys.count(&first), MAX_TYPED_FIELDS as u64);
+        // Every field is remembered...
+        assert_eq!(keys.count(&[input(0, 4)]), 3);
+        // ...until one more is typed into: the others are forgotten.
+        assert_eq!(keys.count(&[input(MAX_TYPED_FIELDS as i64, 1)]), 1);
+        assert_eq!(keys.count(&[input(1, 4)]), 1);
+        assert_eq!(keys.count(&[input(MAX_TYPED_FIELDS as i64, 3)]), 2);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::memory::{BufferMemory, Charge};
 use crate::metric_names;
 use crate::segment::{Buffered, PendingSegment, TabBuffer};
 use crate::signals::TabSignals;
+use crate::stats::Keys;
 
 /// One tab of the session.
 #[derive(Debug, Default)]
@@ -38,11 +39,13 @@ pub struct TabState {
     pub settle: bool,
     /// The tab's signal detector (rage run, pending clicks).
     pub signals: TabSignals,
-    /// The detector as it was before each batch of the buffer, by seq: a
-    /// rewind ([`TabState::rewind`]) restores it, so that the resent
-    /// batches are counted once. As long as the buffer: emptied when the
-    /// buffer becomes a segment.
-    pub signals_before: VecDeque<(u64, TabSignals)>,
+    /// The value length of each field typed into (keypresses).
+    pub keys: Keys,
+    /// The detector and the fields as they were before each batch of the
+    /// buffer, by seq: a rewind ([`TabState::rewind`]) restores them, so
+    /// that the resent batches are counted once. As long as the buffer:
+    /// emptied when the buffer becomes a segment.
+    pub signals_before: VecDeque<(u64, TabSignals, Keys)>,
 }
 
 impl TabState {
@@ -121,14 +124,15 @@ impl TabState {
 
     /// Forgets batch `seq` and every later one (their spool appends
     /// failed): the buffer gives back their memory, `next_seq` goes back
-    /// to `seq` and the detector to before `seq`. Returns what was dropped.
+    /// to `seq` and the detector and the typed fields to before `seq`. Returns what was dropped.
     pub fn rewind(&mut self, seq: u64) -> Vec<Buffered> {
         let dropped = self.buffer.rewind(seq);
         self.charge.set(self.buffer.held_bytes());
         self.next_seq = seq;
-        if let Some(pos) = self.signals_before.iter().position(|(s, _)| *s >= seq) {
-            if let Some((_, before)) = self.signals_before.drain(pos..).next() {
-                self.signals = before;
+        if let Some(pos) = self.signals_before.iter().position(|(s, _, _)| *s >= seq) {
+            if let Some((_, signals, keys)) = self.signals_before.drain(pos..).next() {
+                self.signals = signals;
+                self.keys = keys;
             }
         }
         dropped

@@ -44,6 +44,8 @@ const PAGE_BOTTOM = 24;
 const MIN_PLAYER_HEIGHT = 200;
 /** How the player's bar shades stretches where the visitor did nothing. */
 const INACTIVE_COLOR = '#d0d7de';
+/** INACTIVE_COLOR spelled another way, to have the bar shaded anew (`reshade`). */
+const INACTIVE_COLOR_AGAIN = '#D0D7DE';
 /**
  * Drawn in the replay's frame: an element the tracker blocked (rrweb's block
  * class or the site's block selector, `data-reel-block`) is recorded as an
@@ -244,6 +246,17 @@ function showSession(ctx: PageContext, session: SessionInfo, tab: string | null,
     seekToMoment(false);
   };
 
+  /**
+   * rrweb-player finds the inactive stretches when it is created, from the
+   * events it was given then (its controller looks again only when
+   * `inactiveColor` changes): a stretch in events added as the recording
+   * streamed in would not be shaded. Once every event is in, the colour is
+   * set again, spelled another way, and the bar shaded from all of them.
+   */
+  const reshade = () => {
+    (player as unknown as { $set(props: { inactiveColor: string }): void } | null)?.$set({ inactiveColor: INACTIVE_COLOR_AGAIN });
+  };
+
   const onKey = (event: KeyboardEvent) => {
     if (!player) return;
     const action = shortcutFor(event, event.target instanceof Element ? event.target : null);
@@ -310,6 +323,8 @@ function showSession(ctx: PageContext, session: SessionInfo, tab: string | null,
       if (!gate.isOpen) {
         const start = gate.finish();
         if (start) createPlayer(start);
+      } else {
+        reshade();
       }
       seekToMoment(true);
       if (!player) {

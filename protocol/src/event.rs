@@ -2,7 +2,8 @@
 //!
 //! The server derives a session's counters and signals from `type`,
 //! `timestamp`, `data.source`, `data.type`, `data.href`, `data.x`/`data.y`
-//! (of mouse interactions) and a few scalars of `data.payload`; every other
+//! (of mouse interactions), `data.id` and the length of `data.text` (of
+//! input events) and a few scalars of `data.payload`; every other
 //! field (in particular full snapshot trees) is skipped by the lexer, never
 //! built.
 
@@ -71,6 +72,12 @@ pub struct DataHeader {
     /// rounded).
     pub x: Option<i64>,
     pub y: Option<i64>,
+    /// `data.id`: the node an incremental snapshot is about (the field of
+    /// an input event).
+    pub id: Option<i64>,
+    /// The length of `data.text` in characters: an input event's value,
+    /// masked (one `*` per character) or not. The text itself is not kept.
+    pub text_len: Option<u64>,
     /// `data.payload.status` (a `reel/network@1` response status).
     pub status: Option<i64>,
     /// `data.payload.error` is present and not null (a `reel/network@1`
@@ -109,6 +116,8 @@ impl<'de> Visitor<'de> for DataVisitor {
                 "tag" => h.tag = map.next_value::<Lenient<String>>()?.0,
                 "x" => h.x = px(map.next_value::<Lenient<f64>>()?.0),
                 "y" => h.y = px(map.next_value::<Lenient<f64>>()?.0),
+                "id" => h.id = map.next_value::<Lenient<i64>>()?.0,
+                "text" => h.text_len = map.next_value::<Chars>()?.0,
                 "payload" => {
                     let p = map.next_value::<PayloadOf>()?;
                     h.level = p.level;
@@ -153,6 +162,40 @@ impl<'de> Visitor<'de> for DataVisitor {
 /// A coordinate in whole CSS px (saturating; NaN is absent).
 pub(crate) fn px(v: Option<f64>) -> Option<i64> {
     v.filter(|v| v.is_finite()).map(|v| v.round() as i64)
+}
+
+/// The length of a string as JavaScript counts it (UTF-16 code units, so
+/// a value the tracker masked, one `*` per unit, keeps its length), or
+/// `None` when the JSON holds something else. Counted in the JSON text
+/// where it lies: the string is neither copied nor unescaped (a lone
+/// surrogate escape is one unit, as in JavaScript, not an error).
+pub(crate) struct Chars(pub(crate) Option<u64>);
+
+impl<'de> Deserialize<'de> for Chars {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <&'de serde_json::value::RawValue>::deserialize(d)?;
+        Ok(Chars(utf16_len(raw.get())))
+    }
+}
+
+/// The UTF-16 length of the JSON string literal `json` (quotes included),
+/// or `None` when `json` is another JSON value.
+fn utf16_len(json: &str) -> Option<u64> {
+    let inner = json.strip_prefix('"')?.strip_suffix('"')?;
+    let mut n = 0u64;
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            // `\uXXXX` is one unit; any other escape one character.
+            if chars.next() == Some('u') {
+                chars.nth(3);
+            }
+            n += 1;
+        } else {
+            n += c.len_utf16() as u64;
+        }
+    }
+    Some(n)
 }
 
 /// A value of type `T`, or `None` when the JSON holds something else.
@@ -480,6 +523,32 @@ mod tests {
             r#"{"type":5,"timestamp":1,"data":{"tag":"track","payload":{"name":"signup","props":{"a":1}}}}"#,
         );
         assert_eq!(track.name.as_deref(), Some("signup"));
+    }
+
+    #[test]
+    fn input_field_and_value_length_are_read_as_javascript_counts_them() {
+        let d = |json: &str| EventHeader::parse(json).unwrap().data.unwrap();
+        let input = |text: &str| {
+            let h = d(&format!(
+                r#"{{"type":3,"timestamp":1,"data":{{"source":5,"text":{text},"isChecked":false,"id":9}}}}"#
+            ));
+            (h.id, h.text_len)
+        };
+        assert_eq!(input(r#""Alice""#), (Some(9), Some(5)));
+        assert_eq!(input(r#""*****""#), (Some(9), Some(5)));
+        assert_eq!(input(r#""""#), (Some(9), Some(0)));
+        // Escapes are one unit each; outside the BMP two, as a mask has it.
+        assert_eq!(input(r#""a\"\\\n\u00e9""#), (Some(9), Some(5)));
+        assert_eq!(input("\"\u{e9}\u{1F600}\""), (Some(9), Some(3)));
+        assert_eq!(input(r#""\ud83d\ude00""#), (Some(9), Some(2)));
+        // A lone surrogate is a unit, not an error.
+        assert_eq!(input(r#""\ud800x""#), (Some(9), Some(2)));
+        // Not a string: no length, and not an error either.
+        assert_eq!(input("5"), (Some(9), None));
+        assert_eq!(input(r#"{"a":["b"]}"#), (Some(9), None));
+        assert_eq!(input("null"), (Some(9), None));
+        let odd = d(r#"{"type":3,"timestamp":1,"data":{"source":5,"id":"9"}}"#);
+        assert_eq!((odd.id, odd.text_len), (None, None));
     }
 
     #[test]

@@ -20,7 +20,7 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::event::{px, DataHeader, EventHeader, Lenient, NetError, PayloadOf};
+use crate::event::{px, Chars, DataHeader, EventHeader, Lenient, NetError, NotNull, PayloadOf};
 
 /// Nesting deeper than this is left to serde (which skips any depth).
 const MAX_DEPTH: u32 = 256;
@@ -128,6 +128,8 @@ struct DataFields<'a> {
     tag: Option<&'a str>,
     x: Option<&'a str>,
     y: Option<&'a str>,
+    id: Option<&'a str>,
+    text: Option<&'a str>,
     payload: Option<Payload<'a>>,
 }
 
@@ -187,6 +189,11 @@ impl DataFields<'_> {
             tag: lenient(self.tag)?,
             x: px(lenient(self.x)?),
             y: px(lenient(self.y)?),
+            id: lenient(self.id)?,
+            text_len: match self.text {
+                None => None,
+                Some(span) => read::<Chars>(span)?.0,
+            },
             ..DataHeader::default()
         };
         let p = match self.payload {
@@ -535,6 +542,8 @@ impl<'a> Scanner<'a> {
                 b"tag" => &mut d.tag,
                 b"x" => &mut d.x,
                 b"y" => &mut d.y,
+                b"id" => &mut d.id,
+                b"text" => &mut d.text,
                 b"payload" => {
                     d.payload = Some(if sc.peek()? == b'{' {
                         match sc.payload()? {
@@ -640,6 +649,8 @@ mod tests {
         r#"{"type":2,"data":{"node":{"type":0,"childNodes":[{"type":1,"name":"html"},{"type":2,"tagName":"html","attributes":{"lang":"en"},"childNodes":[{"type":3,"textContent":"a \"quoted\" \\ \u00e9 \ud83d\ude00 text"}],"id":3}],"id":1},"initialOffset":{"left":0,"top":-0.5e3}},"timestamp":1700000000001}"#,
         r#"{"type":3,"data":{"source":2,"type":2,"id":5,"x":10.4,"y":20.6},"timestamp":1700000000002}"#,
         r#"{"type":3,"data":{"source":5,"text":"***","isChecked":false,"id":9},"timestamp":1700000000003}"#,
+        r#"{"type":3,"data":{"source":5,"text":"a \"b\" \u00e9 \ud83d\ude00 \ud800 é","isChecked":false,"id":10},"timestamp":1700000000003}"#,
+        r#"{"type":3,"data":{"source":5,"text":{"a":[1]},"id":"10"},"timestamp":1700000000003}"#,
         r#"{"type":6,"data":{"plugin":"rrweb/console@1","payload":{"level":"error","trace":["at x"],"payload":["\"boom\""]}},"timestamp":1700000000004}"#,
         r#"{"type":6,"data":{"plugin":"reel/network@1","payload":{"url":"https://a/api","status":503,"error":null}},"timestamp":1700000000005}"#,
         r#"{"type":6,"data":{"plugin":"reel/network@1","payload":{"url":"https://a/api","error":"timeout"}},"timestamp":1700000000006}"#,

@@ -260,3 +260,50 @@ export function visitorSession(page) {
 export async function textOf(locator) {
   return (await locator.count()) > 0 ? locator.first().innerText({ timeout: 1_000 }) : "";
 }
+
+/**
+ * Sends crafted `events` over `/v1/ingest` from a browser page on the node's
+ * origin, as a tracker would (hello, identify, one batch, end); resolves
+ * with the session id once the batch is acked.
+ */
+export async function ingestEvents(page, node, siteKey, events, { visitor, tab, userId, url, title = "" }) {
+  await page.goto(`${node.base}/app/`);
+  return page.evaluate(
+    async ({ siteKey, events, visitor, tab, userId, url, title }) => {
+      const ws = new WebSocket(`${location.origin.replace("http", "ws")}/v1/ingest?site=${siteKey}&visitor=${visitor}`);
+      const inbox = [];
+      let wake = () => {};
+      ws.onmessage = (m) => {
+        inbox.push(JSON.parse(m.data));
+        wake();
+      };
+      const next = async () => {
+        while (!inbox.length) await new Promise((r) => (wake = r));
+        return inbox.shift();
+      };
+      await new Promise((ok, fail) => {
+        ws.onopen = ok;
+        ws.onerror = () => fail(new Error("ingest socket failed"));
+      });
+      ws.send(JSON.stringify({
+        t: "hello", v: 1, visitor, session: null, tab, acked: null,
+        page: { url, referrer: "", title },
+        screen: { w: 1024, h: 768 }, lang: "en", tz: "UTC",
+      }));
+      const welcome = await next();
+      if (welcome.t !== "welcome") throw new Error(JSON.stringify(welcome));
+      ws.send(JSON.stringify({ t: "identify", user_id: userId, traits: {} }));
+      ws.send(JSON.stringify({ t: "events", seq: 0, events }));
+      for (;;) {
+        const m = await next();
+        if (m.t === "ack" && m.seq === 0) break;
+        if (m.t === "error") throw new Error(JSON.stringify(m));
+      }
+      ws.send(JSON.stringify({ t: "end" }));
+      await next().catch(() => {});
+      ws.close();
+      return welcome.session;
+    },
+    { siteKey, events, visitor, tab, userId, url, title },
+  );
+}

@@ -14,6 +14,7 @@ import {
   SHOTS,
   api,
   freePort,
+  ingestEvents,
   launchBrowser,
   signIn,
   startNode,
@@ -90,6 +91,15 @@ function playerTime(page) {
   return page.evaluate(() => window.__reelPlayer.getReplayer().getCurrentTime());
 }
 
+/** The zone the replay is watched in: UTC+5:30 all year, so that local time is not UTC. */
+const ZONE = "Asia/Kolkata";
+
+/** `ms` as the dashboard writes a moment in ZONE. */
+function zoneTime(ms) {
+  const t = new Date(ms + 330 * 60_000).toISOString();
+  return `${t.slice(0, 10)} ${t.slice(11, 19)} UTC+5:30`;
+}
+
 /** `0:07` as the panel shows a time. */
 function clock(ms) {
   const s = Math.floor(Math.max(0, ms) / 1000);
@@ -112,8 +122,9 @@ test("the replay lists the page's console, requests and errors with times, opens
     assert.ok(patch.ok, `PATCH the site: ${patch.status} ${await patch.text()}`);
 
     // The visitor.
-    const context = await browser.newContext({ viewport: VIEWPORT });
+    const context = await browser.newContext({ viewport: VIEWPORT, timezoneId: ZONE });
     const visitor = await context.newPage();
+    const visitedAt = Date.now();
     await visitor.goto(`${lab.origin}/lab.html`);
     const first = await trackerSettled(visitor, 0);
     await visitor.click("#run");
@@ -153,10 +164,16 @@ test("the replay lists the page's console, requests and errors with times, opens
     await page.goto(`${node.base}/app/#/sessions/${session.id}`);
     await page.locator("[data-testid=player][data-complete=true]").waitFor({ timeout: 30_000 });
 
-    // The title says who and when, not the session id.
+    // The title says who and when (the start, in the viewer's zone), not the session id.
     const title = await page.locator("[data-testid=session-title]").innerText();
     assert.ok(!title.includes(session.id), title);
-    assert.match(title, /Visitor \w+/);
+    const who = `Visitor ${session.visitor_id.slice(0, 8)}`;
+    assert.ok(session.started_at >= visitedAt - 1_000 && session.started_at <= Date.now(), `started at ${session.started_at}, visited at ${visitedAt}`);
+    const when = zoneTime(session.started_at);
+    assert.equal(await page.locator("[data-testid=session-title] .who").innerText(), who);
+    assert.equal(await page.locator("[data-testid=session-title] .when").innerText(), when);
+    assert.ok(title.startsWith(`${who} ${when}`), title);
+    assert.equal(await page.title(), `${who} · ${when} · reel`);
 
     // Network: exactly the three requests, failed ones marked, at their start times.
     await page.click("[data-testid=panel-tab-network]");
@@ -187,9 +204,13 @@ test("the replay lists the page's console, requests and errors with times, opens
     const lines = await page.locator("[data-testid=console-row]").evaluateAll((rows) =>
       rows.map((r) => [r.dataset.level, r.querySelector("[data-testid=row-label]").textContent]),
     );
-    assert.deepEqual(lines.filter(([level]) => level !== "error"), [["log", "lab log 42 [redacted]"]], JSON.stringify(lines));
-    const errorLines = lines.filter(([level]) => level === "error");
-    assert.ok(errorLines.length === 1 && errorLines[0][1].includes("lab boom"), JSON.stringify(lines));
+    assert.deepEqual(
+      lines,
+      [
+        ["log", "lab log 42 [redacted]"],
+        ["error", "Uncaught Error: lab boom"],
+      ],
+    );
 
     // Activity: one page load, the click named by the button's text, the error.
     await page.click("[data-testid=panel-tab-activity]");
@@ -331,6 +352,93 @@ test("a snapshot a live viewer asked for is not a page load: the legend and the 
     assert.equal(await staff.locator("[data-testid=legend-page]").innerText(), "1 page load");
     assert.equal(await staff.locator("[data-testid=fact-page-loads]").textContent(), "1");
     assert.equal(await staff.locator(".rr-progress [data-testid=marker][data-kind=page]").count(), 1);
+    await context.close();
+  } finally {
+    assert.equal(await stopNode(node), 0, "SIGTERM exits 0");
+  }
+});
+
+/**
+ * A page as a tracker records it: a Meta, a full snapshot with a button,
+ * then a click on it at each of `clicksAt` (ms after `t0`). With `changesAt`,
+ * the page also changes 40 times (800 KB, no user input) just after that
+ * moment, so that what follows comes in a later chunk of the stream than
+ * the one the player starts with.
+ */
+function clickedPage(t0, clicksAt, changesAt = null) {
+  const button = { type: 2, tagName: "button", attributes: { id: "go" }, childNodes: [{ type: 3, textContent: "Go", id: 7 }], id: 6 };
+  const body = { type: 2, tagName: "body", attributes: {}, childNodes: [button], id: 5 };
+  const head = { type: 2, tagName: "head", attributes: {}, childNodes: [], id: 4 };
+  const html = { type: 2, tagName: "html", attributes: {}, childNodes: [head, body], id: 3 };
+  const doc = { type: 0, childNodes: [{ type: 1, name: "html", publicId: "", systemId: "", id: 2 }, html], id: 1 };
+  return [
+    { type: 4, timestamp: t0, data: { href: "https://shop.example/", width: 1024, height: 768 } },
+    { type: 2, timestamp: t0 + 1, data: { node: doc, initialOffset: { left: 0, top: 0 } } },
+    ...clicksAt.flatMap((t) => [
+      { type: 3, timestamp: t0 + t, data: { source: 2, type: 2, id: 6, x: 10, y: 10 } },
+      ...(t === changesAt
+        ? Array.from({ length: 40 }, (_, i) => ({
+            type: 3,
+            timestamp: t0 + t + 10 + i,
+            data: { source: 0, texts: [{ id: 7, value: `${"x".repeat(20_000)}${i}` }], attributes: [], removes: [], adds: [] },
+          }))
+        : []),
+    ]),
+  ];
+}
+
+/** The shaded stretches on the replay's bar: left and width in % of the bar, and colour. */
+async function shadedStretches(page, node, sessionId) {
+  await page.goto(`${node.base}/app/#/sessions/${sessionId}`);
+  await page.locator("[data-testid=player][data-complete=true]").waitFor({ timeout: 30_000 });
+  return page.locator(".rr-progress > div[title='inactive period']").evaluateAll((els) =>
+    els.map((el) => ({ left: parseFloat(el.style.left), width: parseFloat(el.style.width), color: getComputedStyle(el).backgroundColor })),
+  );
+}
+
+test("the replay's bar shades where the visitor did nothing for a while, and only there", async () => {
+  const node = await startNode(tempDataDir(), await freePort());
+  try {
+    const { sites } = await api(node, "/api/v1/sites");
+    const site = sites.find((s) => s.name === "Demo shop");
+    const context = await browser.newContext({ viewport: VIEWPORT });
+    const page = await context.newPage();
+    const t0 = Date.now() - 120_000;
+    // Clicks at 1 s and 2 s, nothing for a minute, clicks at 62 s and 63 s;
+    // the gap's end comes in after the player started (rrweb-player alone
+    // shades only the stretches in the events it was created with).
+    const gap = await ingestEvents(page, node, site.site_key, clickedPage(t0, [1_000, 2_000, 62_000, 63_000], 2_000), {
+      visitor: "idle-visitor",
+      tab: "idle-tab",
+      userId: "idle-user",
+      url: "https://shop.example/",
+    });
+    // A click every second for 9 s: never idle.
+    const busy = await ingestEvents(page, node, site.site_key, clickedPage(t0, [1_000, 2_000, 3_000, 4_000, 5_000, 6_000, 7_000, 8_000, 9_000]), {
+      visitor: "busy-visitor",
+      tab: "busy-tab",
+      userId: "busy-user",
+      url: "https://shop.example/",
+    });
+    for (const [id, events] of [[gap, 46], [busy, 11]]) {
+      await waitFor(`session ${id} stored`, async () => (await api(node, `/api/v1/sessions/${id}`)).events >= events);
+    }
+    await signIn(page, node);
+
+    // One stretch, from the last click before the gap to the first after
+    // it, on a bar from the first event (0 s) to the last (63 s).
+    const shaded = await shadedStretches(page, node, gap);
+    assert.equal(shaded.length, 1, JSON.stringify(shaded));
+    assert.ok(Math.abs(shaded[0].left - (2_000 / 63_000) * 100) < 0.1, `starts at 2 s: ${JSON.stringify(shaded)}`);
+    assert.ok(Math.abs(shaded[0].width - (60_000 / 63_000) * 100) < 0.1, `lasts 60 s: ${JSON.stringify(shaded)}`);
+    assert.equal(shaded[0].color, "rgb(208, 215, 222)", "drawn in the dashboard's inactive colour");
+    const [bar, stretch] = await Promise.all([
+      page.locator(".rr-progress").boundingBox(),
+      page.locator(".rr-progress > div[title='inactive period']").boundingBox(),
+    ]);
+    assert.ok(stretch.width > bar.width * 0.9 && stretch.height > 0, `visible: ${JSON.stringify({ bar, stretch })}`);
+
+    assert.deepEqual(await shadedStretches(page, node, busy), [], "no gap, no shading");
     await context.close();
   } finally {
     assert.equal(await stopNode(node), 0, "SIGTERM exits 0");

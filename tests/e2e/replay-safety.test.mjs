@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { api, freePort, launchBrowser, signIn, startNode, stopNode, tempDataDir, waitFor } from "./harness.mjs";
+import { api, freePort, ingestEvents, launchBrowser, signIn, startNode, stopNode, tempDataDir, waitFor } from "./harness.mjs";
 
 let browser;
 let node;
@@ -69,55 +69,18 @@ function hostileEvents(t0) {
   ];
 }
 
-/** Sends the events over `/v1/ingest` from a browser page, as a tracker would; resolves once acked. */
-async function ingest(page, siteKey, events) {
-  await page.goto(`${node.base}/app/`);
-  return page.evaluate(
-    async ({ siteKey, events }) => {
-      const ws = new WebSocket(`${location.origin.replace("http", "ws")}/v1/ingest?site=${siteKey}&visitor=hostile-visitor`);
-      const inbox = [];
-      let wake = () => {};
-      ws.onmessage = (m) => {
-        inbox.push(JSON.parse(m.data));
-        wake();
-      };
-      const next = async () => {
-        while (!inbox.length) await new Promise((r) => (wake = r));
-        return inbox.shift();
-      };
-      await new Promise((ok, fail) => {
-        ws.onopen = ok;
-        ws.onerror = () => fail(new Error("ingest socket failed"));
-      });
-      ws.send(JSON.stringify({
-        t: "hello", v: 1, visitor: "hostile-visitor", session: null, tab: "hostile-tab", acked: null,
-        page: { url: "https://hostile.example/", referrer: "", title: "Hostile" },
-        screen: { w: 1024, h: 768 }, lang: "en", tz: "UTC",
-      }));
-      const welcome = await next();
-      if (welcome.t !== "welcome") throw new Error(JSON.stringify(welcome));
-      ws.send(JSON.stringify({ t: "identify", user_id: "hostile-user", traits: {} }));
-      ws.send(JSON.stringify({ t: "events", seq: 0, events }));
-      for (;;) {
-        const m = await next();
-        if (m.t === "ack" && m.seq === 0) break;
-        if (m.t === "error") throw new Error(JSON.stringify(m));
-      }
-      ws.send(JSON.stringify({ t: "end" }));
-      await next().catch(() => {});
-      ws.close();
-      return welcome.session;
-    },
-    { siteKey, events },
-  );
-}
-
 test("a recorded page's scripts, handlers and javascript: links do not run in the replay", async () => {
   const { sites } = await api(node, "/api/v1/sites");
   const site = sites.find((s) => s.name === "Demo shop");
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
-  const sessionId = await ingest(page, site.site_key, hostileEvents(Date.now() - 5_000));
+  const sessionId = await ingestEvents(page, node, site.site_key, hostileEvents(Date.now() - 5_000), {
+    visitor: "hostile-visitor",
+    tab: "hostile-tab",
+    userId: "hostile-user",
+    url: "https://hostile.example/",
+    title: "Hostile",
+  });
   await waitFor("the hostile session stored", async () => {
     const s = await api(node, `/api/v1/sessions/${sessionId}`);
     return s.events >= 4;

@@ -110,6 +110,53 @@ async fn two_tabs_three_page_loads_round_trip_byte_identical() {
 }
 
 #[actix_web::test]
+async fn keypresses_count_the_keys_typed_not_the_throttled_input_events() {
+    let app = spawn_app().await;
+    let visitor = "visitor-typing";
+    let mut t = app.tracker(visitor).await;
+    let w = t.hello(visitor, None, "tab-A", None).await;
+    let session = w["session"].as_str().unwrap().to_string();
+    // "Alice" typed into a masked field; the tracker sends at most one
+    // input event per field every 100 ms, with the whole (masked) value.
+    t.batch_acked(
+        0,
+        &[
+            ev::meta(T0, "https://shop.example/checkout"),
+            ev::full_snapshot(T0 + 1, "Checkout"),
+            ev::input(T0 + 100, 5, "*"),
+            ev::input(T0 + 200, 5, "***"),
+        ],
+    )
+    .await;
+    // The same field in the next batch (2 keys, then a backspace), and a
+    // prefilled field typed into once.
+    t.batch_acked(
+        1,
+        &[
+            ev::input(T0 + 300, 5, "*****"),
+            ev::input(T0 + 400, 5, "****"),
+            ev::input(T0 + 500, 6, "WELCOME10"),
+        ],
+    )
+    .await;
+    // The next page numbers its nodes anew: node 5 is another field.
+    t.batch_acked(
+        2,
+        &[
+            ev::meta(T0 + 1_000, "https://shop.example/thanks"),
+            ev::full_snapshot(T0 + 1_001, "Thanks"),
+            ev::input(T0 + 1_100, 5, "ab"),
+        ],
+    )
+    .await;
+    t.end(2).await;
+    t.close().await;
+
+    let info = app.get_json(&format!("/api/v1/sessions/{session}")).await;
+    assert_eq!(info["keypresses"], (1 + 2) + (2 + 1 + 1) + 1);
+}
+
+#[actix_web::test]
 async fn gzip_binary_frames_store_the_same_bytes() {
     use flate2::write::GzEncoder;
     use std::io::Write;
