@@ -20,7 +20,7 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::event::{px, Chars, DataHeader, EventHeader, Lenient, NetError, NotNull, PayloadOf};
+use crate::event::{px, Chars, DataHeader, EventHeader, Lenient, NetError, PayloadOf};
 
 /// Nesting deeper than this is left to serde (which skips any depth).
 const MAX_DEPTH: u32 = 256;
