@@ -44,6 +44,11 @@ pub const LANES: usize = 8;
 pub const NEXT_SEQ_TIMEOUT: Duration = Duration::from_secs(2);
 /// A write tried at once gives up after this long and is queued instead.
 pub const DIRECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The same for a new session's row, which the tracker's `welcome` waits
+/// on: an index slow to take rows (a connection storm on SQLite's one
+/// writer) queues them, rather than keeping trackers from their `welcome`
+/// past their timeout (the tracker's 15 s, the load tester's 10 s).
+pub const OPEN_SESSION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One queued write, as a lane knows it (the write itself is on disk).
 struct Queued {
@@ -160,8 +165,12 @@ impl Outbox {
     pub async fn write(&self, op: &OutboxOp) -> StoreResult<Applied> {
         let mut refusals = 0;
         let mut wait = RETRY_BACKOFF_MIN;
+        let direct = match op {
+            OutboxOp::OpenSession(_) => OPEN_SESSION_TIMEOUT,
+            _ => DIRECT_TIMEOUT,
+        };
         while self.queued() == 0 {
-            match tokio::time::timeout(DIRECT_TIMEOUT, self.apply(op)).await {
+            match tokio::time::timeout(direct, self.apply(op)).await {
                 Ok(Ok(())) => return Ok(Applied::Now),
                 Ok(Err(StoreError::Unavailable(e))) => {
                     tracing::warn!(session_id = %op.session_id(), op = op.kind(), error = %e, "storage unreachable, write queued in the outbox");
@@ -389,6 +398,53 @@ async fn lane(outbox: std::sync::Weak<Outbox>, mut rx: mpsc::UnboundedReceiver<Q
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{MemBlobs, MemIndex, MemSpool, NoDeadLetters};
+
+    /// An outbox on the doubles whose index takes `open` to write a row.
+    fn outbox_with_rows_taking(open: Duration) -> Arc<Outbox> {
+        let index = MemIndex::default();
+        index.take_rows_in(open);
+        Outbox::start(
+            Arc::new(MemBlobs::default()),
+            Arc::new(index),
+            Arc::new(MemSpool::synced()),
+            Arc::new(NoDeadLetters),
+        )
+    }
+
+    fn row(id: &str) -> OutboxOp {
+        OutboxOp::OpenSession(NewSession {
+            id: id.to_owned(),
+            site_id: 1,
+            ..NewSession::default()
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_row_the_index_takes_in_time_is_written_at_once() {
+        let outbox = outbox_with_rows_taking(OPEN_SESSION_TIMEOUT - Duration::from_millis(100));
+        let applied = outbox.write(&row("s1")).await.unwrap();
+        assert_eq!(applied, Applied::Now);
+        assert_eq!(outbox.queued(), 0);
+        assert!(outbox.opening("s1").is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_row_the_index_is_slow_to_take_is_queued_so_that_welcome_does_not_wait() {
+        let outbox = outbox_with_rows_taking(DIRECT_TIMEOUT * 3);
+        let started = tokio::time::Instant::now();
+        let applied = outbox.write(&row("s1")).await.unwrap();
+        assert_eq!(applied, Applied::Queued);
+        assert_eq!(started.elapsed(), OPEN_SESSION_TIMEOUT);
+        assert!(
+            outbox.opening("s1").is_some(),
+            "the queued row continues the session"
+        );
+        // Later writes queue behind it at once.
+        let started = tokio::time::Instant::now();
+        assert_eq!(outbox.write(&row("s2")).await.unwrap(), Applied::Queued);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
 
     #[test]
     fn a_session_always_maps_to_the_same_lane() {

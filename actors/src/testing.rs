@@ -39,6 +39,8 @@ pub struct Stored {
 #[derive(Default)]
 pub struct MemIndex {
     state: watch::Sender<Stored>,
+    /// How long writing a session's row takes (zero: at once).
+    open_takes: Mutex<Duration>,
 }
 
 impl MemIndex {
@@ -53,6 +55,11 @@ impl MemIndex {
         // unwrap: the sender lives in `self`.
         let stored = rx.wait_for(|s| done(s)).await.unwrap().clone();
         stored
+    }
+
+    /// Makes every session row take `d` to write (a slow index).
+    pub fn take_rows_in(&self, d: Duration) {
+        *self.open_takes.lock().unwrap() = d;
     }
 
     fn change(&self, f: impl FnOnce(&mut Stored)) {
@@ -106,6 +113,10 @@ impl Index for MemIndex {
     }
 
     async fn open_session(&self, new: &NewSession) -> StoreResult<()> {
+        let takes = *self.open_takes.lock().unwrap();
+        if !takes.is_zero() {
+            tokio::time::sleep(takes).await;
+        }
         Ok(())
     }
 
