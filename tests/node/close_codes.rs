@@ -347,22 +347,10 @@ async fn a_session_the_index_cannot_take_now_is_welcomed_and_recorded_and_indexe
     sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
     t.end(0).await;
     // The queued row, then the tab's segment, reach the index.
-    let path = format!("/api/v1/sessions/{session}");
-    let deadline = tokio::time::Instant::now() + 2 * REPLY_TIMEOUT;
-    loop {
-        let res = app.get(&path).await;
-        if res.status() == 200 {
-            let v: serde_json::Value = res.json().await.unwrap();
-            if v["segments"] == 1 {
-                break;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the queued session never reached the index"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    app.wait_session(&session, "the queued session's segment", |v| {
+        v["segments"] == 1
+    })
+    .await;
     let events = app.events(&session, None).await;
     assert_eq!(events.lines().count(), 1, "{events}");
 }

@@ -141,17 +141,25 @@ impl TestNode {
         res.text().await.unwrap()
     }
 
-    /// Waits (polling the API, bounded) until `cond` holds for the session.
+    /// Waits (polling the API, bounded) until `cond` holds for the session;
+    /// a session not in the index yet (404: its row is queued) is waited for.
     pub async fn wait_session(
         &self,
         session: &str,
         what: &str,
         cond: impl Fn(&Value) -> bool,
     ) -> Value {
+        let path = format!("/api/v1/sessions/{session}");
         let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
         loop {
-            let v = self.get_json(&format!("/api/v1/sessions/{session}")).await;
-            if cond(&v) {
+            let res = self.get(&path).await;
+            let v = if res.status() == 404 {
+                Value::Null
+            } else {
+                assert!(res.status().is_success(), "GET {path}: {}", res.status());
+                res.json().await.unwrap()
+            };
+            if !v.is_null() && cond(&v) {
                 return v;
             }
             assert!(
