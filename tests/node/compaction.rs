@@ -138,6 +138,40 @@ async fn record(node: &Proc, api: &Api, key: &str) -> Recorded {
     }
 }
 
+/// A session recorded (see [`record`]) by a node that does not compact,
+/// then stopped: what the tests go on from.
+struct Setup {
+    storage: TestStorage,
+    dir: tempfile::TempDir,
+    token: String,
+    r: Recorded,
+    /// What replay answered before any compaction.
+    before: Vec<String>,
+    /// The session's segment rows before any compaction.
+    rows: Vec<Value>,
+}
+
+async fn recorded_then_stopped() -> Setup {
+    let storage = TestStorage::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (site, token) = cli_site_and_token(dir.path(), &storage, "compaction");
+    let key = site["site_key"].as_str().unwrap().to_string();
+    let node = not_compacting(dir.path(), &storage);
+    let api = Api::new(node.base(), &token);
+    let r = record(&node, &api, &key).await;
+    let before = replay(&api, &r).await;
+    let rows = segments(&api, &r.session).await;
+    drop(node);
+    Setup {
+        storage,
+        dir,
+        token,
+        r,
+        before,
+        rows,
+    }
+}
+
 /// What replay answers: merged, per tab, and from a seek to the second
 /// page of `tab` (whole and that tab's).
 async fn replay(api: &Api, r: &Recorded) -> Vec<String> {
@@ -210,14 +244,14 @@ async fn wait_compacted_tabs(
 
 #[actix_web::test]
 async fn an_ended_session_becomes_one_compacted_object_per_tab_replayed_byte_identical() {
-    let storage = TestStorage::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (site, token) = cli_site_and_token(dir.path(), &storage, "compaction");
-    let key = site["site_key"].as_str().unwrap().to_string();
-    let node = not_compacting(dir.path(), &storage);
-    let api = Api::new(node.base(), &token);
-    let r = record(&node, &api, &key).await;
-    let before = replay(&api, &r).await;
+    let Setup {
+        storage,
+        dir,
+        token,
+        r,
+        before,
+        ..
+    } = recorded_then_stopped().await;
     // The seek starts at the second page's Meta of `tab`.
     let from_page2 = &before[3];
     assert!(
@@ -228,7 +262,6 @@ async fn an_ended_session_becomes_one_compacted_object_per_tab_replayed_byte_ide
         "{from_page2}"
     );
     assert!(before[1].ends_with(from_page2.as_str()));
-    drop(node);
 
     let node = compacting(dir.path(), &storage, "");
     let api = Api::new(node.base(), &token);
@@ -322,16 +355,14 @@ fn python_reader_agrees(dir: &Path, storage: &TestStorage, session: &str, tab: &
 
 #[actix_web::test]
 async fn a_compaction_stopped_between_its_steps_leaves_a_readable_session_and_resumes() {
-    let storage = TestStorage::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (site, token) = cli_site_and_token(dir.path(), &storage, "compaction");
-    let key = site["site_key"].as_str().unwrap().to_string();
-    let node = not_compacting(dir.path(), &storage);
-    let api = Api::new(node.base(), &token);
-    let r = record(&node, &api, &key).await;
-    let before = replay(&api, &r).await;
-    let rows_before = segments(&api, &r.session).await;
-    drop(node);
+    let Setup {
+        storage,
+        dir,
+        token,
+        r,
+        before,
+        rows: rows_before,
+    } = recorded_then_stopped().await;
 
     // Stopped after writing the compacted objects: the rows still name
     // the segments, the session reads the same; then killed.
@@ -390,14 +421,13 @@ async fn a_compaction_stopped_between_its_steps_leaves_a_readable_session_and_re
 
 #[actix_web::test]
 async fn a_late_segment_of_another_node_after_compaction_is_kept_and_compacted_again() {
-    let storage = TestStorage::new().await;
-    let dir = tempfile::tempdir().unwrap();
-    let (site, token) = cli_site_and_token(dir.path(), &storage, "compaction");
-    let key = site["site_key"].as_str().unwrap().to_string();
-    let node = not_compacting(dir.path(), &storage);
-    let api = Api::new(node.base(), &token);
-    let r = record(&node, &api, &key).await;
-    drop(node);
+    let Setup {
+        storage,
+        dir,
+        token,
+        r,
+        ..
+    } = recorded_then_stopped().await;
     let node = compacting(dir.path(), &storage, "");
     let api = Api::new(node.base(), &token);
     let segs = wait_compacted(&api, &storage, dir.path(), &r.session).await;

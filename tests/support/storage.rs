@@ -114,7 +114,8 @@ impl TestStorage {
     }
 
     /// Every blob object's key of a node whose data dir is `dir`, sorted:
-    /// the files under its blob directory, or the bucket's listing.
+    /// the files under its blob directory (not the writes in progress of
+    /// its temporary directory), or the bucket's listing.
     pub async fn objects(&self, dir: &std::path::Path) -> Vec<String> {
         let mut keys = Vec::new();
         match &self.bucket {
@@ -140,6 +141,7 @@ impl TestStorage {
             }
             None => {
                 let root = dir.join("blobs");
+                let tmp = root.join(reel::blob::TMP_DIR);
                 let mut stack = vec![root.clone()];
                 while let Some(d) = stack.pop() {
                     let Ok(entries) = std::fs::read_dir(&d) else {
@@ -147,7 +149,9 @@ impl TestStorage {
                     };
                     for e in entries.flatten() {
                         let path = e.path();
-                        if path.is_dir() {
+                        if path == tmp {
+                            continue;
+                        } else if path.is_dir() {
                             stack.push(path);
                         } else {
                             let key = path.strip_prefix(&root).unwrap();
